@@ -1,0 +1,991 @@
+//! Cache-Control (RFC 9111 §5.2, RFC 8246 `immutable`, RFC 5861 stale extensions), what a
+//! shared cache may store (RFC 9111 §3), and how long it stays fresh (§4.2).
+//!
+//! The parser is lenient as §5.2 asks of recipients: directive names are case-insensitive,
+//! whitespace around commas and `=` is tolerated, arguments may be tokens or quoted strings,
+//! unknown directives are kept as extensions, and the first occurrence of a duplicated
+//! directive wins. A freshness directive whose argument is not an integer makes the response
+//! stale, as §4.2.1 encourages. The builder and [`fmt::Display`] produce the canonical form
+//! that every response of the system carries.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+
+use crate::syntax::{parse_digits_saturating, parse_quoted_string, split_list, trim_ows};
+
+/// The greatest delta-seconds a cache must be able to represent (RFC 9111 §1.2.2); larger
+/// values are taken as this.
+pub const DELTA_SECONDS_MAX: u64 = 2_147_483_648;
+
+/// The directives of one Cache-Control field (request or response).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CacheControl {
+    /// `max-age=N` (§5.2.1.1, §5.2.2.1).
+    pub max_age: Option<Duration>,
+    /// `s-maxage=N` (§5.2.2.10): overrides max-age for shared caches.
+    pub s_maxage: Option<Duration>,
+    /// `no-cache` (§5.2.1.4, §5.2.2.4); with field names when qualified.
+    pub no_cache: Option<Vec<String>>,
+    /// `no-store` (§5.2.1.5, §5.2.2.5).
+    pub no_store: bool,
+    /// `private` (§5.2.2.7); with field names when qualified.
+    pub private: Option<Vec<String>>,
+    /// `public` (§5.2.2.9).
+    pub public: bool,
+    /// `must-revalidate` (§5.2.2.2).
+    pub must_revalidate: bool,
+    /// `proxy-revalidate` (§5.2.2.8).
+    pub proxy_revalidate: bool,
+    /// `must-understand` (§5.2.2.3).
+    pub must_understand: bool,
+    /// `no-transform` (§5.2.1.6, §5.2.2.6).
+    pub no_transform: bool,
+    /// `immutable` (RFC 8246): the response will not change while fresh; do not revalidate it
+    /// on reload.
+    pub immutable: bool,
+    /// `stale-while-revalidate=N` (RFC 5861 §3).
+    pub stale_while_revalidate: Option<Duration>,
+    /// `stale-if-error=N` (RFC 5861 §4).
+    pub stale_if_error: Option<Duration>,
+    /// Request `max-stale[=N]` (§5.2.1.2); `Some(None)` accepts any staleness.
+    pub max_stale: Option<Option<Duration>>,
+    /// Request `min-fresh=N` (§5.2.1.3).
+    pub min_fresh: Option<Duration>,
+    /// Request `only-if-cached` (§5.2.1.7).
+    pub only_if_cached: bool,
+    /// Directives this parser does not know, with their arguments (§5.2.3).
+    pub extensions: Vec<(String, Option<String>)>,
+}
+
+/// A directive's argument: a `delta-seconds`, a field-name list or nothing.
+fn delta_seconds(arg: Option<&str>) -> Duration {
+    // §4.2.1: invalid freshness information is best treated as stale, i.e. zero.
+    let secs = arg
+        .and_then(|a| parse_digits_saturating(a.as_bytes()))
+        .unwrap_or(0)
+        .min(DELTA_SECONDS_MAX);
+    Duration::from_secs(secs)
+}
+
+fn field_names(arg: Option<&str>) -> Vec<String> {
+    arg.map(|a| {
+        split_list(a.as_bytes())
+            .into_iter()
+            .map(|n| String::from_utf8_lossy(n).to_ascii_lowercase())
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// Splits `name[=value]`, unquoting a quoted value. `None` for a malformed directive.
+fn parse_directive(item: &[u8]) -> Option<(String, Option<String>)> {
+    let (name, arg) = match item.iter().position(|&b| b == b'=') {
+        Some(eq) => (trim_ows(&item[..eq]), Some(trim_ows(&item[eq + 1..]))),
+        None => (item, None),
+    };
+    if !crate::syntax::is_token(name) {
+        return None;
+    }
+    let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+    let arg = match arg {
+        None => None,
+        Some(a) if a.starts_with(b"\"") => {
+            let (value, rest) = parse_quoted_string(a)?;
+            if !rest.is_empty() {
+                return None;
+            }
+            Some(String::from_utf8_lossy(&value).into_owned())
+        }
+        Some(a) if crate::syntax::is_token(a) => Some(String::from_utf8_lossy(a).into_owned()),
+        Some(_) => return None,
+    };
+    Some((name, arg))
+}
+
+impl CacheControl {
+    /// An empty set of directives, to build on.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses one field value. Malformed members are skipped; never fails.
+    pub fn parse(value: &[u8]) -> Self {
+        let mut cc = Self::default();
+        cc.merge(value);
+        cc
+    }
+
+    /// Parses every Cache-Control line of a header map as one list (RFC 9110 §5.3).
+    /// `None` when the field is absent.
+    pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
+        let mut lines = headers.get_all(header::CACHE_CONTROL).iter().peekable();
+        lines.peek()?;
+        let mut cc = Self::default();
+        for line in lines {
+            cc.merge(line.as_bytes());
+        }
+        Some(cc)
+    }
+
+    fn merge(&mut self, value: &[u8]) {
+        let mut seen: Vec<String> = Vec::new();
+        for item in split_list(value) {
+            let Some((name, arg)) = parse_directive(item) else {
+                continue;
+            };
+            // §4.2.1: with several values for a directive, the first occurrence is used.
+            if seen.contains(&name) {
+                continue;
+            }
+            seen.push(name.clone());
+            let arg = arg.as_deref();
+            match name.as_str() {
+                "max-age" => self.max_age = self.max_age.or(Some(delta_seconds(arg))),
+                "s-maxage" => self.s_maxage = self.s_maxage.or(Some(delta_seconds(arg))),
+                "no-cache" => self.no_cache = Some(field_names(arg)),
+                "no-store" => self.no_store = true,
+                "private" => self.private = Some(field_names(arg)),
+                "public" => self.public = true,
+                "must-revalidate" => self.must_revalidate = true,
+                "proxy-revalidate" => self.proxy_revalidate = true,
+                "must-understand" => self.must_understand = true,
+                "no-transform" => self.no_transform = true,
+                "immutable" => self.immutable = true,
+                "stale-while-revalidate" => self.stale_while_revalidate = Some(delta_seconds(arg)),
+                "stale-if-error" => self.stale_if_error = Some(delta_seconds(arg)),
+                "max-stale" => self.max_stale = Some(arg.map(|a| delta_seconds(Some(a)))),
+                "min-fresh" => self.min_fresh = Some(delta_seconds(arg)),
+                "only-if-cached" => self.only_if_cached = true,
+                _ => self.extensions.push((name, arg.map(str::to_owned))),
+            }
+        }
+    }
+
+    /// Adds `public`.
+    pub fn public(mut self) -> Self {
+        self.public = true;
+        self
+    }
+
+    /// Adds `private`.
+    pub fn private(mut self) -> Self {
+        self.private = Some(Vec::new());
+        self
+    }
+
+    /// Adds `no-cache`.
+    pub fn no_cache(mut self) -> Self {
+        self.no_cache = Some(Vec::new());
+        self
+    }
+
+    /// Adds `no-store`.
+    pub fn no_store(mut self) -> Self {
+        self.no_store = true;
+        self
+    }
+
+    /// Adds `no-transform`.
+    pub fn no_transform(mut self) -> Self {
+        self.no_transform = true;
+        self
+    }
+
+    /// Adds `must-revalidate`.
+    pub fn must_revalidate(mut self) -> Self {
+        self.must_revalidate = true;
+        self
+    }
+
+    /// Adds `immutable`.
+    pub fn immutable(mut self) -> Self {
+        self.immutable = true;
+        self
+    }
+
+    /// Sets `max-age`.
+    pub fn max_age(mut self, age: Duration) -> Self {
+        self.max_age = Some(age);
+        self
+    }
+
+    /// Sets `s-maxage`.
+    pub fn s_maxage(mut self, age: Duration) -> Self {
+        self.s_maxage = Some(age);
+        self
+    }
+
+    /// Sets `stale-while-revalidate`.
+    pub fn stale_while_revalidate(mut self, window: Duration) -> Self {
+        self.stale_while_revalidate = Some(window);
+        self
+    }
+
+    /// Sets `stale-if-error`.
+    pub fn stale_if_error(mut self, window: Duration) -> Self {
+        self.stale_if_error = Some(window);
+        self
+    }
+
+    /// The directives as a header value, in canonical order.
+    pub fn to_header_value(&self) -> HeaderValue {
+        HeaderValue::from_str(&self.to_string())
+            .expect("Cache-Control directives are tokens and quoted strings")
+    }
+
+    /// Whether `private` is present, qualified or not.
+    pub fn is_private(&self) -> bool {
+        self.private.is_some()
+    }
+
+    /// Whether `no-cache` is present, qualified or not.
+    pub fn is_no_cache(&self) -> bool {
+        self.no_cache.is_some()
+    }
+}
+
+fn write_names(f: &mut fmt::Formatter<'_>, directive: &str, names: &[String]) -> fmt::Result {
+    f.write_str(directive)?;
+    if !names.is_empty() {
+        write!(f, "=\"{}\"", names.join(", "))?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for CacheControl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        let mut sep = |f: &mut fmt::Formatter<'_>| -> fmt::Result {
+            if !std::mem::take(&mut first) {
+                f.write_str(", ")?;
+            }
+            Ok(())
+        };
+        if self.public {
+            sep(f)?;
+            f.write_str("public")?;
+        }
+        if let Some(names) = &self.private {
+            sep(f)?;
+            write_names(f, "private", names)?;
+        }
+        if let Some(names) = &self.no_cache {
+            sep(f)?;
+            write_names(f, "no-cache", names)?;
+        }
+        let flags = [
+            (self.no_store, "no-store"),
+            (self.no_transform, "no-transform"),
+            (self.must_revalidate, "must-revalidate"),
+            (self.proxy_revalidate, "proxy-revalidate"),
+            (self.must_understand, "must-understand"),
+            (self.only_if_cached, "only-if-cached"),
+        ];
+        for (_, name) in flags.iter().filter(|(on, _)| *on) {
+            sep(f)?;
+            f.write_str(name)?;
+        }
+        let ages = [
+            ("max-age", self.max_age),
+            ("s-maxage", self.s_maxage),
+            ("min-fresh", self.min_fresh),
+        ];
+        for (name, age) in ages {
+            if let Some(age) = age {
+                sep(f)?;
+                write!(f, "{name}={}", age.as_secs())?;
+            }
+        }
+        if let Some(max_stale) = self.max_stale {
+            sep(f)?;
+            f.write_str("max-stale")?;
+            if let Some(age) = max_stale {
+                write!(f, "={}", age.as_secs())?;
+            }
+        }
+        if self.immutable {
+            sep(f)?;
+            f.write_str("immutable")?;
+        }
+        let windows = [
+            ("stale-while-revalidate", self.stale_while_revalidate),
+            ("stale-if-error", self.stale_if_error),
+        ];
+        for (name, window) in windows {
+            if let Some(window) = window {
+                sep(f)?;
+                write!(f, "{name}={}", window.as_secs())?;
+            }
+        }
+        for (name, arg) in &self.extensions {
+            sep(f)?;
+            f.write_str(name)?;
+            if let Some(arg) = arg {
+                if crate::syntax::is_token(arg.as_bytes()) {
+                    write!(f, "={arg}")?;
+                } else {
+                    let escaped = arg.replace('\\', "\\\\").replace('"', "\\\"");
+                    write!(f, "=\"{escaped}\"")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a shared cache may not store a response (RFC 9111 §3), or `Storable`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Storability {
+    /// The response may be stored and reused by a shared cache.
+    Storable,
+    /// Only GET responses are stored by this cache (§3: the method must be understood).
+    MethodNotCacheable,
+    /// 206, 304 and 1xx are not stored by this cache (§3, §3.4).
+    StatusNotCacheable,
+    /// `no-store` in the request or the response (§5.2.1.5, §5.2.2.5).
+    NoStore,
+    /// `private` (§5.2.2.7): for one user's cache only.
+    Private,
+    /// The request carried Authorization and the response did not allow sharing (§3.5).
+    Authorization,
+    /// The response sets a cookie: one user's state, never shared.
+    SetCookie,
+    /// The response varies on request fields, and this cache keys by URL alone.
+    Vary,
+    /// `must-understand` on a status this cache does not implement (§5.2.2.3).
+    MustUnderstand,
+    /// Neither explicit freshness nor a heuristically cacheable status (§3, §4.2.2).
+    NoFreshnessInformation,
+}
+
+/// Status codes "heuristically cacheable" by default (RFC 9110 §15.1).
+pub fn is_heuristically_cacheable(status: StatusCode) -> bool {
+    matches!(
+        status.as_u16(),
+        200 | 203 | 204 | 206 | 300 | 301 | 308 | 404 | 405 | 410 | 414 | 501
+    )
+}
+
+/// Decides whether a shared cache that keys entries by URL only may store this response to
+/// this request (RFC 9111 §3, plus the system's rules: no Set-Cookie, no Vary).
+pub fn shared_storability(
+    method: &Method,
+    request_headers: &HeaderMap,
+    status: StatusCode,
+    response_headers: &HeaderMap,
+) -> Storability {
+    if method != Method::GET {
+        return Storability::MethodNotCacheable;
+    }
+    let request_cc = CacheControl::from_headers(request_headers).unwrap_or_default();
+    let cc = CacheControl::from_headers(response_headers).unwrap_or_default();
+    // §3: a final status; this cache does not combine partial content (§3.4) or store 304s.
+    let understood = status.is_success()
+        || status.is_redirection()
+        || status.is_client_error()
+        || status.is_server_error();
+    if !understood || status == StatusCode::PARTIAL_CONTENT || status == StatusCode::NOT_MODIFIED {
+        return Storability::StatusNotCacheable;
+    }
+    if cc.must_understand && !is_heuristically_cacheable(status) {
+        return Storability::MustUnderstand;
+    }
+    // NOTE: §5.2.2.3 lets a cache that understands the status ignore no-store when
+    // must-understand is present; this cache never does, so no-store always wins.
+    if request_cc.no_store || cc.no_store {
+        return Storability::NoStore;
+    }
+    if cc.is_private() {
+        return Storability::Private;
+    }
+    // §3.5: a response to a request with Authorization is shared only when the response says
+    // so with public, s-maxage or must-revalidate.
+    if request_headers.contains_key(header::AUTHORIZATION)
+        && !(cc.public || cc.s_maxage.is_some() || cc.must_revalidate)
+    {
+        return Storability::Authorization;
+    }
+    if response_headers.contains_key(header::SET_COOKIE) {
+        return Storability::SetCookie;
+    }
+    if response_headers
+        .get_all(header::VARY)
+        .iter()
+        .any(|v| !split_list(v.as_bytes()).is_empty())
+    {
+        return Storability::Vary;
+    }
+    let explicit = cc.public
+        || cc.max_age.is_some()
+        || cc.s_maxage.is_some()
+        || response_headers.contains_key(header::EXPIRES);
+    if !explicit && !is_heuristically_cacheable(status) {
+        return Storability::NoFreshnessInformation;
+    }
+    Storability::Storable
+}
+
+fn http_date(headers: &HeaderMap, name: header::HeaderName) -> Option<SystemTime> {
+    let value = headers.get(name)?.to_str().ok()?;
+    httpdate::parse_http_date(value.trim()).ok()
+}
+
+/// Freshness lifetime for a shared cache (RFC 9111 §4.2.1): `s-maxage`, else `max-age`, else
+/// `Expires` minus `Date`. An invalid `Expires` means already expired (§5.3). Without explicit
+/// information the lifetime is zero: this cache does not use heuristics (§4.2.2 allows, never
+/// requires them), so content without freshness information is always revalidated.
+pub fn shared_freshness_lifetime(response_headers: &HeaderMap) -> Duration {
+    let cc = CacheControl::from_headers(response_headers).unwrap_or_default();
+    if let Some(age) = cc.s_maxage.or(cc.max_age) {
+        return age;
+    }
+    if let Some(expires) = response_headers.get(header::EXPIRES) {
+        let expires = expires
+            .to_str()
+            .ok()
+            .and_then(|v| httpdate::parse_http_date(v.trim()).ok());
+        // §4.2: a missing Date is taken as the time the response was received; callers store
+        // Date on receipt (§4.2 "a recipient MUST add a Date if absent"), so its absence here is
+        // treated as "now = expires" — zero lifetime.
+        return match (expires, http_date(response_headers, header::DATE)) {
+            (Some(expires), Some(date)) => expires.duration_since(date).unwrap_or_default(),
+            _ => Duration::ZERO,
+        };
+    }
+    Duration::ZERO
+}
+
+/// When and how a stored response was obtained, for computing its age (RFC 9111 §4.2.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResponseTiming {
+    /// When the cache sent the request that this response answers.
+    pub request_time: SystemTime,
+    /// When the cache received the response.
+    pub response_time: SystemTime,
+}
+
+/// The `Age` header value (RFC 9111 §5.1): delta-seconds; invalid values are ignored.
+pub fn age_value(headers: &HeaderMap) -> Duration {
+    headers
+        .get(header::AGE)
+        .and_then(|v| parse_digits_saturating(trim_ows(v.as_bytes())))
+        .map(|s| Duration::from_secs(s.min(DELTA_SECONDS_MAX)))
+        .unwrap_or_default()
+}
+
+/// Current age of a stored response at `now` (RFC 9111 §4.2.3):
+///
+/// ```text
+/// apparent_age = max(0, response_time - date_value)
+/// response_delay = response_time - request_time
+/// corrected_age_value = age_value + response_delay
+/// corrected_initial_age = max(apparent_age, corrected_age_value)
+/// resident_time = now - response_time
+/// current_age = corrected_initial_age + resident_time
+/// ```
+pub fn current_age(
+    response_headers: &HeaderMap,
+    timing: ResponseTiming,
+    now: SystemTime,
+) -> Duration {
+    let date = http_date(response_headers, header::DATE).unwrap_or(timing.response_time);
+    let apparent_age = timing
+        .response_time
+        .duration_since(date)
+        .unwrap_or_default();
+    let response_delay = timing
+        .response_time
+        .duration_since(timing.request_time)
+        .unwrap_or_default();
+    let corrected_age_value = age_value(response_headers) + response_delay;
+    let corrected_initial_age = apparent_age.max(corrected_age_value);
+    let resident_time = now.duration_since(timing.response_time).unwrap_or_default();
+    corrected_initial_age + resident_time
+}
+
+/// How a shared cache may use a stored response at a given moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reuse {
+    /// Fresh: serve it without contacting the origin (RFC 9111 §4.2).
+    Fresh,
+    /// Stale: validate with the origin first (§4.3).
+    MustRevalidate,
+}
+
+/// Whether a stored response may be served as is: fresh, and not `no-cache` (§4, §5.2.2.4).
+pub fn shared_reuse(response_headers: &HeaderMap, age: Duration) -> Reuse {
+    let cc = CacheControl::from_headers(response_headers).unwrap_or_default();
+    if cc.is_no_cache() || age >= shared_freshness_lifetime(response_headers) {
+        Reuse::MustRevalidate
+    } else {
+        Reuse::Fresh
+    }
+}
+
+/// Whether serving stale is forbidden in a shared cache (RFC 9111 §4.2.4): `no-cache`,
+/// `must-revalidate`, `proxy-revalidate`, or `s-maxage` (which implies proxy-revalidate).
+fn stale_forbidden(cc: &CacheControl) -> bool {
+    cc.is_no_cache() || cc.must_revalidate || cc.proxy_revalidate || cc.s_maxage.is_some()
+}
+
+/// How far past its freshness lifetime the response is at `age` (zero while fresh).
+fn staleness(response_headers: &HeaderMap, age: Duration) -> Duration {
+    age.saturating_sub(shared_freshness_lifetime(response_headers))
+}
+
+/// RFC 5861 §3: a stale response may be served while it is revalidated in the background when
+/// its staleness is within `stale-while-revalidate`.
+pub fn may_serve_stale_while_revalidate(response_headers: &HeaderMap, age: Duration) -> bool {
+    let cc = CacheControl::from_headers(response_headers).unwrap_or_default();
+    match cc.stale_while_revalidate {
+        Some(window) if !stale_forbidden(&cc) => staleness(response_headers, age) <= window,
+        _ => false,
+    }
+}
+
+/// RFC 5861 §4: when the origin errs (5xx) or cannot be reached, a stale response may be
+/// served when its staleness is within `stale-if-error`.
+pub fn may_serve_stale_if_error(response_headers: &HeaderMap, age: Duration) -> bool {
+    let cc = CacheControl::from_headers(response_headers).unwrap_or_default();
+    match cc.stale_if_error {
+        Some(window) if !stale_forbidden(&cc) => staleness(response_headers, age) <= window,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(n, v)| {
+                (
+                    header::HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                    HeaderValue::from_str(v).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn parses_response_directives() {
+        let cc = CacheControl::parse(b"public, max-age=31536000, immutable");
+        assert!(cc.public && cc.immutable);
+        assert_eq!(cc.max_age, Some(SECS(31_536_000)));
+        assert!(!cc.is_private() && !cc.no_store);
+    }
+
+    #[test]
+    fn parsing_tolerates_case_spaces_and_quotes() {
+        // RFC 9111 §5.2: names are case-insensitive; both token and quoted-string arguments
+        // are accepted.
+        let cc =
+            CacheControl::parse(b"  MAX-AGE = \"60\" ,No-Cache=\"Set-Cookie, X-Foo\",,PRIVATE ");
+        assert_eq!(cc.max_age, Some(SECS(60)));
+        assert_eq!(cc.no_cache, Some(vec!["set-cookie".into(), "x-foo".into()]));
+        assert_eq!(cc.private, Some(vec![]));
+    }
+
+    #[test]
+    fn first_occurrence_wins_and_invalid_ages_are_stale() {
+        // RFC 9111 §4.2.1.
+        assert_eq!(
+            CacheControl::parse(b"max-age=5, max-age=10").max_age,
+            Some(SECS(5))
+        );
+        assert_eq!(CacheControl::parse(b"max-age=abc").max_age, Some(SECS(0)));
+        assert_eq!(CacheControl::parse(b"max-age").max_age, Some(SECS(0)));
+        assert_eq!(CacheControl::parse(b"max-age=-1").max_age, Some(SECS(0)));
+    }
+
+    #[test]
+    fn huge_ages_are_capped_at_2_pow_31() {
+        // RFC 9111 §1.2.2.
+        let cc = CacheControl::parse(b"max-age=99999999999999999999");
+        assert_eq!(cc.max_age, Some(SECS(DELTA_SECONDS_MAX)));
+    }
+
+    #[test]
+    fn request_directives() {
+        let cc = CacheControl::parse(b"max-stale, min-fresh=10, only-if-cached, no-store");
+        assert_eq!(cc.max_stale, Some(None));
+        assert_eq!(cc.min_fresh, Some(SECS(10)));
+        assert!(cc.only_if_cached && cc.no_store);
+        assert_eq!(
+            CacheControl::parse(b"max-stale=30").max_stale,
+            Some(Some(SECS(30)))
+        );
+    }
+
+    #[test]
+    fn unknown_directives_are_kept_as_extensions() {
+        // RFC 9111 §5.2.3: unrecognised directives are ignored for semantics, kept for output.
+        let cc = CacheControl::parse(b"community=\"UCI\", foo=bar, baz");
+        assert_eq!(
+            cc.extensions,
+            vec![
+                ("community".into(), Some("UCI".into())),
+                ("foo".into(), Some("bar".into())),
+                ("baz".into(), None)
+            ]
+        );
+        assert_eq!(cc.to_string(), "community=UCI, foo=bar, baz");
+    }
+
+    #[test]
+    fn malformed_members_are_skipped() {
+        let cc = CacheControl::parse(b"max-age=\"5\"x, =x, a b, no-store");
+        assert!(cc.no_store);
+        assert_eq!(cc.max_age, None);
+        assert!(cc.extensions.is_empty());
+        // An unterminated quote runs to the end of the field: nothing after it is a directive.
+        let cc = CacheControl::parse(b"public, private=\"a, no-store");
+        assert!(cc.public && !cc.no_store);
+        let cc = CacheControl::parse(b"\x01, public");
+        assert!(cc.public);
+    }
+
+    #[test]
+    fn lines_combine() {
+        let h = headers(&[("cache-control", "public"), ("cache-control", "max-age=5")]);
+        let cc = CacheControl::from_headers(&h).unwrap();
+        assert!(cc.public);
+        assert_eq!(cc.max_age, Some(SECS(5)));
+        assert!(CacheControl::from_headers(&HeaderMap::new()).is_none());
+    }
+
+    #[test]
+    fn builder_formats_canonically() {
+        let cc = CacheControl::new()
+            .immutable()
+            .max_age(SECS(31_536_000))
+            .public();
+        assert_eq!(cc.to_string(), "public, max-age=31536000, immutable");
+        assert_eq!(
+            CacheControl::new().private().max_age(SECS(300)).to_string(),
+            "private, max-age=300"
+        );
+        assert_eq!(
+            CacheControl::new().no_cache().no_transform().to_string(),
+            "no-cache, no-transform"
+        );
+        assert_eq!(
+            CacheControl::new()
+                .public()
+                .max_age(SECS(0))
+                .stale_while_revalidate(SECS(60))
+                .stale_if_error(SECS(86400))
+                .to_string(),
+            "public, max-age=0, stale-while-revalidate=60, stale-if-error=86400"
+        );
+        assert_eq!(
+            CacheControl::parse(b"no-cache=\"a, b\"").to_string(),
+            "no-cache=\"a, b\""
+        );
+        assert_eq!(CacheControl::new().to_header_value(), "");
+    }
+
+    fn store(req: &[(&str, &str)], status: u16, resp: &[(&str, &str)]) -> Storability {
+        shared_storability(
+            &Method::GET,
+            &headers(req),
+            StatusCode::from_u16(status).unwrap(),
+            &headers(resp),
+        )
+    }
+
+    #[test]
+    fn storability_table() {
+        use Storability::*;
+        // RFC 9111 §3 and the system's additions.
+        type Fields<'a> = &'a [(&'a str, &'a str)];
+        let cases: &[(Fields, u16, Fields, Storability)] = &[
+            (
+                &[],
+                200,
+                &[("cache-control", "public, max-age=60")],
+                Storable,
+            ),
+            (&[], 200, &[("cache-control", "max-age=60")], Storable),
+            (&[], 200, &[], Storable), // heuristically cacheable status, revalidated every time
+            (&[], 200, &[("cache-control", "no-cache")], Storable),
+            (&[], 404, &[], Storable),
+            (&[], 201, &[], NoFreshnessInformation),
+            (&[], 201, &[("cache-control", "max-age=5")], Storable),
+            (
+                &[],
+                302,
+                &[("expires", "Thu, 01 Dec 1994 16:00:00 GMT")],
+                Storable,
+            ),
+            (
+                &[],
+                206,
+                &[("cache-control", "public, max-age=60")],
+                StatusNotCacheable,
+            ),
+            (
+                &[],
+                304,
+                &[("cache-control", "public, max-age=60")],
+                StatusNotCacheable,
+            ),
+            (&[], 200, &[("cache-control", "no-store")], NoStore),
+            (
+                &[("cache-control", "no-store")],
+                200,
+                &[("cache-control", "max-age=60")],
+                NoStore,
+            ),
+            (
+                &[],
+                200,
+                &[("cache-control", "private, max-age=300")],
+                Private,
+            ),
+            (
+                &[],
+                200,
+                &[("cache-control", "private=\"x-user\", max-age=300")],
+                Private,
+            ),
+            (
+                &[("authorization", "Bearer t")],
+                200,
+                &[("cache-control", "max-age=60")],
+                Authorization,
+            ),
+            (
+                &[("authorization", "Bearer t")],
+                200,
+                &[("cache-control", "public, max-age=60")],
+                Storable,
+            ),
+            (
+                &[("authorization", "Bearer t")],
+                200,
+                &[("cache-control", "s-maxage=60")],
+                Storable,
+            ),
+            (
+                &[("authorization", "Bearer t")],
+                200,
+                &[("cache-control", "must-revalidate, max-age=60")],
+                Storable,
+            ),
+            (
+                &[],
+                200,
+                &[
+                    ("cache-control", "public, max-age=60"),
+                    ("set-cookie", "a=b"),
+                ],
+                SetCookie,
+            ),
+            (
+                &[],
+                200,
+                &[
+                    ("cache-control", "public, max-age=60"),
+                    ("vary", "accept-encoding"),
+                ],
+                Vary,
+            ),
+            (
+                &[],
+                200,
+                &[("cache-control", "public, max-age=60"), ("vary", "")],
+                Storable,
+            ),
+            (
+                &[],
+                299,
+                &[("cache-control", "must-understand, no-store")],
+                MustUnderstand,
+            ),
+            (
+                &[],
+                200,
+                &[("cache-control", "must-understand, no-store")],
+                NoStore,
+            ),
+        ];
+        for (req, status, resp, expected) in cases {
+            assert_eq!(
+                store(req, *status, resp),
+                *expected,
+                "{req:?} {status} {resp:?}"
+            );
+        }
+        assert_eq!(
+            shared_storability(
+                &Method::POST,
+                &HeaderMap::new(),
+                StatusCode::OK,
+                &headers(&[("cache-control", "max-age=5")])
+            ),
+            MethodNotCacheable
+        );
+        assert_eq!(
+            shared_storability(
+                &Method::HEAD,
+                &HeaderMap::new(),
+                StatusCode::OK,
+                &headers(&[("cache-control", "max-age=5")])
+            ),
+            MethodNotCacheable
+        );
+    }
+
+    #[test]
+    fn freshness_lifetime_precedence() {
+        // RFC 9111 §4.2.1: s-maxage, then max-age, then Expires - Date.
+        let date = "Thu, 01 Dec 1994 16:00:00 GMT";
+        let expires = "Thu, 01 Dec 1994 16:10:00 GMT";
+        let cases: &[(&[(&str, &str)], u64)] = &[
+            (&[("cache-control", "max-age=60, s-maxage=30")], 30),
+            (
+                &[
+                    ("cache-control", "max-age=60"),
+                    ("expires", expires),
+                    ("date", date),
+                ],
+                60,
+            ),
+            (&[("expires", expires), ("date", date)], 600),
+            (&[("expires", date), ("date", expires)], 0), // expires before date
+            (&[("expires", "0"), ("date", date)], 0),     // invalid Expires: already expired
+            (&[("expires", expires)], 0),
+            (&[], 0),
+        ];
+        for (h, secs) in cases {
+            assert_eq!(shared_freshness_lifetime(&headers(h)), SECS(*secs), "{h:?}");
+        }
+    }
+
+    #[test]
+    fn current_age_follows_section_4_2_3() {
+        let t0 = httpdate::parse_http_date("Thu, 01 Dec 1994 16:00:00 GMT").unwrap();
+        let timing = ResponseTiming {
+            request_time: t0,
+            response_time: t0 + SECS(2),
+        };
+        // Date says the response was generated at t0; Age says an upstream cache held it 10 s.
+        let h = headers(&[("date", "Thu, 01 Dec 1994 16:00:00 GMT"), ("age", "10")]);
+        // corrected_initial_age = max(apparent 2, 10 + delay 2) = 12; resident 30 -> 42.
+        assert_eq!(current_age(&h, timing, t0 + SECS(32)), SECS(42));
+        // A Date in the future gives no negative apparent age.
+        let h = headers(&[("date", "Thu, 01 Dec 1994 17:00:00 GMT")]);
+        assert_eq!(current_age(&h, timing, t0 + SECS(2)), SECS(2));
+        // Invalid Age is ignored.
+        let h = headers(&[("age", "ten")]);
+        assert_eq!(current_age(&h, timing, t0 + SECS(2)), SECS(2));
+    }
+
+    #[test]
+    fn reuse_fresh_and_stale() {
+        let h = headers(&[("cache-control", "public, max-age=60")]);
+        assert_eq!(shared_reuse(&h, SECS(59)), Reuse::Fresh);
+        assert_eq!(shared_reuse(&h, SECS(60)), Reuse::MustRevalidate);
+        let h = headers(&[("cache-control", "public, max-age=60, no-cache")]);
+        assert_eq!(shared_reuse(&h, SECS(0)), Reuse::MustRevalidate);
+    }
+
+    #[test]
+    fn stale_windows_of_rfc_5861() {
+        let h = headers(&[(
+            "cache-control",
+            "max-age=60, stale-while-revalidate=30, stale-if-error=600",
+        )]);
+        assert!(may_serve_stale_while_revalidate(&h, SECS(90)));
+        assert!(!may_serve_stale_while_revalidate(&h, SECS(91)));
+        assert!(may_serve_stale_if_error(&h, SECS(660)));
+        assert!(!may_serve_stale_if_error(&h, SECS(661)));
+        let none = headers(&[("cache-control", "max-age=60")]);
+        assert!(!may_serve_stale_if_error(&none, SECS(61)));
+    }
+
+    #[test]
+    fn revalidation_directives_forbid_stale() {
+        // RFC 9111 §4.2.4: must-revalidate, proxy-revalidate, s-maxage and no-cache forbid
+        // serving stale from a shared cache.
+        for cc in [
+            "max-age=1, must-revalidate, stale-if-error=600",
+            "max-age=1, proxy-revalidate, stale-if-error=600",
+            "s-maxage=1, stale-if-error=600",
+            "no-cache, stale-if-error=600",
+        ] {
+            let h = headers(&[("cache-control", cc)]);
+            assert!(!may_serve_stale_if_error(&h, SECS(5)), "{cc}");
+            assert!(!may_serve_stale_while_revalidate(&h, SECS(5)), "{cc}");
+        }
+    }
+
+    #[test]
+    fn age_value_parsing() {
+        assert_eq!(age_value(&headers(&[("age", "15")])), SECS(15));
+        assert_eq!(age_value(&headers(&[("age", "-1")])), SECS(0));
+        assert_eq!(age_value(&headers(&[])), SECS(0));
+    }
+
+    fn arb_cc() -> impl Strategy<Value = CacheControl> {
+        (
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            proptest::option::of(0u64..DELTA_SECONDS_MAX),
+            proptest::option::of(0u64..DELTA_SECONDS_MAX),
+            any::<bool>(),
+            proptest::option::of(0u64..100_000),
+            proptest::option::of(0u64..100_000),
+        )
+            .prop_map(
+                |(public, private, no_cache, no_store, max_age, s_maxage, immutable, swr, sie)| {
+                    CacheControl {
+                        public,
+                        private: private.then(Vec::new),
+                        no_cache: no_cache.then(Vec::new),
+                        no_store,
+                        max_age: max_age.map(Duration::from_secs),
+                        s_maxage: s_maxage.map(Duration::from_secs),
+                        immutable,
+                        stale_while_revalidate: swr.map(Duration::from_secs),
+                        stale_if_error: sie.map(Duration::from_secs),
+                        ..Default::default()
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn prop_format_parse_round_trip(cc in arb_cc()) {
+            prop_assert_eq!(CacheControl::parse(cc.to_string().as_bytes()), cc);
+        }
+
+        #[test]
+        fn prop_parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = CacheControl::parse(&bytes);
+        }
+
+        #[test]
+        fn prop_private_and_no_store_are_never_shared(cc in arb_cc()) {
+            let mut h = HeaderMap::new();
+            h.insert(header::CACHE_CONTROL, cc.to_header_value());
+            let verdict = shared_storability(&Method::GET, &HeaderMap::new(), StatusCode::OK, &h);
+            if cc.no_store || cc.is_private() {
+                prop_assert_ne!(verdict, Storability::Storable);
+            }
+        }
+    }
+}

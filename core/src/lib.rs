@@ -1,0 +1,36 @@
+//! HTTP caching semantics for Timelapser, once, for every part of the system.
+//!
+//! This crate is sans-IO: plain types and functions over [`http`] header values and byte
+//! slices. It reads no clock (time is always a parameter), opens no socket and spawns no task,
+//! so the same rules decide at the edge (a Cloudflare Worker compiled to wasm32) and at the
+//! origin (native), and the two can never disagree about what a 304 is.
+//!
+//! | module | what it decides | specification |
+//! |---|---|---|
+//! | [`etag`] | entity tags and their generators | RFC 9110 §8.8.3 |
+//! | [`conditional`] | If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since | RFC 9110 §13 |
+//! | [`range`] | Range, If-Range, Content-Range | RFC 9110 §14, §13.1.5 |
+//! | [`cache_control`] | Cache-Control, storability, freshness, age | RFC 9111, RFC 8246, RFC 5861 |
+//! | [`policy`] | the decision matrix: content kind → headers | DESIGN.md |
+//! | [`keys`] | in-memory cache key naming | the v4 caching guide |
+//! | [`events`] | the SSE event catalogue and the event-stream wire format | API.md, HTML §9.2 |
+//! | [`resources`] | the JSON representations of API.md | API.md |
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cache_control;
+pub mod conditional;
+pub mod etag;
+pub mod events;
+pub mod keys;
+pub mod policy;
+pub mod range;
+pub mod resources;
+
+mod syntax;
+
+pub use cache_control::CacheControl;
+pub use conditional::{Precondition, Preconditions, Validators};
+pub use etag::EntityTag;
+pub use policy::ContentKind;

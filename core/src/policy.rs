@@ -1,0 +1,234 @@
+//! The decision matrix of DESIGN.md as data: each kind of content the system serves, and the
+//! exact Cache-Control and validator it is served with.
+//!
+//! Every Cache-Control value the origin and the edge send comes from [`ContentKind::cache_control`],
+//! so a literal such as `public, max-age=31536000, immutable` exists once, here.
+//!
+//! | content | kind | Cache-Control | validator |
+//! |---|---|---|---|
+//! | images, thumbnails, videos | [`ContentKind::ImmutableMedia`] | `public, max-age=31536000, immutable` | content hash, Last-Modified, ranges |
+//! | CSS, JS under hashed names | [`ContentKind::StaticAsset`] | `public, max-age=31536000, immutable` | content hash |
+//! | settings, preferences | [`ContentKind::Settings`] | `private, max-age=300` | timestamp |
+//! | one camera, timelapse, video | [`ContentKind::EntityMetadata`] | `no-cache` | composite |
+//! | lists of cameras, images, videos | [`ContentKind::Collection`] | `no-cache` | collection |
+//! | dashboard stats | [`ContentKind::Aggregate`] | `no-cache` | content hash |
+//! | HTML pages | [`ContentKind::Page`] | `no-cache` | content hash |
+//! | the event stream | [`ContentKind::EventStream`] | `no-cache, no-transform` | none |
+//! | health, metrics, cache stats | [`ContentKind::Operational`] | `no-store` | none |
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use http::HeaderValue;
+
+use crate::cache_control::CacheControl;
+
+/// One year: the conventional "forever" of RFC 9111 §5.2.2.1 practice (and v4's value).
+pub const IMMUTABLE_MAX_AGE: Duration = Duration::from_secs(31_536_000);
+
+/// How long a client may reuse settings and preferences without asking (v4's five minutes).
+pub const SETTINGS_MAX_AGE: Duration = Duration::from_secs(300);
+
+/// The kinds of content of the decision matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ContentKind {
+    /// Captured images, thumbnails and rendered videos: content-addressed, never change.
+    ImmutableMedia,
+    /// CSS and JS served under content-hashed names: change only with a new name.
+    StaticAsset,
+    /// System settings and operator preferences: change in hours to days; one user's view.
+    Settings,
+    /// One camera, timelapse or video: changes on events; always revalidated.
+    EntityMetadata,
+    /// A list of cameras, images or videos: changes on events; always revalidated.
+    Collection,
+    /// Dashboard statistics: an aggregation; always revalidated, pushed live by SSE.
+    Aggregate,
+    /// Server-rendered HTML pages: always revalidated; kept current by SSE once loaded.
+    Page,
+    /// `text/event-stream`: never cached, never transformed (buffering breaks streaming).
+    EventStream,
+    /// Health, metrics and cache statistics: never stored anywhere.
+    Operational,
+}
+
+/// How a kind of content is validated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValidatorKind {
+    /// Strong ETag of the bytes' SHA-256.
+    ContentHash,
+    /// Strong ETag `"<secs>.<micros>"` of `updated_at`.
+    Timestamp,
+    /// Strong ETag of id and `updated_at`.
+    Composite,
+    /// Strong ETag over every member's id and version.
+    Collection,
+    /// No validator: never revalidated because never stored.
+    None,
+}
+
+/// The policy of one kind of content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// The directives sent with every response (200, 206 and 304 alike).
+    pub cache_control: CacheControl,
+    /// The validator that identifies a representation.
+    pub validator: ValidatorKind,
+    /// Whether `Last-Modified` is sent (and so If-Modified-Since honoured).
+    pub last_modified: bool,
+    /// Whether Range requests are answered with 206 (`Accept-Ranges: bytes`).
+    pub ranges: bool,
+}
+
+impl ContentKind {
+    /// Every kind, for tables and tests.
+    pub const ALL: [ContentKind; 9] = [
+        ContentKind::ImmutableMedia,
+        ContentKind::StaticAsset,
+        ContentKind::Settings,
+        ContentKind::EntityMetadata,
+        ContentKind::Collection,
+        ContentKind::Aggregate,
+        ContentKind::Page,
+        ContentKind::EventStream,
+        ContentKind::Operational,
+    ];
+
+    /// The policy of this kind.
+    pub fn policy(self) -> Policy {
+        let immutable = || {
+            CacheControl::new()
+                .public()
+                .max_age(IMMUTABLE_MAX_AGE)
+                .immutable()
+        };
+        let revalidate = || CacheControl::new().no_cache();
+        let (cache_control, validator, last_modified, ranges) = match self {
+            ContentKind::ImmutableMedia => (immutable(), ValidatorKind::ContentHash, true, true),
+            ContentKind::StaticAsset => (immutable(), ValidatorKind::ContentHash, false, false),
+            ContentKind::Settings => (
+                CacheControl::new().private().max_age(SETTINGS_MAX_AGE),
+                ValidatorKind::Timestamp,
+                false,
+                false,
+            ),
+            ContentKind::EntityMetadata => (revalidate(), ValidatorKind::Composite, false, false),
+            ContentKind::Collection => (revalidate(), ValidatorKind::Collection, false, false),
+            ContentKind::Aggregate => (revalidate(), ValidatorKind::ContentHash, false, false),
+            ContentKind::Page => (revalidate(), ValidatorKind::ContentHash, false, false),
+            ContentKind::EventStream => (
+                CacheControl::new().no_cache().no_transform(),
+                ValidatorKind::None,
+                false,
+                false,
+            ),
+            ContentKind::Operational => (
+                CacheControl::new().no_store(),
+                ValidatorKind::None,
+                false,
+                false,
+            ),
+        };
+        Policy {
+            cache_control,
+            validator,
+            last_modified,
+            ranges,
+        }
+    }
+
+    /// The Cache-Control header value of this kind, built once per process.
+    pub fn cache_control(self) -> HeaderValue {
+        static VALUES: OnceLock<Vec<(ContentKind, HeaderValue)>> = OnceLock::new();
+        let values = VALUES.get_or_init(|| {
+            ContentKind::ALL
+                .iter()
+                .map(|kind| (*kind, kind.policy().cache_control.to_header_value()))
+                .collect()
+        });
+        values
+            .iter()
+            .find(|(kind, _)| *kind == self)
+            .map(|(_, value)| value.clone())
+            .expect("ALL lists every kind")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache_control::{shared_storability, Storability};
+    use http::{header, HeaderMap, Method, StatusCode};
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn the_decision_matrix_of_design_md() {
+        let expected = [
+            (
+                ContentKind::ImmutableMedia,
+                "public, max-age=31536000, immutable",
+            ),
+            (
+                ContentKind::StaticAsset,
+                "public, max-age=31536000, immutable",
+            ),
+            (ContentKind::Settings, "private, max-age=300"),
+            (ContentKind::EntityMetadata, "no-cache"),
+            (ContentKind::Collection, "no-cache"),
+            (ContentKind::Aggregate, "no-cache"),
+            (ContentKind::Page, "no-cache"),
+            (ContentKind::EventStream, "no-cache, no-transform"),
+            (ContentKind::Operational, "no-store"),
+        ];
+        for (kind, value) in expected {
+            assert_eq!(kind.cache_control(), value, "{kind:?}");
+        }
+        assert_eq!(expected.len(), ContentKind::ALL.len());
+    }
+
+    #[test]
+    fn validators_follow_the_matrix() {
+        assert_eq!(
+            ContentKind::ImmutableMedia.policy().validator,
+            ValidatorKind::ContentHash
+        );
+        assert!(ContentKind::ImmutableMedia.policy().ranges);
+        assert!(ContentKind::ImmutableMedia.policy().last_modified);
+        assert_eq!(
+            ContentKind::Settings.policy().validator,
+            ValidatorKind::Timestamp
+        );
+        assert_eq!(
+            ContentKind::EntityMetadata.policy().validator,
+            ValidatorKind::Composite
+        );
+        assert_eq!(
+            ContentKind::Collection.policy().validator,
+            ValidatorKind::Collection
+        );
+        assert_eq!(
+            ContentKind::EventStream.policy().validator,
+            ValidatorKind::None
+        );
+    }
+
+    #[test]
+    fn shared_caches_store_only_what_the_matrix_makes_public() {
+        // DESIGN.md: nothing private or no-store is ever stored by a shared cache.
+        for kind in ContentKind::ALL {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CACHE_CONTROL, kind.cache_control());
+            let verdict =
+                shared_storability(&Method::GET, &HeaderMap::new(), StatusCode::OK, &headers);
+            let policy = kind.policy();
+            let expected_shared =
+                !policy.cache_control.no_store && !policy.cache_control.is_private();
+            assert_eq!(
+                verdict == Storability::Storable,
+                expected_shared,
+                "{kind:?}"
+            );
+        }
+    }
+}

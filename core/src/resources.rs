@@ -1,0 +1,290 @@
+//! The JSON representations of API.md's resources, shared by the origin (which sends them),
+//! the event catalogue (whose payloads carry them) and any Rust client.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A camera's reported state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CameraStatus {
+    /// Never heard from.
+    Unknown,
+    /// Captured or reported within `offline_after_seconds`.
+    Online,
+    /// Silent for longer than `offline_after_seconds`.
+    Offline,
+    /// The camera host reported a fault.
+    Error,
+}
+
+impl CameraStatus {
+    /// The wire name (`"online"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CameraStatus::Unknown => "unknown",
+            CameraStatus::Online => "online",
+            CameraStatus::Offline => "offline",
+            CameraStatus::Error => "error",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Unknown, Self::Online, Self::Offline, Self::Error]
+            .into_iter()
+            .find(|status| status.as_str() == s)
+    }
+}
+
+/// One captured frame.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    /// Image id.
+    pub id: i64,
+    /// The camera that captured it.
+    pub camera_id: i64,
+    /// The timelapse that was running when it was captured.
+    pub timelapse_id: Option<i64>,
+    /// When the camera captured it.
+    pub captured_at: DateTime<Utc>,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Size of the original in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the original, hex.
+    pub sha256: String,
+    /// `/media/images/<sha256>.jpg`.
+    pub url: String,
+    /// `/media/thumbnails/<sha256>.jpg`.
+    pub thumbnail_url: String,
+}
+
+/// A camera and its latest state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Camera {
+    /// Camera id.
+    pub id: i64,
+    /// Display name.
+    pub name: String,
+    /// Current status.
+    pub status: CameraStatus,
+    /// The host's message with the status, if any.
+    pub status_message: Option<String>,
+    /// Number of images captured.
+    pub image_count: u64,
+    /// When the latest image was captured.
+    pub last_capture_at: Option<DateTime<Utc>>,
+    /// The latest image.
+    pub latest_image: Option<Image>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last modification time.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Whether a timelapse is collecting frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimelapseStatus {
+    /// Captures are added to it.
+    Running,
+    /// Closed.
+    Stopped,
+}
+
+/// A run of captures of one camera, to be rendered into videos.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timelapse {
+    /// Timelapse id.
+    pub id: i64,
+    /// Its camera.
+    pub camera_id: i64,
+    /// Display name.
+    pub name: String,
+    /// Running or stopped.
+    pub status: TimelapseStatus,
+    /// Frames collected.
+    pub image_count: u64,
+    /// Start time.
+    pub started_at: DateTime<Utc>,
+    /// Stop time, once stopped.
+    pub stopped_at: Option<DateTime<Utc>>,
+    /// Last modification time.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Where a render is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VideoStatus {
+    /// Waiting for a worker.
+    Queued,
+    /// Being rendered.
+    Rendering,
+    /// Rendered; `url` is set.
+    Ready,
+    /// Failed; `error` says why.
+    Failed,
+}
+
+/// A rendered (or rendering) video of a timelapse.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Video {
+    /// Video id.
+    pub id: i64,
+    /// Its timelapse.
+    pub timelapse_id: i64,
+    /// The camera of its timelapse (an addition to API.md, so camera pages can filter events).
+    pub camera_id: i64,
+    /// Queued, rendering, ready or failed.
+    pub status: VideoStatus,
+    /// 0..1.
+    pub progress: f64,
+    /// Frames per second.
+    pub fps: u32,
+    /// Frames in the video.
+    pub frame_count: u64,
+    /// Size of the file once ready.
+    pub bytes: Option<u64>,
+    /// SHA-256 of the file once ready.
+    pub sha256: Option<String>,
+    /// `/media/videos/<sha256>.mp4` once ready.
+    pub url: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last modification time.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Cameras counted by status.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CameraCounts {
+    /// All cameras.
+    pub total: u64,
+    /// Online.
+    pub online: u64,
+    /// Offline.
+    pub offline: u64,
+    /// Never heard from.
+    pub unknown: u64,
+    /// Reporting a fault.
+    pub error: u64,
+}
+
+/// The operator dashboard's aggregate numbers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DashboardStats {
+    /// Cameras by status.
+    pub cameras: CameraCounts,
+    /// Images stored.
+    pub images_total: u64,
+    /// Images captured since midnight UTC.
+    pub images_today: u64,
+    /// Bytes of media stored (originals, thumbnails, videos).
+    pub storage_bytes: u64,
+    /// Videos queued or rendering.
+    pub renders_in_flight: u64,
+}
+
+/// System settings: setting keys to JSON values, with their common modification time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// The settings.
+    #[serde(flatten)]
+    pub values: BTreeMap<String, serde_json::Value>,
+    /// When any setting last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Health of one component.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    /// Working.
+    Ok,
+    /// Working with a problem (low disk, slow database).
+    Degraded,
+    /// Not working.
+    Down,
+}
+
+/// The path of an original image: `/media/images/<sha256>.jpg`.
+pub fn image_url(sha256: &str) -> String {
+    format!("/media/images/{sha256}.jpg")
+}
+
+/// The path of a thumbnail: `/media/thumbnails/<sha256>.jpg`.
+pub fn thumbnail_url(sha256: &str) -> String {
+    format!("/media/thumbnails/{sha256}.jpg")
+}
+
+/// The path of a video: `/media/videos/<sha256>.mp4`.
+pub fn video_url(sha256: &str) -> String {
+    format!("/media/videos/{sha256}.mp4")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn camera_serializes_as_api_md_says() {
+        let at = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+        let camera = Camera {
+            id: 1,
+            name: "Roof".into(),
+            status: CameraStatus::Online,
+            status_message: None,
+            image_count: 0,
+            last_capture_at: None,
+            latest_image: None,
+            created_at: at,
+            updated_at: at,
+        };
+        let json = serde_json::to_value(&camera).unwrap();
+        assert_eq!(json["status"], "online");
+        assert_eq!(json["created_at"], "2023-11-14T22:13:20Z");
+        assert!(json["latest_image"].is_null());
+        let keys: Vec<_> = json.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(keys.len(), 9);
+    }
+
+    #[test]
+    fn settings_flatten_values_beside_updated_at() {
+        let at = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+        let settings = Settings {
+            values: [("offline_after_seconds".to_string(), serde_json::json!(120))].into(),
+            updated_at: at,
+        };
+        let json = serde_json::to_value(&settings).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"offline_after_seconds": 120, "updated_at": "2023-11-14T22:13:20Z"})
+        );
+    }
+
+    #[test]
+    fn status_names_round_trip() {
+        for s in ["unknown", "online", "offline", "error"] {
+            assert_eq!(CameraStatus::parse(s).unwrap().as_str(), s);
+        }
+        assert_eq!(CameraStatus::parse("ONLINE"), None);
+    }
+
+    #[test]
+    fn media_urls() {
+        assert_eq!(image_url("ab"), "/media/images/ab.jpg");
+        assert_eq!(thumbnail_url("ab"), "/media/thumbnails/ab.jpg");
+        assert_eq!(video_url("ab"), "/media/videos/ab.mp4");
+    }
+}
