@@ -1,1 +1,145 @@
-fn main() {}
+//! `cargo xtask`: the orchestration a newcomer would otherwise type.
+//!
+//! - `cargo xtask test`: installs what is missing into `target/tools`, then runs every check and
+//!   test the project has (fmt, clippy, native tests, wasm tests, ...). What `.ci/run` runs.
+//! - `cargo xtask dev`: runs the system locally.
+//! - `cargo xtask bench`: the benchmarks whose figures go to BENCHMARKS.md.
+//! - `cargo xtask fuzz`: the fuzz targets of core's header parsers.
+
+mod tools;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Timelapser's build, test and run tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what is missing, then run every check and test (what CI runs).
+    Test,
+    /// Run the system: the origin with demo cameras, and the edge in `wrangler dev`.
+    Dev,
+    /// Run the benchmarks (criterion, and the comparisons against reference servers).
+    Bench,
+    /// Run every fuzz target of core for the given number of executions each.
+    Fuzz {
+        /// Executions per target.
+        #[arg(long, default_value_t = 1_000_000)]
+        runs: u64,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let root = workspace_root()?;
+    std::env::set_current_dir(&root)?;
+    match cli.command {
+        Task::Test => test(&root),
+        Task::Dev => dev(&root),
+        Task::Bench => bench(&root),
+        Task::Fuzz { runs } => fuzz(&root, runs),
+    }
+}
+
+fn workspace_root() -> Result<PathBuf> {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    Ok(manifest
+        .parent()
+        .context("xtask lives in the workspace")?
+        .to_path_buf())
+}
+
+/// Prints a step header, so a long run shows where it is.
+pub(crate) fn step(what: &str) {
+    eprintln!("\n==> {what}");
+}
+
+/// Runs a command to completion, failing loudly with the command line when it fails.
+pub(crate) fn run(cmd: &mut Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    eprintln!("    $ {shown}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not start {shown}"))?;
+    if !status.success() {
+        bail!("command failed ({status}): {shown}");
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn test(root: &Path) -> Result<()> {
+    step("checking and installing tools (cached in target/tools)");
+    tools::require_node()?;
+    tools::ensure_wasm_target()?;
+    let wasm_bindgen = tools::ensure_wasm_bindgen_cli(root)?;
+
+    step("formatting (cargo fmt --check)");
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+
+    step("lints (cargo clippy -D warnings)");
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+
+    step("native tests");
+    run(cargo().args(["test", "--workspace"]))?;
+
+    step("wasm32 tests of core under Node (wasm-bindgen-test)");
+    run(cargo()
+        .args([
+            "test",
+            "-p",
+            "timelapser-core",
+            "--target",
+            "wasm32-unknown-unknown",
+        ])
+        .env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+            wasm_bindgen.join("wasm-bindgen-test-runner"),
+        ))?;
+
+    step("core stays sans-IO on wasm32 (no tokio, mio or sqlx)");
+    tools::check_core_is_sans_io()?;
+
+    eprintln!("\nall checks passed");
+    Ok(())
+}
+
+fn dev(_root: &Path) -> Result<()> {
+    bail!("`cargo xtask dev` arrives with the origin and the edge (issues 3 and 5)")
+}
+
+fn bench(_root: &Path) -> Result<()> {
+    step("core micro-benchmarks (criterion)");
+    run(cargo().args(["bench", "-p", "timelapser-core", "--bench", "core"]))
+}
+
+fn fuzz(root: &Path, runs: u64) -> Result<()> {
+    let cargo_fuzz = tools::ensure_cargo_fuzz(root)?;
+    let fuzz_dir = root.join("core/fuzz");
+    let output = Command::new(&cargo_fuzz)
+        .args(["fuzz", "list"])
+        .current_dir(&fuzz_dir)
+        .env("RUSTC_BOOTSTRAP", "1")
+        .output()
+        .context("listing fuzz targets")?;
+    let targets = String::from_utf8(output.stdout)?;
+    for target in targets.lines().filter(|t| !t.trim().is_empty()) {
+        step(&format!("fuzzing {target} for {runs} executions"));
+        run(Command::new(&cargo_fuzz)
+            .args(["fuzz", "run", target, "--", &format!("-runs={runs}")])
+            .current_dir(&fuzz_dir)
+            .env("RUSTC_BOOTSTRAP", "1"))?;
+    }
+    Ok(())
+}

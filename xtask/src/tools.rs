@@ -1,0 +1,130 @@
+//! Finding and installing the tools the tasks need, pinned, into `target/tools`, so a fresh
+//! machine sets itself up and the next run reuses what the first installed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use crate::{run, step};
+
+/// cargo-fuzz, pinned.
+pub const CARGO_FUZZ_VERSION: &str = "0.13.2";
+
+fn tools_dir(root: &Path) -> PathBuf {
+    root.join("target/tools")
+}
+
+/// The version of a package in Cargo.lock (the first entry of that name).
+pub fn locked_version(root: &Path, package: &str) -> Result<String> {
+    let lock = std::fs::read_to_string(root.join("Cargo.lock")).context("reading Cargo.lock")?;
+    let needle = format!("name = \"{package}\"\nversion = \"");
+    let start = lock
+        .find(&needle)
+        .with_context(|| format!("{package} is not in Cargo.lock"))?
+        + needle.len();
+    let end = lock[start..].find('"').context("malformed Cargo.lock")? + start;
+    Ok(lock[start..end].to_owned())
+}
+
+/// `cargo install <krate> --version <version>` into its own folder under target/tools, unless
+/// already there. Returns the folder holding its binaries.
+fn cargo_install(root: &Path, krate: &str, version: &str, binary: &str) -> Result<PathBuf> {
+    let prefix = tools_dir(root).join(format!("{krate}-{version}"));
+    let bin = prefix.join("bin");
+    if bin.join(binary).is_file() {
+        return Ok(bin);
+    }
+    step(&format!(
+        "installing {krate} {version} into {} (once; a few minutes)",
+        prefix.display()
+    ));
+    run(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["install", krate, "--version", version, "--root"])
+        .arg(&prefix))?;
+    Ok(bin)
+}
+
+/// The wasm32 target of the one toolchain, added with rustup when missing.
+pub fn ensure_wasm_target() -> Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("rustup is needed to add the wasm32-unknown-unknown target")?;
+    if String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|l| l.trim() == "wasm32-unknown-unknown")
+    {
+        return Ok(());
+    }
+    run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))
+}
+
+/// wasm-bindgen-cli at exactly the version of wasm-bindgen in Cargo.lock (the CLI and the
+/// library must match). Returns its bin folder (wasm-bindgen, wasm-bindgen-test-runner).
+pub fn ensure_wasm_bindgen_cli(root: &Path) -> Result<PathBuf> {
+    let version = locked_version(root, "wasm-bindgen")?;
+    cargo_install(root, "wasm-bindgen-cli", &version, "wasm-bindgen-test-runner")
+}
+
+/// cargo-fuzz, pinned. Runs on the stable toolchain with RUSTC_BOOTSTRAP=1.
+pub fn ensure_cargo_fuzz(root: &Path) -> Result<PathBuf> {
+    Ok(cargo_install(root, "cargo-fuzz", CARGO_FUZZ_VERSION, "cargo-fuzz")?.join("cargo-fuzz"))
+}
+
+/// Node.js, which runs the wasm tests. Fails loudly when absent.
+pub fn require_node() -> Result<PathBuf> {
+    let node = which("node").context(
+        "Node.js is required to run the wasm32 tests (wasm-bindgen-test runs them under Node); \
+         install Debian's nodejs package",
+    )?;
+    let version = Command::new(&node).arg("--version").output()?;
+    if !version.status.success() {
+        bail!("{} --version failed", node.display());
+    }
+    Ok(node)
+}
+
+/// Looks a program up on PATH.
+pub fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|candidate| candidate.is_file())
+    })
+}
+
+/// core must stay sans-IO: its wasm32 dependency tree has no runtime, socket or database.
+pub fn check_core_is_sans_io() -> Result<()> {
+    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "tree",
+            "-p",
+            "timelapser-core",
+            "--target",
+            "wasm32-unknown-unknown",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+        ])
+        .output()
+        .context("cargo tree")?;
+    if !output.status.success() {
+        bail!("cargo tree failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let tree = String::from_utf8(output.stdout)?;
+    let forbidden: Vec<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| ["tokio", "mio", "sqlx", "hyper", "reqwest"].contains(name))
+        .collect();
+    if !forbidden.is_empty() {
+        bail!("timelapser-core depends on {forbidden:?} on wasm32; core must stay sans-IO");
+    }
+    eprintln!(
+        "    {} crates, none of tokio/mio/sqlx/hyper/reqwest",
+        tree.lines().count()
+    );
+    Ok(())
+}
