@@ -236,6 +236,12 @@ fn if_unmodified_since_passes(since: SystemTime, current: &Validators<'_>) -> bo
     }
 }
 
+/// The `Last-Modified` value for a modification time, at HTTP-date resolution.
+pub fn last_modified_value(modified: SystemTime) -> HeaderValue {
+    HeaderValue::from_str(&httpdate::fmt_http_date(modified))
+        .expect("an HTTP-date is a valid header value")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,6 +276,13 @@ mod tests {
     }
 
     use Precondition::{Failed, NotModified, Proceed};
+
+    #[test]
+    fn last_modified_value_is_an_http_date() {
+        assert_eq!(last_modified_value(lm()), LM);
+        // Sub-second parts are dropped: HTTP-dates have one-second resolution.
+        assert_eq!(last_modified_value(lm() + Duration::from_millis(999)), LM);
+    }
 
     #[test]
     fn no_preconditions_proceed() {

@@ -37,14 +37,7 @@ impl CacheKey {
 
     /// Whether the key falls under `pattern`.
     pub fn matches(&self, pattern: &KeyPattern) -> bool {
-        let mut parts = self.0.split(':');
-        let (entity, operation, id) = (parts.next(), parts.next(), parts.next());
-        entity == Some(pattern.entity.as_str())
-            && pattern
-                .operation
-                .as_deref()
-                .is_none_or(|op| operation == Some(op))
-            && pattern.id.as_deref().is_none_or(|want| id == Some(want))
+        pattern.matches(&self.0)
     }
 }
 
@@ -89,6 +82,18 @@ impl KeyPattern {
     pub fn id(mut self, id: impl fmt::Display) -> Self {
         self.id = Some(escape(&id.to_string()));
         self
+    }
+
+    /// Whether a key, in its string form (as a cache stores it), falls under this pattern.
+    pub fn matches(&self, key: &str) -> bool {
+        let mut parts = key.split(':');
+        let (entity, operation, id) = (parts.next(), parts.next(), parts.next());
+        entity == Some(self.entity.as_str())
+            && self
+                .operation
+                .as_deref()
+                .is_none_or(|op| operation == Some(op))
+            && self.id.as_deref().is_none_or(|want| id == Some(want))
     }
 
     /// A string prefix every matching key starts with, to narrow a scan; keys that start with

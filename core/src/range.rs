@@ -8,8 +8,6 @@
 //! than one is satisfiable is answered with the whole representation, which §14.2 allows ("a
 //! server MAY ignore the Range header field") and which spares clients multipart parsing.
 
-use std::time::SystemTime;
-
 use http::{header, HeaderMap, HeaderValue, Method};
 
 use crate::conditional::{to_http_date_resolution, Validators};
@@ -226,12 +224,6 @@ pub fn evaluate(
     }
 }
 
-/// The `Last-Modified` value for a modification time, at HTTP-date resolution.
-pub fn last_modified_value(modified: SystemTime) -> HeaderValue {
-    HeaderValue::from_str(&httpdate::fmt_http_date(modified))
-        .expect("an HTTP-date is a valid header value")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,12 +424,6 @@ mod tests {
             evaluate(&Method::GET, &h, 100, &Validators::new(Some(&tag), None)),
             Full
         );
-    }
-
-    #[test]
-    fn last_modified_value_is_an_http_date() {
-        let t = httpdate::parse_http_date(LM).unwrap();
-        assert_eq!(last_modified_value(t), LM);
     }
 
     proptest! {

@@ -1,9 +1,87 @@
-//! Timelapser's origin server. Filled in by the origin issue; for now it only proves the
-//! workspace builds against core.
+//! `timelapser-origin serve`: the origin server.
 
-fn main() {
-    println!(
-        "timelapser-origin: not yet implemented (media policy: {:?})",
-        timelapser_core::ContentKind::ImmutableMedia.cache_control()
-    );
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use timelapser_origin::Options;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "timelapser-origin", version, about = "Timelapser's origin server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API, media and events.
+    Serve(ServeArgs),
+}
+
+#[derive(Parser)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TIMELAPSER_LISTEN", default_value = "127.0.0.1:8000")]
+    listen: SocketAddr,
+    /// Data directory: SQLite database, media files, admin token hash.
+    #[arg(long, env = "TIMELAPSER_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    /// Database URL (`sqlite://...` or `postgres://...`); default: SQLite in the data directory.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// Admin token; generated on first start (and printed once) when not given.
+    #[arg(long, env = "TIMELAPSER_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Largest capture accepted, in bytes.
+    #[arg(long, env = "TIMELAPSER_MAX_CAPTURE_BYTES", default_value_t = 20 * 1024 * 1024)]
+    max_capture_bytes: u64,
+    /// Create two demo cameras fed by a synthetic camera, so the gallery is alive.
+    #[arg(long, env = "TIMELAPSER_DEMO")]
+    demo: bool,
+    /// Seconds between synthetic frames in demo mode.
+    #[arg(long, default_value_t = 5)]
+    demo_interval_seconds: u64,
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "TIMELAPSER_LOG_JSON")]
+    log_json: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let Command::Serve(args) = Cli::parse().command;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    if args.log_json {
+        tracing_subscriber::fmt().with_env_filter(filter).json().init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+    let mut options = Options::new(args.data_dir);
+    options.listen = args.listen;
+    options.database_url = args.database_url.filter(|u| !u.is_empty());
+    options.admin_token = args.admin_token.filter(|t| !t.is_empty());
+    options.max_capture_bytes = args.max_capture_bytes;
+    options.demo = args.demo;
+    options.demo_interval = Duration::from_secs(args.demo_interval_seconds.max(1));
+    let server = timelapser_origin::start(options).await?;
+    let stop = server.shutdown_token();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        stop.cancel();
+    });
+    server.wait().await.context("origin stopped with an error")
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
 }

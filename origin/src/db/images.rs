@@ -1,0 +1,248 @@
+//! The `images` table.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, FromRow, Row};
+use timelapser_core::resources::{self, Image};
+
+use super::from_micros;
+
+/// The columns of an image, in [`ImageRow`]'s order.
+pub const COLUMNS: &str =
+    "id, camera_id, timelapse_id, captured_at, width, height, bytes, thumbnail_bytes, sha256";
+
+/// One stored image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageRow {
+    /// Id.
+    pub id: i64,
+    /// Camera.
+    pub camera_id: i64,
+    /// Timelapse running at capture time.
+    pub timelapse_id: Option<i64>,
+    /// Capture time, micros.
+    pub captured_at: i64,
+    /// Width of the original.
+    pub width: i64,
+    /// Height of the original.
+    pub height: i64,
+    /// Bytes of the original.
+    pub bytes: i64,
+    /// Bytes of the thumbnail.
+    pub thumbnail_bytes: i64,
+    /// SHA-256 of the original, hex.
+    pub sha256: String,
+}
+
+impl ImageRow {
+    /// Reads an image from columns named with `prefix` (`""` or `"i_"` in joins).
+    pub fn from_prefixed(row: &AnyRow, prefix: &str) -> Result<Option<Self>, sqlx::Error> {
+        let col = |name: &str| format!("{prefix}{name}");
+        let id: Option<i64> = row.try_get(col("id").as_str())?;
+        let Some(id) = id else { return Ok(None) };
+        Ok(Some(Self {
+            id,
+            camera_id: row.try_get(col("camera_id").as_str())?,
+            timelapse_id: row.try_get(col("timelapse_id").as_str())?,
+            captured_at: row.try_get(col("captured_at").as_str())?,
+            width: row.try_get(col("width").as_str())?,
+            height: row.try_get(col("height").as_str())?,
+            bytes: row.try_get(col("bytes").as_str())?,
+            thumbnail_bytes: row.try_get(col("thumbnail_bytes").as_str())?,
+            sha256: row.try_get(col("sha256").as_str())?,
+        }))
+    }
+
+    /// The API representation.
+    pub fn to_resource(&self) -> Image {
+        Image {
+            id: self.id,
+            camera_id: self.camera_id,
+            timelapse_id: self.timelapse_id,
+            captured_at: from_micros(self.captured_at),
+            width: self.width as u32,
+            height: self.height as u32,
+            bytes: self.bytes as u64,
+            sha256: self.sha256.clone(),
+            url: resources::image_url(&self.sha256),
+            thumbnail_url: resources::thumbnail_url(&self.sha256),
+        }
+    }
+}
+
+impl FromRow<'_, AnyRow> for ImageRow {
+    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Self::from_prefixed(row, "")?.ok_or_else(|| sqlx::Error::ColumnNotFound("id".into()))
+    }
+}
+
+/// A capture to insert.
+#[derive(Clone, Debug)]
+pub struct NewImage {
+    /// Camera.
+    pub camera_id: i64,
+    /// Running timelapse.
+    pub timelapse_id: Option<i64>,
+    /// Capture time, micros.
+    pub captured_at: i64,
+    /// Width.
+    pub width: i64,
+    /// Height.
+    pub height: i64,
+    /// Bytes of the original.
+    pub bytes: i64,
+    /// Bytes of the thumbnail.
+    pub thumbnail_bytes: i64,
+    /// SHA-256, hex.
+    pub sha256: String,
+    /// Insert time, micros.
+    pub created_at: i64,
+}
+
+/// The image of a camera with these bytes, if stored.
+pub async fn find_by_sha256(
+    conn: &mut AnyConnection,
+    camera_id: i64,
+    sha256: &str,
+) -> Result<Option<ImageRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM images WHERE camera_id = $1 AND sha256 = $2"
+    ))
+    .bind(camera_id)
+    .bind(sha256)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Inserts an image; `None` when the camera already has these bytes.
+pub async fn insert(conn: &mut AnyConnection, new: &NewImage) -> Result<Option<ImageRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "INSERT INTO images (camera_id, timelapse_id, captured_at, width, height, bytes, \
+         thumbnail_bytes, sha256, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (camera_id, sha256) DO NOTHING RETURNING {COLUMNS}"
+    ))
+    .bind(new.camera_id)
+    .bind(new.timelapse_id)
+    .bind(new.captured_at)
+    .bind(new.width)
+    .bind(new.height)
+    .bind(new.bytes)
+    .bind(new.thumbnail_bytes)
+    .bind(&new.sha256)
+    .bind(new.created_at)
+    .fetch_optional(conn)
+    .await
+}
+
+/// One image by id.
+pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<ImageRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM images WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// The most recently captured image of a camera.
+pub async fn latest_for_camera(
+    conn: &mut AnyConnection,
+    camera_id: i64,
+) -> Result<Option<ImageRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM images WHERE camera_id = $1 \
+         ORDER BY captured_at DESC, id DESC LIMIT 1"
+    ))
+    .bind(camera_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// A page of a camera's images, newest first, strictly before the cursor `(captured_at, id)`.
+pub async fn page(
+    conn: &mut AnyConnection,
+    camera_id: i64,
+    limit: i64,
+    before: Option<(i64, i64)>,
+) -> Result<Vec<ImageRow>, sqlx::Error> {
+    match before {
+        None => {
+            sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM images WHERE camera_id = $1 \
+                 ORDER BY captured_at DESC, id DESC LIMIT $2"
+            ))
+            .bind(camera_id)
+            .bind(limit)
+            .fetch_all(conn)
+            .await
+        }
+        Some((captured_at, id)) => {
+            sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM images WHERE camera_id = $1 \
+                 AND (captured_at < $2 OR (captured_at = $2 AND id < $3)) \
+                 ORDER BY captured_at DESC, id DESC LIMIT $4"
+            ))
+            .bind(camera_id)
+            .bind(captured_at)
+            .bind(id)
+            .bind(limit)
+            .fetch_all(conn)
+            .await
+        }
+    }
+}
+
+/// Every image of a timelapse in capture order (the frames of its videos).
+pub async fn for_timelapse(
+    conn: &mut AnyConnection,
+    timelapse_id: i64,
+) -> Result<Vec<ImageRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM images WHERE timelapse_id = $1 ORDER BY captured_at, id"
+    ))
+    .bind(timelapse_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Images stored, and images captured at or after `since` (micros).
+pub async fn counts(conn: &mut AnyConnection, since: i64) -> Result<(i64, i64), sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS total, \
+         CAST(COALESCE(SUM(CASE WHEN captured_at >= $1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS recent \
+         FROM images",
+    )
+    .bind(since)
+    .fetch_one(conn)
+    .await?;
+    Ok((row.try_get("total")?, row.try_get("recent")?))
+}
+
+/// Bytes of distinct media (the same bytes captured by two cameras are stored once).
+pub async fn storage_bytes(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(b), 0) AS BIGINT) AS total FROM \
+         (SELECT MAX(bytes + thumbnail_bytes) AS b FROM images GROUP BY sha256) AS distinct_media",
+    )
+    .fetch_one(conn)
+    .await?;
+    row.try_get("total")
+}
+
+/// Whether any image still refers to these bytes (before deleting the files).
+pub async fn sha256_in_use(conn: &mut AnyConnection, sha256: &str) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM images WHERE sha256 = $1")
+        .bind(sha256)
+        .fetch_one(conn)
+        .await?;
+    Ok(row.try_get::<i64, _>("n")? > 0)
+}
+
+/// The distinct hashes of a camera's images (for cleaning up files when it is deleted).
+pub async fn sha256s_of_camera(
+    conn: &mut AnyConnection,
+    camera_id: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    let rows = sqlx::query("SELECT DISTINCT sha256 FROM images WHERE camera_id = $1")
+        .bind(camera_id)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(|r| r.try_get("sha256")).collect()
+}

@@ -1,0 +1,226 @@
+//! Pure data access: SQL and rows, nothing of HTTP or caching.
+//!
+//! One set of queries serves SQLite (the embedded default) and PostgreSQL through sqlx's `Any`
+//! driver; the two schemas live in `migrations/{sqlite,postgres}` and differ only in how ids
+//! are generated. Times are stored as microseconds since the epoch, the resolution of the
+//! timestamp entity tags, so what the database holds is exactly what validators are made of.
+//!
+//! Writes go through [`Db::begin_write`], which serialises writers: an in-process mutex on
+//! SQLite (one writer at a time is SQLite's rule anyway, and taking it up front avoids
+//! `SQLITE_BUSY` on lock upgrades) and a transaction-scoped advisory lock on PostgreSQL, so
+//! that event ids are committed in increasing order even with several replicas.
+
+pub mod cameras;
+pub mod events;
+pub mod images;
+pub mod key_values;
+pub mod timelapses;
+pub mod videos;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+/// Which database is behind the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite, one file in the data directory.
+    Sqlite,
+    /// PostgreSQL, shared by replicas.
+    Postgres,
+}
+
+/// The database: a pool and the writer lock.
+#[derive(Clone)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+    write_lock: Arc<Mutex<()>>,
+    url: String,
+}
+
+/// A write transaction holding the writer lock until it commits or drops.
+pub struct WriteTx {
+    /// The transaction.
+    pub tx: Transaction<'static, Any>,
+    _writer: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    /// Commits and releases the writer lock.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+/// The advisory lock key that serialises writers on PostgreSQL ("TLPS" in ASCII).
+const POSTGRES_WRITER_LOCK: i64 = 0x544C_5053;
+
+impl Db {
+    /// Connects, applies SQLite's pragmas (WAL, busy timeout, foreign keys) and runs the
+    /// migrations of the backend.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            anyhow::bail!("DATABASE_URL must be a sqlite: or postgres: URL, not {url:?}");
+        };
+        let options = AnyConnectOptions::from_str(url)
+            .with_context(|| format!("invalid database URL {url:?}"))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 8,
+                Backend::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+                             PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .with_context(|| format!("cannot connect to the database at {}", redact(url)))?;
+        let migrator = match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        migrator
+            .run(&pool)
+            .await
+            .context("running database migrations")?;
+        Ok(Self {
+            pool,
+            backend,
+            write_lock: Arc::new(Mutex::new(())),
+            url: url.to_owned(),
+        })
+    }
+
+    /// The pool, for reads.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Which backend this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The URL the pool was opened with (for LISTEN connections).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Begins a write transaction, holding the writer lock (see the module docs).
+    pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
+        let writer = match self.backend {
+            Backend::Sqlite => Some(self.write_lock.clone().lock_owned().await),
+            Backend::Postgres => None,
+        };
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(POSTGRES_WRITER_LOCK)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(WriteTx {
+            tx,
+            _writer: writer,
+        })
+    }
+
+    /// Whether the database answers (for /healthz).
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// Closes the pool, waiting for connections to return.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Hides a password in a URL for logs and errors.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Microseconds since the epoch, as stored.
+pub fn to_micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+/// The instant of a stored time.
+pub fn from_micros(micros: i64) -> DateTime<Utc> {
+    Utc.timestamp_micros(micros)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// The current time at the stored resolution, so what is returned equals what is read back.
+pub fn now() -> DateTime<Utc> {
+    from_micros(to_micros(Utc::now()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+
+    #[test]
+    fn micros_round_trip() {
+        let t = now();
+        assert_eq!(from_micros(to_micros(t)), t);
+    }
+}

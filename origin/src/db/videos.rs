@@ -1,0 +1,123 @@
+//! The `videos` table.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, FromRow, Row};
+use timelapser_core::resources::{self, Video, VideoStatus};
+
+use super::from_micros;
+
+const COLUMNS: &str = "id, timelapse_id, camera_id, status, progress, fps, frame_count, bytes, \
+    sha256, error, created_at, updated_at";
+
+/// One video.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VideoRow {
+    /// Id.
+    pub id: i64,
+    /// Timelapse.
+    pub timelapse_id: i64,
+    /// Camera of the timelapse.
+    pub camera_id: i64,
+    /// `queued`, `rendering`, `ready` or `failed`.
+    pub status: String,
+    /// 0..1.
+    pub progress: f64,
+    /// Frames per second.
+    pub fps: i64,
+    /// Frames.
+    pub frame_count: i64,
+    /// File size once ready.
+    pub bytes: Option<i64>,
+    /// File hash once ready.
+    pub sha256: Option<String>,
+    /// Failure reason.
+    pub error: Option<String>,
+    /// Creation, micros.
+    pub created_at: i64,
+    /// Modification, micros.
+    pub updated_at: i64,
+}
+
+impl FromRow<'_, AnyRow> for VideoRow {
+    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            timelapse_id: row.try_get("timelapse_id")?,
+            camera_id: row.try_get("camera_id")?,
+            status: row.try_get("status")?,
+            progress: row.try_get("progress")?,
+            fps: row.try_get("fps")?,
+            frame_count: row.try_get("frame_count")?,
+            bytes: row.try_get("bytes")?,
+            sha256: row.try_get("sha256")?,
+            error: row.try_get("error")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+}
+
+impl VideoRow {
+    /// The API representation.
+    pub fn to_resource(&self) -> Video {
+        let status = match self.status.as_str() {
+            "queued" => VideoStatus::Queued,
+            "rendering" => VideoStatus::Rendering,
+            "ready" => VideoStatus::Ready,
+            _ => VideoStatus::Failed,
+        };
+        Video {
+            id: self.id,
+            timelapse_id: self.timelapse_id,
+            camera_id: self.camera_id,
+            status,
+            progress: self.progress,
+            fps: self.fps as u32,
+            frame_count: self.frame_count as u64,
+            bytes: self.bytes.map(|b| b as u64),
+            sha256: self.sha256.clone(),
+            url: self.sha256.as_deref().map(resources::video_url),
+            error: self.error.clone(),
+            created_at: from_micros(self.created_at),
+            updated_at: from_micros(self.updated_at),
+        }
+    }
+}
+
+/// One video.
+pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<VideoRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM videos WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// The videos of a timelapse, newest first.
+pub async fn for_timelapse(conn: &mut AnyConnection, timelapse_id: i64) -> Result<Vec<VideoRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM videos WHERE timelapse_id = $1 ORDER BY id DESC"
+    ))
+    .bind(timelapse_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Videos queued or rendering.
+pub async fn count_in_flight(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM videos WHERE status IN ('queued', 'rendering')",
+    )
+    .fetch_one(conn)
+    .await?;
+    row.try_get("n")
+}
+
+/// Bytes of ready videos.
+pub async fn storage_bytes(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) AS total FROM videos WHERE status = 'ready'",
+    )
+    .fetch_one(conn)
+    .await?;
+    row.try_get("total")
+}

@@ -1,0 +1,162 @@
+//! The origin's one error type, mapped once to an RFC 9457 problem document.
+//!
+//! Handlers and services return [`Result`]; client errors carry a status and a detail a user
+//! can act on, and everything else becomes a logged 500 whose body says nothing internal.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use timelapser_core::policy::ContentKind;
+
+/// `Result` with the origin's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 400: the request is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: no token, or a token that is nobody's.
+    #[error("a valid bearer token is required")]
+    Unauthorized,
+    /// 403: a valid token that may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: the request conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// 412: If-Match or If-Unmodified-Since failed.
+    #[error("the resource has changed since the validator in the request was obtained")]
+    PreconditionFailed,
+    /// 413: the body is larger than allowed.
+    #[error("the body is larger than the {limit} bytes allowed")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// 415: a media type the endpoint does not take.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 422: well-formed but unusable (an image that does not decode, an unknown status).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// 503: a dependency is unavailable (ffmpeg missing, database down).
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500: a database failure; logged, never shown.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// 500: anything else unexpected; logged, never shown.
+    #[error("internal error: {0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl Error {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Recovers an error shared by coalesced callers (moka's single-flight hands each waiter
+    /// an `Arc` of the loader's error).
+    pub fn from_shared(shared: std::sync::Arc<Error>) -> Self {
+        match std::sync::Arc::try_unwrap(shared) {
+            Ok(error) => error,
+            Err(shared) => match &*shared {
+                Error::BadRequest(m) => Error::BadRequest(m.clone()),
+                Error::Unauthorized => Error::Unauthorized,
+                Error::Forbidden(m) => Error::Forbidden(m.clone()),
+                Error::NotFound(m) => Error::NotFound(m.clone()),
+                Error::Conflict(m) => Error::Conflict(m.clone()),
+                Error::PreconditionFailed => Error::PreconditionFailed,
+                Error::PayloadTooLarge { limit } => Error::PayloadTooLarge { limit: *limit },
+                Error::UnsupportedMediaType(m) => Error::UnsupportedMediaType(m.clone()),
+                Error::Unprocessable(m) => Error::Unprocessable(m.clone()),
+                Error::Unavailable(m) => Error::Unavailable(m.clone()),
+                other @ (Error::Database(_) | Error::Internal(_)) => {
+                    Error::Internal(anyhow::anyhow!("{other}"))
+                }
+            },
+        }
+    }
+
+    /// A 404 for an entity: "camera 7 does not exist".
+    pub fn not_found(entity: &str, id: impl std::fmt::Display) -> Self {
+        Error::NotFound(format!("{entity} {id} does not exist"))
+    }
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Problem {
+    /// A URI identifying the problem type; `about:blank` means "see the status".
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// The status's reason phrase.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong with this request.
+    pub detail: String,
+}
+
+/// Builds a problem+json response (also used for 404s of unknown routes and 405s).
+pub fn problem_response(status: StatusCode, detail: String) -> Response {
+    let problem = Problem {
+        problem_type: "about:blank".into(),
+        title: status.canonical_reason().unwrap_or("Error").into(),
+        status: status.as_u16(),
+        detail,
+    };
+    let body = serde_json::to_vec(&problem).expect("problems serialize");
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    // Errors describe one moment; no cache should keep them.
+    headers.insert(header::CACHE_CONTROL, ContentKind::Operational.cache_control());
+    response
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let detail = match &self {
+            Error::Database(e) => {
+                tracing::error!(error = %e, "database error");
+                "the server could not complete the request; it has been logged".to_owned()
+            }
+            Error::Internal(e) => {
+                tracing::error!(error = format!("{e:#}"), "internal error");
+                "the server could not complete the request; it has been logged".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let mut response = problem_response(status, detail);
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"timelapser\""),
+            );
+        }
+        response
+    }
+}

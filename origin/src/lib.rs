@@ -1,0 +1,206 @@
+//! Timelapser's origin: the owner of state.
+//!
+//! Three layers, as the v4 caching guide has them: [`routes`] set HTTP status and headers
+//! (every value from `timelapser_core`); [`services`] make entity tags, use and invalidate
+//! the in-memory [`cache`], and log and publish events; [`db`] is pure data access.
+
+pub mod bus;
+pub mod cache;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod media;
+pub mod media_cache;
+pub mod routes;
+pub mod services;
+pub mod state;
+pub mod thumbnail;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::{EventBus, EventHandler};
+use crate::cache::ResponseCache;
+use crate::db::Db;
+use crate::media::MediaStore;
+use crate::media_cache::MediaCache;
+use crate::services::auth::AdminToken;
+use crate::services::invalidation::Invalidation;
+use crate::state::{AppState, Config};
+
+/// Everything needed to start an origin.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// `sqlite:...` or `postgres:...`; default: `timelapser.db` in the data directory.
+    pub database_url: Option<String>,
+    /// The admin token; generated and stored (hashed) on first start when absent.
+    pub admin_token: Option<String>,
+    /// Largest capture accepted.
+    pub max_capture_bytes: u64,
+    /// Create demo cameras fed by synthetic frames.
+    pub demo: bool,
+    /// Seconds between synthetic frames in demo mode.
+    pub demo_interval: Duration,
+    /// Seconds between offline sweeps.
+    pub sweep_interval: Duration,
+}
+
+impl Options {
+    /// Defaults for a data directory (tests and embedding).
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            data_dir,
+            database_url: None,
+            admin_token: None,
+            max_capture_bytes: 20 * 1024 * 1024,
+            demo: false,
+            demo_interval: Duration::from_secs(5),
+            sweep_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The process-wide Prometheus recorder (metrics macros are global).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .install_recorder()
+                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle())
+        })
+        .clone()
+}
+
+/// Opens the database and media, and builds the application state.
+pub async fn build_state(options: &Options) -> anyhow::Result<(AppState, Option<String>)> {
+    std::fs::create_dir_all(&options.data_dir)
+        .with_context(|| format!("creating the data directory {}", options.data_dir.display()))?;
+    let database_url = match &options.database_url {
+        Some(url) => url.clone(),
+        None => format!(
+            "sqlite://{}?mode=rwc",
+            options.data_dir.join("timelapser.db").display()
+        ),
+    };
+    let db = Db::connect(&database_url).await?;
+    let media = MediaStore::open(&options.data_dir)?;
+    let (admin, generated) = AdminToken::load_or_generate(options.admin_token.as_deref(), &options.data_dir)?;
+    let cache = ResponseCache::new(64 * 1024 * 1024);
+    let handlers: Vec<Arc<dyn EventHandler>> = vec![Arc::new(Invalidation::new(cache.clone()))];
+    let state = AppState {
+        config: Arc::new(Config {
+            data_dir: options.data_dir.clone(),
+            max_capture_bytes: options.max_capture_bytes,
+        }),
+        db,
+        media,
+        media_cache: MediaCache::new(128 * 1024 * 1024),
+        cache,
+        bus: EventBus::new(4096, handlers),
+        admin,
+        metrics: metrics_handle(),
+    };
+    services::settings::seed_defaults(&state).await?;
+    Ok((state, generated))
+}
+
+/// A running origin.
+pub struct Server {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its state (tests reach into it).
+    pub state: AppState,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Server {
+    /// Asks the server to stop and waits for in-flight requests.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.task.await.context("server task panicked")??;
+        self.state.db.close().await;
+        Ok(())
+    }
+
+    /// A token that stops the server when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits until the server stops.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("server task panicked")??;
+        self.state.db.close().await;
+        Ok(())
+    }
+}
+
+/// Starts the origin: binds, spawns the background tasks and serves until shut down.
+pub async fn start(options: Options) -> anyhow::Result<Server> {
+    let (state, generated) = build_state(&options).await?;
+    if let Some(token) = generated {
+        // Shown once: only its hash is kept.
+        eprintln!(
+            "\n  Admin token (shown once, store it now): {token}\n  Its hash is in {}.\n",
+            options.data_dir.join("admin-token.sha256").display()
+        );
+    }
+    let listener = TcpListener::bind(options.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", options.listen))?;
+    let addr = listener.local_addr()?;
+    let shutdown = CancellationToken::new();
+    spawn_background(&state, &options, shutdown.clone());
+    if options.demo {
+        demo::start(state.clone(), options.demo_interval, shutdown.clone()).await?;
+    }
+    let app = routes::router(state.clone());
+    let stop = shutdown.clone();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+            .context("serving HTTP")
+    });
+    tracing::info!(%addr, backend = ?state.db.backend(), "timelapser origin listening");
+    Ok(Server { addr, state, shutdown, task })
+}
+
+fn spawn_background(state: &AppState, options: &Options, shutdown: CancellationToken) {
+    let sweep_state = state.clone();
+    let interval = options.sweep_interval;
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = ticker.tick() => {}
+            }
+            let result = async {
+                let after = services::settings::integer(&sweep_state, "offline_after_seconds").await?;
+                services::cameras::sweep_offline(&sweep_state, after).await
+            }
+            .await;
+            match result {
+                Ok(changed) if !changed.is_empty() => tracing::info!(?changed, "cameras went offline"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "offline sweep failed"),
+            }
+        }
+    });
+}

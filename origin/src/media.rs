@@ -1,0 +1,242 @@
+//! Media files on disk: content-addressed, written atomically, and never reached by a path
+//! that came from a request without being checked.
+//!
+//! Layout under the data directory:
+//! ```text
+//! media/images/<sha256>.jpg       originals
+//! media/thumbnails/<sha256>.jpg   thumbnails (named by the original's hash)
+//! media/videos/<sha256>.mp4       rendered videos
+//! tmp/                            files being written; emptied at start-up
+//! ```
+//! A file appears under `media/` only complete and durable: it is written in `tmp/`, fsynced,
+//! renamed into place, and the directory fsynced. The database row that refers to it is
+//! committed after that, so a crash can leave an unreferenced file but never a row without
+//! its file, and never a partial file where a reader can see it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+/// The kinds of media file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MediaKind {
+    /// Captured originals.
+    Image,
+    /// Thumbnails of captures.
+    Thumbnail,
+    /// Rendered videos.
+    Video,
+}
+
+impl MediaKind {
+    /// The folder under `media/` and the first path segment under `/media/`.
+    pub fn folder(self) -> &'static str {
+        match self {
+            MediaKind::Image => "images",
+            MediaKind::Thumbnail => "thumbnails",
+            MediaKind::Video => "videos",
+        }
+    }
+
+    /// The file extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            MediaKind::Image | MediaKind::Thumbnail => "jpg",
+            MediaKind::Video => "mp4",
+        }
+    }
+
+    /// The media type sent as Content-Type.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            MediaKind::Image | MediaKind::Thumbnail => "image/jpeg",
+            MediaKind::Video => "video/mp4",
+        }
+    }
+
+    fn from_folder(folder: &str) -> Option<Self> {
+        [MediaKind::Image, MediaKind::Thumbnail, MediaKind::Video]
+            .into_iter()
+            .find(|k| k.folder() == folder)
+    }
+}
+
+/// Whether `s` is a SHA-256 in lowercase hex.
+pub fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A media file named by a request: `/media/<folder>/<sha256>.<ext>`, validated.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MediaName {
+    /// Its kind.
+    pub kind: MediaKind,
+    /// Its hash (64 lowercase hex digits; nothing else can reach the file system).
+    pub sha256: String,
+}
+
+impl MediaName {
+    /// Parses the two path segments after `/media/`; `None` for anything that is not exactly
+    /// a known folder and `<64 hex>.<its extension>`.
+    pub fn parse(folder: &str, file: &str) -> Option<Self> {
+        let kind = MediaKind::from_folder(folder)?;
+        let (hash, extension) = file.split_once('.')?;
+        if extension != kind.extension() || !is_sha256_hex(hash) {
+            return None;
+        }
+        Some(Self {
+            kind,
+            sha256: hash.to_owned(),
+        })
+    }
+}
+
+/// The media directory.
+#[derive(Clone, Debug)]
+pub struct MediaStore {
+    media: PathBuf,
+    tmp: PathBuf,
+}
+
+impl MediaStore {
+    /// Opens (creating) the media folders under `data_dir`, and removes whatever a crash left
+    /// half-written in `tmp/`.
+    pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
+        let media = data_dir.join("media");
+        let tmp = data_dir.join("tmp");
+        for kind in [MediaKind::Image, MediaKind::Thumbnail, MediaKind::Video] {
+            std::fs::create_dir_all(media.join(kind.folder()))
+                .with_context(|| format!("creating {}", media.join(kind.folder()).display()))?;
+        }
+        std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&tmp)? {
+            let path = entry?.path();
+            if path.is_file() {
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("removing {}", path.display()))?;
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            tracing::warn!(removed, "removed partial files left by an interrupted write");
+        }
+        Ok(Self { media, tmp })
+    }
+
+    /// The path of a media file (only ever built from a validated hash).
+    pub fn path(&self, name: &MediaName) -> PathBuf {
+        debug_assert!(is_sha256_hex(&name.sha256));
+        self.media
+            .join(name.kind.folder())
+            .join(format!("{}.{}", name.sha256, name.kind.extension()))
+    }
+
+    /// The temp folder, for writers that stream (video renders).
+    pub fn tmp_dir(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Writes `bytes` as `name` atomically and durably, unless the file already exists (the
+    /// name is the content's hash, so an existing file already has these bytes).
+    pub async fn write(&self, name: &MediaName, bytes: bytes::Bytes) -> anyhow::Result<()> {
+        let store = self.clone();
+        let name = name.clone();
+        tokio::task::spawn_blocking(move || store.write_blocking(&name, &bytes))
+            .await
+            .context("media writer panicked")?
+    }
+
+    fn write_blocking(&self, name: &MediaName, bytes: &[u8]) -> anyhow::Result<()> {
+        let target = self.path(name);
+        if target.exists() {
+            return Ok(());
+        }
+        let mut temp = tempfile::Builder::new()
+            .prefix(&format!("{}-", name.kind.folder()))
+            .tempfile_in(&self.tmp)
+            .context("creating a temp file")?;
+        temp.write_all(bytes).context("writing media")?;
+        temp.as_file().sync_all().context("syncing media")?;
+        temp.persist(&target)
+            .with_context(|| format!("moving media into {}", target.display()))?;
+        sync_dir(target.parent().expect("media files live in a folder"))?;
+        Ok(())
+    }
+
+    /// Moves a finished temp file into place as `name` (fsync, rename, fsync dir).
+    pub fn persist_file(&self, temp: &Path, name: &MediaName) -> anyhow::Result<PathBuf> {
+        let target = self.path(name);
+        std::fs::File::open(temp)?.sync_all()?;
+        std::fs::rename(temp, &target)
+            .with_context(|| format!("moving {} into {}", temp.display(), target.display()))?;
+        sync_dir(target.parent().expect("media files live in a folder"))?;
+        Ok(target)
+    }
+
+    /// Removes a media file if present.
+    pub async fn remove(&self, name: &MediaName) -> anyhow::Result<()> {
+        match tokio::fs::remove_file(self.path(name)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Bytes free on the file system holding the media (for health).
+    pub fn media_root(&self) -> &Path {
+        &self.media
+    }
+}
+
+fn sync_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing {}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HASH: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+    #[test]
+    fn only_hash_and_extension_names_are_accepted() {
+        assert_eq!(
+            MediaName::parse("images", &format!("{HASH}.jpg")),
+            Some(MediaName { kind: MediaKind::Image, sha256: HASH.into() })
+        );
+        assert!(MediaName::parse("videos", &format!("{HASH}.mp4")).is_some());
+        for (folder, file) in [
+            ("images", format!("{HASH}.mp4")),
+            ("images", format!("{}.jpg", HASH.to_uppercase())),
+            ("images", format!("{HASH}.jpg.jpg")),
+            ("images", "../../etc/passwd".to_owned()),
+            ("images", format!("..%2F{HASH}.jpg")),
+            ("images", format!("{}.jpg", &HASH[1..])),
+            ("../images", format!("{HASH}.jpg")),
+            ("tmp", format!("{HASH}.jpg")),
+            ("images", format!("{HASH}")),
+        ] {
+            assert_eq!(MediaName::parse(folder, &file), None, "{folder}/{file}");
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_are_atomic_and_tmp_is_cleaned_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
+        std::fs::write(dir.path().join("tmp/leftover"), b"partial").unwrap();
+        let store = MediaStore::open(dir.path()).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        let name = MediaName { kind: MediaKind::Thumbnail, sha256: HASH.into() };
+        store.write(&name, bytes::Bytes::from_static(b"abc")).await.unwrap();
+        assert_eq!(std::fs::read(store.path(&name)).unwrap(), b"abc");
+        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        store.remove(&name).await.unwrap();
+        assert!(!store.path(&name).exists());
+        store.remove(&name).await.unwrap();
+    }
+}

@@ -1,0 +1,216 @@
+//! `/api/cameras/...`: cameras, their images, captures and status.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use serde::Deserialize;
+use timelapser_core::policy::ContentKind;
+
+use super::respond::{self, JSON};
+use super::{Json, Path, Query};
+use crate::error::{Error, Result};
+use crate::services::captures::{self, Captured};
+use crate::services::{auth, cameras, timelapses};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/cameras", get(list).post(create))
+        .route("/api/cameras/{id}", get(show).patch(update).delete(remove))
+        .route("/api/cameras/{id}/latest-image", get(latest_image))
+        .route("/api/cameras/{id}/images", get(images))
+        .route("/api/cameras/{id}/captures", post(capture))
+        .route("/api/cameras/{id}/status", put(status))
+        .route("/api/cameras/{id}/timelapses", post(start_timelapse).get(list_timelapses))
+}
+
+async fn list(State(state): State<AppState>, method: Method, headers: HeaderMap) -> Result<Response> {
+    let rep = cameras::list(&state).await?;
+    Ok(respond::representation(&method, &headers, ContentKind::Collection, &rep, JSON))
+}
+
+#[derive(Deserialize)]
+struct NewCamera {
+    name: String,
+}
+
+async fn create(State(state): State<AppState>, headers: HeaderMap, Json(body): Json<NewCamera>) -> Result<Response> {
+    state.admin.require(&headers)?;
+    let created = cameras::create(&state, &body.name).await?;
+    let location = format!("/api/cameras/{}", created.camera.id);
+    let mut response = respond::json(StatusCode::CREATED, &created)?;
+    response
+        .headers_mut()
+        .insert(header::LOCATION, location.parse().map_err(|e: header::InvalidHeaderValue| Error::Internal(e.into()))?);
+    Ok(response)
+}
+
+async fn show(State(state): State<AppState>, Path(id): Path<i64>, method: Method, headers: HeaderMap) -> Result<Response> {
+    let rep = cameras::get(&state, id).await?;
+    Ok(respond::representation(&method, &headers, ContentKind::EntityMetadata, &rep, JSON))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CameraChanges {
+    name: Option<String>,
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    Json(changes): Json<CameraChanges>,
+) -> Result<Response> {
+    state.admin.require(&headers)?;
+    let camera = match changes.name {
+        Some(name) => cameras::rename(&state, id, &name).await?,
+        None => {
+            // Nothing to change: answer with the camera as it is.
+            let rep = cameras::get(&state, id).await?;
+            return Ok(respond::written(StatusCode::OK, &rep));
+        }
+    };
+    let rep = crate::cache::Representation::json(&camera, cameras::camera_etag(&camera))?;
+    Ok(respond::written(StatusCode::OK, &rep))
+}
+
+async fn remove(State(state): State<AppState>, Path(id): Path<i64>, headers: HeaderMap) -> Result<Response> {
+    state.admin.require(&headers)?;
+    cameras::delete(&state, id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn latest_image(State(state): State<AppState>, Path(id): Path<i64>, method: Method, headers: HeaderMap) -> Result<Response> {
+    let rep = cameras::latest_image(&state, id).await?;
+    Ok(respond::representation(&method, &headers, ContentKind::EntityMetadata, &rep, JSON))
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    limit: Option<i64>,
+    before: Option<i64>,
+}
+
+async fn images(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Query(query): Query<PageQuery>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let rep = cameras::images(&state, id, query.limit.unwrap_or(50), query.before).await?;
+    Ok(respond::representation(&method, &headers, ContentKind::Collection, &rep, JSON))
+}
+
+async fn capture(State(state): State<AppState>, Path(id): Path<i64>, headers: HeaderMap, body: Body) -> Result<Response> {
+    let limit = state.config.max_capture_bytes;
+    let rejected = |reason: &'static str| metrics::counter!("captures_rejected_total", "reason" => reason).increment(1);
+    // Who first, then how big, then what: nothing is read from a request that may not upload.
+    if let Err(e) = auth::require_camera(&state.db, &state.admin, &headers, id).await {
+        rejected("unauthorized");
+        return Err(e);
+    }
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        rejected("too_large");
+        return Err(Error::PayloadTooLarge { limit });
+    }
+    if let Err(e) = captures::check_content_type(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())) {
+        rejected("media_type");
+        return Err(e);
+    }
+    let captured_at = captures::parse_capture_time(
+        headers.get("capture-time").map(|v| v.to_str().unwrap_or("\u{0}")),
+    )
+    .inspect_err(|_| rejected("capture_time"))?;
+    let body = match axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX)).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                rejected("too_large");
+                return Err(Error::PayloadTooLarge { limit });
+            }
+            rejected("body");
+            return Err(Error::BadRequest(format!("could not read the body: {e}")));
+        }
+    };
+    match captures::ingest(&state, id, captured_at, body).await {
+        Ok(Captured::Created(image)) => {
+            metrics::counter!("captures_accepted_total").increment(1);
+            let mut response = respond::json(StatusCode::CREATED, &image)?;
+            response.headers_mut().insert(
+                header::LOCATION,
+                image.url.parse().map_err(|e: header::InvalidHeaderValue| Error::Internal(e.into()))?,
+            );
+            Ok(response)
+        }
+        Ok(Captured::Existing(image)) => {
+            metrics::counter!("captures_duplicate_total").increment(1);
+            respond::json(StatusCode::OK, &image)
+        }
+        Err(e) => {
+            rejected(match e {
+                Error::Unprocessable(_) => "undecodable",
+                _ => "error",
+            });
+            Err(e)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusReport {
+    status: String,
+    message: Option<String>,
+}
+
+async fn status(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    Json(report): Json<StatusReport>,
+) -> Result<Response> {
+    auth::require_camera(&state.db, &state.admin, &headers, id).await?;
+    let camera = cameras::report_status(&state, id, &report.status, report.message.as_deref()).await?;
+    let rep = crate::cache::Representation::json(&camera, cameras::camera_etag(&camera))?;
+    Ok(respond::written(StatusCode::OK, &rep))
+}
+
+#[derive(Deserialize)]
+struct NewTimelapse {
+    name: String,
+}
+
+async fn start_timelapse(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    Json(body): Json<NewTimelapse>,
+) -> Result<Response> {
+    state.admin.require(&headers)?;
+    let timelapse = timelapses::start(&state, id, &body.name).await?;
+    let rep = crate::cache::Representation::json(&timelapse, timelapses::timelapse_etag(&timelapse))?;
+    let mut response = respond::written(StatusCode::CREATED, &rep);
+    response.headers_mut().insert(
+        header::LOCATION,
+        format!("/api/timelapses/{}", timelapse.id)
+            .parse()
+            .map_err(|e: header::InvalidHeaderValue| Error::Internal(e.into()))?,
+    );
+    Ok(response)
+}
+
+async fn list_timelapses(State(state): State<AppState>, Path(id): Path<i64>, method: Method, headers: HeaderMap) -> Result<Response> {
+    let rep = timelapses::for_camera(&state, id).await?;
+    Ok(respond::representation(&method, &headers, ContentKind::Collection, &rep, JSON))
+}

@@ -1,0 +1,123 @@
+//! HTTP routes: one module per resource, each exposing a `router()`, merged here. Routes set
+//! status and headers (every header value from core); services do the work.
+
+mod cameras;
+mod dashboard;
+mod media;
+mod ops;
+pub mod respond;
+mod settings;
+mod timelapses;
+
+use std::time::Instant;
+
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde::de::DeserializeOwned;
+
+use crate::error::{problem_response, Error};
+use crate::state::AppState;
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(cameras::router())
+        .merge(timelapses::router())
+        .merge(settings::router())
+        .merge(dashboard::router())
+        .merge(media::router())
+        .merge(ops::router())
+        .fallback(|| async { problem_response(StatusCode::NOT_FOUND, "no such resource".into()) })
+        .method_not_allowed_fallback(|| async {
+            problem_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this method is not allowed on this resource".into(),
+            )
+        })
+        .layer(axum::middleware::from_fn(record_metrics))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            problem_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the server could not complete the request; it has been logged".into(),
+            )
+        }))
+        .with_state(state)
+}
+
+/// Counts requests by route and status, and times them.
+async fn record_metrics(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+impl From<PathRejection> for Error {
+    fn from(rejection: PathRejection) -> Self {
+        Error::BadRequest(format!("invalid path: {}", rejection.body_text()))
+    }
+}
+
+impl From<QueryRejection> for Error {
+    fn from(rejection: QueryRejection) -> Self {
+        Error::BadRequest(format!("invalid query: {}", rejection.body_text()))
+    }
+}
+
+impl From<BytesRejection> for Error {
+    fn from(rejection: BytesRejection) -> Self {
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge { limit: JSON_BODY_LIMIT as u64 },
+            _ => Error::BadRequest(rejection.body_text()),
+        }
+    }
+}
+
+/// Largest JSON body accepted (axum's default body limit).
+pub const JSON_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// `Path` whose rejection is a problem document.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(Error))]
+pub struct Path<T>(pub T);
+
+/// `Query` whose rejection is a problem document.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(Error))]
+pub struct Query<T>(pub T);
+
+/// A JSON body whose errors are problem documents: 400 for malformed JSON, 422 for JSON of
+/// the wrong shape, 413 when too large.
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = Error;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = bytes::Bytes::from_request(request, state).await?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::BadRequest(format!("the body is not JSON: {e}")))?;
+        serde_json::from_value(value)
+            .map(Json)
+            .map_err(|e| Error::Unprocessable(format!("unexpected JSON: {e}")))
+    }
+}
+
+/// An error response from an error, for handlers that build responses by hand.
+pub fn error_response(error: Error) -> Response {
+    error.into_response()
+}

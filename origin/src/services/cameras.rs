@@ -1,0 +1,296 @@
+//! Cameras: create, rename, delete, read (cached), status and the offline sweep.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use timelapser_core::etag::CollectionTag;
+use timelapser_core::events::Event;
+use timelapser_core::resources::{Camera, CameraStatus, Image};
+use timelapser_core::EntityTag;
+
+use super::{auth, keys, log_event, CACHE_TTL};
+use crate::cache::Representation;
+use crate::db::{self, to_micros};
+use crate::error::{Error, Result};
+use crate::media::{MediaKind, MediaName};
+use crate::state::AppState;
+
+/// Longest camera name accepted.
+pub const MAX_NAME_LEN: usize = 100;
+
+/// What `POST /api/cameras` answers: the camera and its token, shown this once.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct CreatedCamera {
+    /// The camera.
+    pub camera: Camera,
+    /// Its upload token; only its hash is stored.
+    pub token: String,
+}
+
+/// Checks a camera name: 1..=100 characters after trimming, no control characters.
+pub fn validate_name(name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
+        return Err(Error::Unprocessable(format!(
+            "name must be 1 to {MAX_NAME_LEN} characters"
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Error::Unprocessable("name may not contain control characters".into()));
+    }
+    Ok(name.to_owned())
+}
+
+/// The composite tag of a camera: id and `updated_at` (every change to what the representation
+/// shows, latest image included, bumps `updated_at`).
+pub fn camera_etag(camera: &Camera) -> EntityTag {
+    EntityTag::composite_with_timestamp(camera.id, camera.updated_at)
+}
+
+/// Creates a camera and its token.
+pub async fn create(state: &AppState, name: &str) -> Result<CreatedCamera> {
+    let name = validate_name(name)?;
+    let token = auth::generate_token("tl_cam");
+    let now = db::now();
+    let mut tx = state.db.begin_write().await?;
+    let id = db::cameras::insert(&mut tx, &name, &auth::hash_token(&token), to_micros(now)).await?;
+    let camera = db::cameras::get(&mut tx, id)
+        .await?
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("camera {id} vanished")))?
+        .to_resource();
+    let logged = log_event(&mut tx, Event::CameraCreated { camera: camera.clone() }, to_micros(now)).await?;
+    tx.commit().await?;
+    state.bus.publish([logged]);
+    Ok(CreatedCamera { camera, token })
+}
+
+/// One camera, from the cache.
+pub async fn get(state: &AppState, id: i64) -> Result<Arc<Representation>> {
+    state
+        .cache
+        .get_or_load(&keys::camera(id), CACHE_TTL, || async move {
+            let mut conn = state.db.pool().acquire().await?;
+            let camera = db::cameras::get(&mut conn, id)
+                .await?
+                .ok_or_else(|| Error::not_found("camera", id))?
+                .to_resource();
+            Representation::json(&camera, camera_etag(&camera))
+        })
+        .await
+}
+
+/// Every camera, from the cache.
+pub async fn list(state: &AppState) -> Result<Arc<Representation>> {
+    state
+        .cache
+        .get_or_load(&keys::camera_list(), CACHE_TTL, || async move {
+            let mut conn = state.db.pool().acquire().await?;
+            let cameras: Vec<Camera> = db::cameras::list(&mut conn)
+                .await?
+                .iter()
+                .map(db::cameras::CameraRow::to_resource)
+                .collect();
+            let etag = cameras
+                .iter()
+                .fold(CollectionTag::new(), |tag, c| tag.member_at(c.id, c.updated_at))
+                .finish();
+            Representation::json(&cameras, etag)
+        })
+        .await
+}
+
+/// A camera's latest image, from the cache; 404 when the camera has none.
+pub async fn latest_image(state: &AppState, camera_id: i64) -> Result<Arc<Representation>> {
+    state
+        .cache
+        .get_or_load(&keys::latest_image(camera_id), CACHE_TTL, || async move {
+            let mut conn = state.db.pool().acquire().await?;
+            if db::cameras::token_hash(&mut conn, camera_id).await?.is_none() {
+                return Err(Error::not_found("camera", camera_id));
+            }
+            let image = db::images::latest_for_camera(&mut conn, camera_id)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("camera {camera_id} has no images yet")))?
+                .to_resource();
+            let etag = EntityTag::composite_with_version(image.id, &image.sha256[..16]);
+            Representation::json(&image, etag)
+        })
+        .await
+}
+
+/// A page of images, newest first.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct ImagePage {
+    /// The images.
+    pub items: Vec<Image>,
+    /// The `before` of the next page, when there may be one.
+    pub next_before: Option<i64>,
+}
+
+/// Largest page.
+pub const MAX_PAGE: i64 = 200;
+
+/// A page of a camera's images before the image `before`. Not cached: pages are many and each
+/// is one indexed query.
+pub async fn images(state: &AppState, camera_id: i64, limit: i64, before: Option<i64>) -> Result<Representation> {
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(Error::BadRequest(format!("limit must be between 1 and {MAX_PAGE}")));
+    }
+    let mut conn = state.db.pool().acquire().await?;
+    if db::cameras::token_hash(&mut conn, camera_id).await?.is_none() {
+        return Err(Error::not_found("camera", camera_id));
+    }
+    let cursor = match before {
+        None => None,
+        Some(image_id) => {
+            let image = db::images::get(&mut conn, image_id)
+                .await?
+                .filter(|i| i.camera_id == camera_id)
+                .ok_or_else(|| {
+                    Error::BadRequest(format!("before={image_id} is not an image of camera {camera_id}"))
+                })?;
+            Some((image.captured_at, image.id))
+        }
+    };
+    let rows = db::images::page(&mut conn, camera_id, limit, cursor).await?;
+    let next_before = (rows.len() as i64 == limit).then(|| rows.last().map(|r| r.id)).flatten();
+    let items: Vec<Image> = rows.iter().map(db::images::ImageRow::to_resource).collect();
+    // Images never change, so ids are their versions; the cursor is part of the page.
+    let etag = items
+        .iter()
+        .fold(CollectionTag::new(), |tag, i| tag.member(i.id, &i.sha256[..16]))
+        .context("next_before", next_before.map_or(String::new(), |b| b.to_string()))
+        .finish();
+    Representation::json(&ImagePage { items, next_before }, etag)
+}
+
+/// Renames a camera.
+pub async fn rename(state: &AppState, id: i64, name: &str) -> Result<Camera> {
+    let name = validate_name(name)?;
+    let now = db::now();
+    let mut tx = state.db.begin_write().await?;
+    if !db::cameras::rename(&mut tx, id, &name, to_micros(now)).await? {
+        return Err(Error::not_found("camera", id));
+    }
+    let camera = db::cameras::get(&mut tx, id)
+        .await?
+        .ok_or_else(|| Error::not_found("camera", id))?
+        .to_resource();
+    let logged = log_event(&mut tx, Event::CameraUpdated { camera: camera.clone() }, to_micros(now)).await?;
+    tx.commit().await?;
+    state.bus.publish([logged]);
+    Ok(camera)
+}
+
+/// Deletes a camera, its images, timelapses and videos, and the media files no other camera
+/// shares.
+pub async fn delete(state: &AppState, id: i64) -> Result<()> {
+    let now = to_micros(db::now());
+    let mut tx = state.db.begin_write().await?;
+    let hashes = db::images::sha256s_of_camera(&mut tx, id).await?;
+    if !db::cameras::delete(&mut tx, id).await? {
+        return Err(Error::not_found("camera", id));
+    }
+    let mut orphaned = Vec::new();
+    for sha256 in hashes {
+        if !db::images::sha256_in_use(&mut tx, &sha256).await? {
+            orphaned.push(sha256);
+        }
+    }
+    let logged = log_event(&mut tx, Event::CameraDeleted { camera_id: id }, now).await?;
+    tx.commit().await?;
+    state.bus.publish([logged]);
+    // Files go after the commit: a crash here leaves unreferenced files, never a row
+    // without its file.
+    for sha256 in orphaned {
+        for kind in [MediaKind::Image, MediaKind::Thumbnail] {
+            let name = MediaName { kind, sha256: sha256.clone() };
+            state.media_cache.forget(&name).await;
+            if let Err(e) = state.media.remove(&name).await {
+                tracing::warn!(error = %e, "could not remove a deleted camera's media");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A status report from a camera host (`PUT /api/cameras/{id}/status`); logs
+/// `camera_status_changed` only when the status really changes.
+pub async fn report_status(state: &AppState, id: i64, status: &str, message: Option<&str>) -> Result<Camera> {
+    let status = match CameraStatus::parse(status) {
+        Some(s @ (CameraStatus::Online | CameraStatus::Offline | CameraStatus::Error)) => s,
+        _ => {
+            return Err(Error::Unprocessable(
+                "status must be one of \"online\", \"offline\", \"error\"".into(),
+            ))
+        }
+    };
+    if let Some(m) = message {
+        if m.chars().count() > 500 {
+            return Err(Error::Unprocessable("message must be at most 500 characters".into()));
+        }
+    }
+    let now = db::now();
+    let mut tx = state.db.begin_write().await?;
+    let before = db::cameras::get(&mut tx, id)
+        .await?
+        .ok_or_else(|| Error::not_found("camera", id))?;
+    db::cameras::set_status(&mut tx, id, status.as_str(), message, Some(to_micros(now)), to_micros(now)).await?;
+    let mut logged = Vec::new();
+    if before.status() != status {
+        logged.push(
+            log_event(
+                &mut tx,
+                Event::CameraStatusChanged {
+                    camera_id: id,
+                    status,
+                    message: message.map(str::to_owned),
+                    at: now,
+                },
+                to_micros(now),
+            )
+            .await?,
+        );
+    }
+    let camera = db::cameras::get(&mut tx, id)
+        .await?
+        .ok_or_else(|| Error::not_found("camera", id))?
+        .to_resource();
+    if logged.is_empty() && before.status_message.as_deref() != message {
+        // The message changed but not the status: still a change to the representation.
+        logged.push(log_event(&mut tx, Event::CameraUpdated { camera: camera.clone() }, to_micros(now)).await?);
+    }
+    tx.commit().await?;
+    state.bus.publish(logged);
+    Ok(camera)
+}
+
+/// Marks offline every online camera silent for longer than `offline_after` seconds.
+/// Returns the ids that changed.
+pub async fn sweep_offline(state: &AppState, offline_after_seconds: i64) -> Result<Vec<i64>> {
+    let now = db::now();
+    let cutoff = to_micros(now) - offline_after_seconds.saturating_mul(1_000_000);
+    let mut tx = state.db.begin_write().await?;
+    let silent = db::cameras::silent_since(&mut tx, cutoff).await?;
+    let mut logged = Vec::new();
+    for &id in &silent {
+        let message = format!("no capture or heartbeat for more than {offline_after_seconds} s");
+        db::cameras::set_status(&mut tx, id, CameraStatus::Offline.as_str(), Some(&message), None, to_micros(now)).await?;
+        logged.push(
+            log_event(
+                &mut tx,
+                Event::CameraStatusChanged {
+                    camera_id: id,
+                    status: CameraStatus::Offline,
+                    message: Some(message),
+                    at: now,
+                },
+                to_micros(now),
+            )
+            .await?,
+        );
+    }
+    tx.commit().await?;
+    state.bus.publish(logged);
+    Ok(silent)
+}

@@ -1,0 +1,123 @@
+//! Timelapses: start (stopping the running one), stop, read; and their videos' metadata.
+
+use std::sync::Arc;
+
+use timelapser_core::etag::CollectionTag;
+use timelapser_core::events::Event;
+use timelapser_core::resources::{Timelapse, Video};
+use timelapser_core::EntityTag;
+
+use super::{keys, log_event, CACHE_TTL};
+use crate::cache::Representation;
+use crate::db::{self, to_micros};
+use crate::error::{Error, Result};
+use crate::state::AppState;
+
+/// The composite tag of a timelapse.
+pub fn timelapse_etag(t: &Timelapse) -> EntityTag {
+    EntityTag::composite_with_timestamp(t.id, t.updated_at)
+}
+
+/// The composite tag of a video.
+pub fn video_etag(v: &Video) -> EntityTag {
+    EntityTag::composite_with_timestamp(v.id, v.updated_at)
+}
+
+/// Starts a timelapse for a camera, stopping any running one.
+pub async fn start(state: &AppState, camera_id: i64, name: &str) -> Result<Timelapse> {
+    let name = super::cameras::validate_name(name)?;
+    let now = to_micros(db::now());
+    let mut tx = state.db.begin_write().await?;
+    if db::cameras::token_hash(&mut tx, camera_id).await?.is_none() {
+        return Err(Error::not_found("camera", camera_id));
+    }
+    let mut logged = Vec::new();
+    if let Some(running) = db::timelapses::running_for_camera(&mut tx, camera_id).await? {
+        if let Some(stopped) = db::timelapses::stop(&mut tx, running.id, now).await? {
+            logged.push(log_event(&mut tx, Event::TimelapseStopped { timelapse: stopped.to_resource() }, now).await?);
+        }
+    }
+    let started = db::timelapses::insert(&mut tx, camera_id, &name, now).await?.to_resource();
+    logged.push(log_event(&mut tx, Event::TimelapseStarted { timelapse: started.clone() }, now).await?);
+    tx.commit().await?;
+    state.bus.publish(logged);
+    Ok(started)
+}
+
+/// Stops a timelapse; stopping a stopped one returns it unchanged.
+pub async fn stop(state: &AppState, id: i64) -> Result<Timelapse> {
+    let now = to_micros(db::now());
+    let mut tx = state.db.begin_write().await?;
+    let Some(stopped) = db::timelapses::stop(&mut tx, id, now).await? else {
+        return db::timelapses::get(&mut tx, id)
+            .await?
+            .map(|t| t.to_resource())
+            .ok_or_else(|| Error::not_found("timelapse", id));
+    };
+    let timelapse = stopped.to_resource();
+    let logged = log_event(&mut tx, Event::TimelapseStopped { timelapse: timelapse.clone() }, now).await?;
+    tx.commit().await?;
+    state.bus.publish([logged]);
+    Ok(timelapse)
+}
+
+/// One timelapse, from the cache.
+pub async fn get(state: &AppState, id: i64) -> Result<Arc<Representation>> {
+    state
+        .cache
+        .get_or_load(&keys::timelapse(id), CACHE_TTL, || async move {
+            let mut conn = state.db.pool().acquire().await?;
+            let timelapse = db::timelapses::get(&mut conn, id)
+                .await?
+                .ok_or_else(|| Error::not_found("timelapse", id))?
+                .to_resource();
+            Representation::json(&timelapse, timelapse_etag(&timelapse))
+        })
+        .await
+}
+
+/// A camera's timelapses, newest first.
+pub async fn for_camera(state: &AppState, camera_id: i64) -> Result<Representation> {
+    let mut conn = state.db.pool().acquire().await?;
+    if db::cameras::token_hash(&mut conn, camera_id).await?.is_none() {
+        return Err(Error::not_found("camera", camera_id));
+    }
+    let timelapses: Vec<Timelapse> = db::timelapses::for_camera(&mut conn, camera_id)
+        .await?
+        .iter()
+        .map(db::timelapses::TimelapseRow::to_resource)
+        .collect();
+    let etag = timelapses
+        .iter()
+        .fold(CollectionTag::new(), |tag, t| tag.member_at(t.id, t.updated_at))
+        .finish();
+    Representation::json(&timelapses, etag)
+}
+
+/// The videos of a timelapse.
+pub async fn videos(state: &AppState, timelapse_id: i64) -> Result<Representation> {
+    let mut conn = state.db.pool().acquire().await?;
+    if db::timelapses::get(&mut conn, timelapse_id).await?.is_none() {
+        return Err(Error::not_found("timelapse", timelapse_id));
+    }
+    let videos: Vec<Video> = db::videos::for_timelapse(&mut conn, timelapse_id)
+        .await?
+        .iter()
+        .map(db::videos::VideoRow::to_resource)
+        .collect();
+    let etag = videos
+        .iter()
+        .fold(CollectionTag::new(), |tag, v| tag.member_at(v.id, v.updated_at))
+        .finish();
+    Representation::json(&videos, etag)
+}
+
+/// One video.
+pub async fn video(state: &AppState, id: i64) -> Result<Representation> {
+    let mut conn = state.db.pool().acquire().await?;
+    let video = db::videos::get(&mut conn, id)
+        .await?
+        .ok_or_else(|| Error::not_found("video", id))?
+        .to_resource();
+    Representation::json(&video, video_etag(&video))
+}

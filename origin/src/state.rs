@@ -1,0 +1,43 @@
+//! The shared context every handler and service gets.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::bus::EventBus;
+use crate::cache::ResponseCache;
+use crate::db::Db;
+use crate::media::MediaStore;
+use crate::media_cache::MediaCache;
+use crate::services::auth::AdminToken;
+
+/// Settings fixed at start-up.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where the SQLite file, media and admin token live.
+    pub data_dir: PathBuf,
+    /// Largest capture accepted, in bytes.
+    pub max_capture_bytes: u64,
+}
+
+/// The application context.
+#[derive(Clone)]
+pub struct AppState {
+    /// Fixed settings.
+    pub config: Arc<Config>,
+    /// The database.
+    pub db: Db,
+    /// Media files.
+    pub media: MediaStore,
+    /// Small media files and file facts kept in memory.
+    pub media_cache: MediaCache,
+    /// Expensive reads kept in memory.
+    pub cache: ResponseCache,
+    /// Committed events.
+    pub bus: EventBus,
+    /// The admin token.
+    pub admin: AdminToken,
+    /// Prometheus metrics.
+    pub metrics: PrometheusHandle,
+}
