@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use tokio::sync::broadcast;
 use timelapser_core::events::Event;
+use tokio::sync::broadcast;
 
 /// An event as logged: its id in the event log and the event.
 #[derive(Clone, Debug, PartialEq)]

@@ -118,7 +118,9 @@ impl ResponseCache {
                     listener_counters.evictions.fetch_add(1, Ordering::Relaxed);
                 }
                 RemovalCause::Explicit => {
-                    listener_counters.invalidations.fetch_add(1, Ordering::Relaxed);
+                    listener_counters
+                        .invalidations
+                        .fetch_add(1, Ordering::Relaxed);
                 }
                 RemovalCause::Replaced => {}
             })
@@ -133,7 +135,12 @@ impl ResponseCache {
 
     /// Returns the cached representation of `key`, or runs `loader` (once for all concurrent
     /// callers) and keeps its result for `ttl`. Errors are not cached.
-    pub async fn get_or_load<F, Fut>(&self, key: &CacheKey, ttl: Duration, loader: F) -> Result<Arc<Representation>>
+    pub async fn get_or_load<F, Fut>(
+        &self,
+        key: &CacheKey,
+        ttl: Duration,
+        loader: F,
+    ) -> Result<Arc<Representation>>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<Representation>>,
@@ -141,11 +148,13 @@ impl ResponseCache {
         if let Some(entry) = self.inner.get(key.as_str()).await {
             if !self.invalidated_since(key, entry.generation) {
                 self.counters.hits.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("cache_hits_total").increment(1);
                 return Ok(entry.value);
             }
             self.inner.invalidate(key.as_str()).await;
         }
         self.counters.misses.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("cache_misses_total").increment(1);
         // Two rounds at most: the second only when a write invalidated the key while the
         // first load was running.
         for _ in 0..2 {
@@ -199,9 +208,8 @@ impl ResponseCache {
         }
         let pattern = pattern.clone();
         let prefix = pattern.prefix();
-        let predicate = move |key: &String, _: &Entry| {
-            key.starts_with(&prefix) && pattern.matches(key)
-        };
+        let predicate =
+            move |key: &String, _: &Entry| key.starts_with(&prefix) && pattern.matches(key);
         if let Err(e) = self.inner.invalidate_entries_if(predicate) {
             tracing::error!(error = %e, "cache invalidation predicate rejected; clearing the cache");
             self.inner.invalidate_all();

@@ -18,7 +18,11 @@ use crate::thumbnail::encode_jpeg;
 pub const CAMERAS: [&str; 2] = ["Rooftop (demo)", "Garden (demo)"];
 
 /// Creates the demo cameras if missing and starts feeding them.
-pub async fn start(state: AppState, interval: Duration, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn start(
+    state: AppState,
+    interval: Duration,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let existing = {
         let mut conn = state.db.pool().acquire().await?;
         db::cameras::list(&mut conn).await?
@@ -27,7 +31,13 @@ pub async fn start(state: AppState, interval: Duration, shutdown: CancellationTo
     for (index, name) in CAMERAS.iter().enumerate() {
         let id = match existing.iter().find(|c| c.name == *name) {
             Some(c) => c.id,
-            None => cameras::create(&state, name).await.map_err(|e| anyhow::anyhow!("{e}"))?.camera.id,
+            None => {
+                cameras::create(&state, name)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+                    .camera
+                    .id
+            }
         };
         ids.push((id, index as u32));
     }
@@ -41,7 +51,9 @@ pub async fn start(state: AppState, interval: Duration, shutdown: CancellationTo
                 _ = ticker.tick() => {}
             }
             for &(id, seed) in &ids {
-                let jpeg = tokio::task::spawn_blocking(move || synthetic_frame(1280, 720, seed, frame)).await;
+                let jpeg =
+                    tokio::task::spawn_blocking(move || synthetic_frame(1280, 720, seed, frame))
+                        .await;
                 let Ok(jpeg) = jpeg else { continue };
                 if let Err(e) = captures::ingest(&state, id, None, Bytes::from(jpeg)).await {
                     tracing::warn!(camera = id, error = %e, "demo capture failed");
@@ -62,7 +74,10 @@ pub fn synthetic_frame(width: u32, height: u32, seed: u32, frame: u32) -> Vec<u8
     let sun_x = (frame as f32 * 7.0 + seed as f32 * 300.0) % width as f32;
     let sun_y = height as f32 * (0.6 - 0.4 * light);
     let horizon = height as f32 * (0.7 + 0.05 * (seed as f32));
-    let mut rng = frame.wrapping_mul(2_654_435_761).wrapping_add(seed.wrapping_mul(40_503)) | 1;
+    let mut rng = frame
+        .wrapping_mul(2_654_435_761)
+        .wrapping_add(seed.wrapping_mul(40_503))
+        | 1;
     let mut rgb = Vec::with_capacity((width * height * 3) as usize);
     for y in 0..height {
         for x in 0..width {
@@ -76,7 +91,11 @@ pub fn synthetic_frame(width: u32, height: u32, seed: u32, frame: u32) -> Vec<u8
                 [g * 0.5, g, g * 0.4]
             } else {
                 let t = fy / horizon;
-                let mut p = [40.0 + 120.0 * light * (1.0 - t), 90.0 + 120.0 * light, 160.0 + 90.0 * light];
+                let mut p = [
+                    40.0 + 120.0 * light * (1.0 - t),
+                    90.0 + 120.0 * light,
+                    160.0 + 90.0 * light,
+                ];
                 let d = ((fx - sun_x).powi(2) + (fy - sun_y).powi(2)).sqrt();
                 if d < 40.0 {
                     p = [255.0, 230.0, 120.0];

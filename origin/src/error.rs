@@ -132,7 +132,10 @@ pub fn problem_response(status: StatusCode, detail: String) -> Response {
         HeaderValue::from_static("application/problem+json"),
     );
     // Errors describe one moment; no cache should keep them.
-    headers.insert(header::CACHE_CONTROL, ContentKind::Operational.cache_control());
+    headers.insert(
+        header::CACHE_CONTROL,
+        ContentKind::Operational.cache_control(),
+    );
     response
 }
 

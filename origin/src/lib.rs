@@ -97,7 +97,8 @@ pub async fn build_state(options: &Options) -> anyhow::Result<(AppState, Option<
     };
     let db = Db::connect(&database_url).await?;
     let media = MediaStore::open(&options.data_dir)?;
-    let (admin, generated) = AdminToken::load_or_generate(options.admin_token.as_deref(), &options.data_dir)?;
+    let (admin, generated) =
+        AdminToken::load_or_generate(options.admin_token.as_deref(), &options.data_dir)?;
     let cache = ResponseCache::new(64 * 1024 * 1024);
     let handlers: Vec<Arc<dyn EventHandler>> = vec![Arc::new(Invalidation::new(cache.clone()))];
     let state = AppState {
@@ -177,7 +178,12 @@ pub async fn start(options: Options) -> anyhow::Result<Server> {
             .context("serving HTTP")
     });
     tracing::info!(%addr, backend = ?state.db.backend(), "timelapser origin listening");
-    Ok(Server { addr, state, shutdown, task })
+    Ok(Server {
+        addr,
+        state,
+        shutdown,
+        task,
+    })
 }
 
 fn spawn_background(state: &AppState, options: &Options, shutdown: CancellationToken) {
@@ -192,12 +198,15 @@ fn spawn_background(state: &AppState, options: &Options, shutdown: CancellationT
                 _ = ticker.tick() => {}
             }
             let result = async {
-                let after = services::settings::integer(&sweep_state, "offline_after_seconds").await?;
+                let after =
+                    services::settings::integer(&sweep_state, "offline_after_seconds").await?;
                 services::cameras::sweep_offline(&sweep_state, after).await
             }
             .await;
             match result {
-                Ok(changed) if !changed.is_empty() => tracing::info!(?changed, "cameras went offline"),
+                Ok(changed) if !changed.is_empty() => {
+                    tracing::info!(?changed, "cameras went offline")
+                }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "offline sweep failed"),
             }

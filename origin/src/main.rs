@@ -10,7 +10,11 @@ use timelapser_origin::Options;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "timelapser-origin", version, about = "Timelapser's origin server")]
+#[command(
+    name = "timelapser-origin",
+    version,
+    about = "Timelapser's origin server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -53,9 +57,13 @@ struct ServeArgs {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let Command::Serve(args) = Cli::parse().command;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
     if args.log_json {
-        tracing_subscriber::fmt().with_env_filter(filter).json().init();
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .json()
+            .init();
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }

@@ -64,7 +64,9 @@ impl MediaKind {
 
 /// Whether `s` is a SHA-256 in lowercase hex.
 pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// A media file named by a request: `/media/<folder>/<sha256>.<ext>`, validated.
@@ -120,7 +122,10 @@ impl MediaStore {
             }
         }
         if removed > 0 {
-            tracing::warn!(removed, "removed partial files left by an interrupted write");
+            tracing::warn!(
+                removed,
+                "removed partial files left by an interrupted write"
+            );
         }
         Ok(Self { media, tmp })
     }
@@ -128,9 +133,11 @@ impl MediaStore {
     /// The path of a media file (only ever built from a validated hash).
     pub fn path(&self, name: &MediaName) -> PathBuf {
         debug_assert!(is_sha256_hex(&name.sha256));
-        self.media
-            .join(name.kind.folder())
-            .join(format!("{}.{}", name.sha256, name.kind.extension()))
+        self.media.join(name.kind.folder()).join(format!(
+            "{}.{}",
+            name.sha256,
+            name.kind.extension()
+        ))
     }
 
     /// The temp folder, for writers that stream (video renders).
@@ -206,7 +213,10 @@ mod tests {
     fn only_hash_and_extension_names_are_accepted() {
         assert_eq!(
             MediaName::parse("images", &format!("{HASH}.jpg")),
-            Some(MediaName { kind: MediaKind::Image, sha256: HASH.into() })
+            Some(MediaName {
+                kind: MediaKind::Image,
+                sha256: HASH.into()
+            })
         );
         assert!(MediaName::parse("videos", &format!("{HASH}.mp4")).is_some());
         for (folder, file) in [
@@ -218,7 +228,7 @@ mod tests {
             ("images", format!("{}.jpg", &HASH[1..])),
             ("../images", format!("{HASH}.jpg")),
             ("tmp", format!("{HASH}.jpg")),
-            ("images", format!("{HASH}")),
+            ("images", HASH.to_string()),
         ] {
             assert_eq!(MediaName::parse(folder, &file), None, "{folder}/{file}");
         }
@@ -230,11 +240,23 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
         std::fs::write(dir.path().join("tmp/leftover"), b"partial").unwrap();
         let store = MediaStore::open(dir.path()).unwrap();
-        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
-        let name = MediaName { kind: MediaKind::Thumbnail, sha256: HASH.into() };
-        store.write(&name, bytes::Bytes::from_static(b"abc")).await.unwrap();
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
+        let name = MediaName {
+            kind: MediaKind::Thumbnail,
+            sha256: HASH.into(),
+        };
+        store
+            .write(&name, bytes::Bytes::from_static(b"abc"))
+            .await
+            .unwrap();
         assert_eq!(std::fs::read(store.path(&name)).unwrap(), b"abc");
-        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
         store.remove(&name).await.unwrap();
         assert!(!store.path(&name).exists());
         store.remove(&name).await.unwrap();

@@ -46,7 +46,11 @@ impl MediaCache {
     }
 
     /// The file's facts (and bytes when small), or `None` when there is no such file.
-    pub async fn open(&self, store: &MediaStore, name: &MediaName) -> std::io::Result<Option<Arc<MediaFile>>> {
+    pub async fn open(
+        &self,
+        store: &MediaStore,
+        name: &MediaName,
+    ) -> std::io::Result<Option<Arc<MediaFile>>> {
         if let Some(file) = self.inner.get(name).await {
             return Ok(Some(file));
         }

@@ -74,8 +74,9 @@ pub fn decode_jpeg(bytes: &[u8]) -> Result<Decoded, DecodeError> {
         .ok_or_else(|| DecodeError::Invalid("no frame header".into()))?;
     let (w, h) = (u32::from(scaled_w), u32::from(scaled_h));
     let image = match info.pixel_format {
-        jpeg_decoder::PixelFormat::RGB24 => ImageBuffer::<Rgb<u8>, _>::from_raw(w, h, pixels)
-            .map(DynamicImage::ImageRgb8),
+        jpeg_decoder::PixelFormat::RGB24 => {
+            ImageBuffer::<Rgb<u8>, _>::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8)
+        }
         jpeg_decoder::PixelFormat::L8 => {
             ImageBuffer::<Luma<u8>, _>::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8)
         }

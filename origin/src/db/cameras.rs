@@ -134,7 +134,12 @@ pub async fn id_by_token_hash(
 }
 
 /// Renames a camera; false when it does not exist.
-pub async fn rename(conn: &mut AnyConnection, id: i64, name: &str, now: i64) -> Result<bool, sqlx::Error> {
+pub async fn rename(
+    conn: &mut AnyConnection,
+    id: i64,
+    name: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("UPDATE cameras SET name = $1, updated_at = $2 WHERE id = $3")
         .bind(name)
         .bind(now)
@@ -145,7 +150,11 @@ pub async fn rename(conn: &mut AnyConnection, id: i64, name: &str, now: i64) -> 
 }
 
 /// Replaces a camera's token hash.
-pub async fn set_token_hash(conn: &mut AnyConnection, id: i64, token_hash: &str) -> Result<bool, sqlx::Error> {
+pub async fn set_token_hash(
+    conn: &mut AnyConnection,
+    id: i64,
+    token_hash: &str,
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("UPDATE cameras SET token_hash = $1 WHERE id = $2")
         .bind(token_hash)
         .bind(id)
@@ -226,9 +235,10 @@ pub async fn silent_since(conn: &mut AnyConnection, cutoff: i64) -> Result<Vec<i
 
 /// Cameras counted by status.
 pub async fn count_by_status(conn: &mut AnyConnection) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    let rows = sqlx::query("SELECT status, CAST(COUNT(*) AS BIGINT) AS n FROM cameras GROUP BY status")
-        .fetch_all(conn)
-        .await?;
+    let rows =
+        sqlx::query("SELECT status, CAST(COUNT(*) AS BIGINT) AS n FROM cameras GROUP BY status")
+            .fetch_all(conn)
+            .await?;
     rows.iter()
         .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
         .collect()

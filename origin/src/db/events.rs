@@ -51,7 +51,11 @@ pub async fn append(
 }
 
 /// Up to `limit` events after `after`, in order.
-pub async fn after(conn: &mut AnyConnection, after: i64, limit: i64) -> Result<Vec<EventRow>, sqlx::Error> {
+pub async fn after(
+    conn: &mut AnyConnection,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<EventRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, name, payload, camera_id, created_at FROM events WHERE id > $1 ORDER BY id LIMIT $2",
     )

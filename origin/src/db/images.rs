@@ -114,7 +114,10 @@ pub async fn find_by_sha256(
 }
 
 /// Inserts an image; `None` when the camera already has these bytes.
-pub async fn insert(conn: &mut AnyConnection, new: &NewImage) -> Result<Option<ImageRow>, sqlx::Error> {
+pub async fn insert(
+    conn: &mut AnyConnection,
+    new: &NewImage,
+) -> Result<Option<ImageRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "INSERT INTO images (camera_id, timelapse_id, captured_at, width, height, bytes, \
          thumbnail_bytes, sha256, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \

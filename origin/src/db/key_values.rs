@@ -73,7 +73,13 @@ pub async fn all(conn: &mut AnyConnection, table: Table) -> Result<Vec<Entry>, s
 }
 
 /// Sets a key.
-pub async fn put(conn: &mut AnyConnection, table: Table, key: &str, value: &str, now: i64) -> Result<(), sqlx::Error> {
+pub async fn put(
+    conn: &mut AnyConnection,
+    table: Table,
+    key: &str,
+    value: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query(table.upsert())
         .bind(key)
         .bind(value)
@@ -84,7 +90,13 @@ pub async fn put(conn: &mut AnyConnection, table: Table, key: &str, value: &str,
 }
 
 /// Sets a key only if it is not set (seeding defaults).
-pub async fn put_if_missing(conn: &mut AnyConnection, table: Table, key: &str, value: &str, now: i64) -> Result<(), sqlx::Error> {
+pub async fn put_if_missing(
+    conn: &mut AnyConnection,
+    table: Table,
+    key: &str,
+    value: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query(table.insert_missing())
         .bind(key)
         .bind(value)

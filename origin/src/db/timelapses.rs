@@ -6,7 +6,8 @@ use timelapser_core::resources::{Timelapse, TimelapseStatus};
 
 use super::from_micros;
 
-const COLUMNS: &str = "id, camera_id, name, status, image_count, started_at, stopped_at, updated_at";
+const COLUMNS: &str =
+    "id, camera_id, name, status, image_count, started_at, stopped_at, updated_at";
 
 /// One timelapse.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,7 +66,12 @@ impl TimelapseRow {
 }
 
 /// Starts a timelapse.
-pub async fn insert(conn: &mut AnyConnection, camera_id: i64, name: &str, now: i64) -> Result<TimelapseRow, sqlx::Error> {
+pub async fn insert(
+    conn: &mut AnyConnection,
+    camera_id: i64,
+    name: &str,
+    now: i64,
+) -> Result<TimelapseRow, sqlx::Error> {
     sqlx::query_as(&format!(
         "INSERT INTO timelapses (camera_id, name, status, image_count, started_at, updated_at) \
          VALUES ($1, $2, 'running', 0, $3, $3) RETURNING {COLUMNS}"
@@ -86,7 +92,10 @@ pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<TimelapseRo
 }
 
 /// The running timelapse of a camera.
-pub async fn running_for_camera(conn: &mut AnyConnection, camera_id: i64) -> Result<Option<TimelapseRow>, sqlx::Error> {
+pub async fn running_for_camera(
+    conn: &mut AnyConnection,
+    camera_id: i64,
+) -> Result<Option<TimelapseRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM timelapses WHERE camera_id = $1 AND status = 'running' \
          ORDER BY id DESC LIMIT 1"
@@ -97,7 +106,10 @@ pub async fn running_for_camera(conn: &mut AnyConnection, camera_id: i64) -> Res
 }
 
 /// A camera's timelapses, newest first.
-pub async fn for_camera(conn: &mut AnyConnection, camera_id: i64) -> Result<Vec<TimelapseRow>, sqlx::Error> {
+pub async fn for_camera(
+    conn: &mut AnyConnection,
+    camera_id: i64,
+) -> Result<Vec<TimelapseRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM timelapses WHERE camera_id = $1 ORDER BY id DESC"
     ))
@@ -107,7 +119,11 @@ pub async fn for_camera(conn: &mut AnyConnection, camera_id: i64) -> Result<Vec<
 }
 
 /// Stops a running timelapse; returns it as stopped, or `None` if it was not running.
-pub async fn stop(conn: &mut AnyConnection, id: i64, now: i64) -> Result<Option<TimelapseRow>, sqlx::Error> {
+pub async fn stop(
+    conn: &mut AnyConnection,
+    id: i64,
+    now: i64,
+) -> Result<Option<TimelapseRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "UPDATE timelapses SET status = 'stopped', stopped_at = $1, updated_at = $1 \
          WHERE id = $2 AND status = 'running' RETURNING {COLUMNS}"
@@ -119,11 +135,17 @@ pub async fn stop(conn: &mut AnyConnection, id: i64, now: i64) -> Result<Option<
 }
 
 /// Counts a frame.
-pub async fn record_capture(conn: &mut AnyConnection, id: i64, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE timelapses SET image_count = image_count + 1, updated_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(id)
-        .execute(conn)
-        .await?;
+pub async fn record_capture(
+    conn: &mut AnyConnection,
+    id: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE timelapses SET image_count = image_count + 1, updated_at = $1 WHERE id = $2",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await?;
     Ok(())
 }

@@ -93,7 +93,10 @@ pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<VideoRow>, 
 }
 
 /// The videos of a timelapse, newest first.
-pub async fn for_timelapse(conn: &mut AnyConnection, timelapse_id: i64) -> Result<Vec<VideoRow>, sqlx::Error> {
+pub async fn for_timelapse(
+    conn: &mut AnyConnection,
+    timelapse_id: i64,
+) -> Result<Vec<VideoRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM videos WHERE timelapse_id = $1 ORDER BY id DESC"
     ))

@@ -24,12 +24,25 @@ pub fn router() -> Router<AppState> {
         .route("/api/cameras/{id}/images", get(images))
         .route("/api/cameras/{id}/captures", post(capture))
         .route("/api/cameras/{id}/status", put(status))
-        .route("/api/cameras/{id}/timelapses", post(start_timelapse).get(list_timelapses))
+        .route(
+            "/api/cameras/{id}/timelapses",
+            post(start_timelapse).get(list_timelapses),
+        )
 }
 
-async fn list(State(state): State<AppState>, method: Method, headers: HeaderMap) -> Result<Response> {
+async fn list(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response> {
     let rep = cameras::list(&state).await?;
-    Ok(respond::representation(&method, &headers, ContentKind::Collection, &rep, JSON))
+    Ok(respond::representation(
+        &method,
+        &headers,
+        ContentKind::Collection,
+        &rep,
+        JSON,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -37,20 +50,38 @@ struct NewCamera {
     name: String,
 }
 
-async fn create(State(state): State<AppState>, headers: HeaderMap, Json(body): Json<NewCamera>) -> Result<Response> {
+async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<NewCamera>,
+) -> Result<Response> {
     state.admin.require(&headers)?;
     let created = cameras::create(&state, &body.name).await?;
     let location = format!("/api/cameras/{}", created.camera.id);
     let mut response = respond::json(StatusCode::CREATED, &created)?;
-    response
-        .headers_mut()
-        .insert(header::LOCATION, location.parse().map_err(|e: header::InvalidHeaderValue| Error::Internal(e.into()))?);
+    response.headers_mut().insert(
+        header::LOCATION,
+        location
+            .parse()
+            .map_err(|e: header::InvalidHeaderValue| Error::Internal(e.into()))?,
+    );
     Ok(response)
 }
 
-async fn show(State(state): State<AppState>, Path(id): Path<i64>, method: Method, headers: HeaderMap) -> Result<Response> {
+async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response> {
     let rep = cameras::get(&state, id).await?;
-    Ok(respond::representation(&method, &headers, ContentKind::EntityMetadata, &rep, JSON))
+    Ok(respond::representation(
+        &method,
+        &headers,
+        ContentKind::EntityMetadata,
+        &rep,
+        JSON,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -78,15 +109,30 @@ async fn update(
     Ok(respond::written(StatusCode::OK, &rep))
 }
 
-async fn remove(State(state): State<AppState>, Path(id): Path<i64>, headers: HeaderMap) -> Result<Response> {
+async fn remove(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+) -> Result<Response> {
     state.admin.require(&headers)?;
     cameras::delete(&state, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn latest_image(State(state): State<AppState>, Path(id): Path<i64>, method: Method, headers: HeaderMap) -> Result<Response> {
+async fn latest_image(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response> {
     let rep = cameras::latest_image(&state, id).await?;
-    Ok(respond::representation(&method, &headers, ContentKind::EntityMetadata, &rep, JSON))
+    Ok(respond::representation(
+        &method,
+        &headers,
+        ContentKind::EntityMetadata,
+        &rep,
+        JSON,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -103,12 +149,25 @@ async fn images(
     headers: HeaderMap,
 ) -> Result<Response> {
     let rep = cameras::images(&state, id, query.limit.unwrap_or(50), query.before).await?;
-    Ok(respond::representation(&method, &headers, ContentKind::Collection, &rep, JSON))
+    Ok(respond::representation(
+        &method,
+        &headers,
+        ContentKind::Collection,
+        &rep,
+        JSON,
+    ))
 }
 
-async fn capture(State(state): State<AppState>, Path(id): Path<i64>, headers: HeaderMap, body: Body) -> Result<Response> {
+async fn capture(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
     let limit = state.config.max_capture_bytes;
-    let rejected = |reason: &'static str| metrics::counter!("captures_rejected_total", "reason" => reason).increment(1);
+    let rejected = |reason: &'static str| {
+        metrics::counter!("captures_rejected_total", "reason" => reason).increment(1)
+    };
     // Who first, then how big, then what: nothing is read from a request that may not upload.
     if let Err(e) = auth::require_camera(&state.db, &state.admin, &headers, id).await {
         rejected("unauthorized");
@@ -122,15 +181,22 @@ async fn capture(State(state): State<AppState>, Path(id): Path<i64>, headers: He
         rejected("too_large");
         return Err(Error::PayloadTooLarge { limit });
     }
-    if let Err(e) = captures::check_content_type(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())) {
+    if let Err(e) = captures::check_content_type(
+        headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+    ) {
         rejected("media_type");
         return Err(e);
     }
     let captured_at = captures::parse_capture_time(
-        headers.get("capture-time").map(|v| v.to_str().unwrap_or("\u{0}")),
+        headers
+            .get("capture-time")
+            .map(|v| v.to_str().unwrap_or("\u{0}")),
     )
     .inspect_err(|_| rejected("capture_time"))?;
-    let body = match axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX)).await {
+    let body = match axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX)).await
+    {
         Ok(bytes) => bytes,
         Err(e) => {
             let too_large = std::error::Error::source(&e)
@@ -149,7 +215,10 @@ async fn capture(State(state): State<AppState>, Path(id): Path<i64>, headers: He
             let mut response = respond::json(StatusCode::CREATED, &image)?;
             response.headers_mut().insert(
                 header::LOCATION,
-                image.url.parse().map_err(|e: header::InvalidHeaderValue| Error::Internal(e.into()))?,
+                image
+                    .url
+                    .parse()
+                    .map_err(|e: header::InvalidHeaderValue| Error::Internal(e.into()))?,
             );
             Ok(response)
         }
@@ -181,7 +250,8 @@ async fn status(
     Json(report): Json<StatusReport>,
 ) -> Result<Response> {
     auth::require_camera(&state.db, &state.admin, &headers, id).await?;
-    let camera = cameras::report_status(&state, id, &report.status, report.message.as_deref()).await?;
+    let camera =
+        cameras::report_status(&state, id, &report.status, report.message.as_deref()).await?;
     let rep = crate::cache::Representation::json(&camera, cameras::camera_etag(&camera))?;
     Ok(respond::written(StatusCode::OK, &rep))
 }
@@ -199,7 +269,8 @@ async fn start_timelapse(
 ) -> Result<Response> {
     state.admin.require(&headers)?;
     let timelapse = timelapses::start(&state, id, &body.name).await?;
-    let rep = crate::cache::Representation::json(&timelapse, timelapses::timelapse_etag(&timelapse))?;
+    let rep =
+        crate::cache::Representation::json(&timelapse, timelapses::timelapse_etag(&timelapse))?;
     let mut response = respond::written(StatusCode::CREATED, &rep);
     response.headers_mut().insert(
         header::LOCATION,
@@ -210,7 +281,18 @@ async fn start_timelapse(
     Ok(response)
 }
 
-async fn list_timelapses(State(state): State<AppState>, Path(id): Path<i64>, method: Method, headers: HeaderMap) -> Result<Response> {
+async fn list_timelapses(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response> {
     let rep = timelapses::for_camera(&state, id).await?;
-    Ok(respond::representation(&method, &headers, ContentKind::Collection, &rep, JSON))
+    Ok(respond::representation(
+        &method,
+        &headers,
+        ContentKind::Collection,
+        &rep,
+        JSON,
+    ))
 }

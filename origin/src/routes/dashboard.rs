@@ -16,7 +16,17 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/dashboard/stats", get(show))
 }
 
-async fn show(State(state): State<AppState>, method: Method, headers: HeaderMap) -> Result<Response> {
+async fn show(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response> {
     let rep = stats::get(&state).await?;
-    Ok(respond::representation(&method, &headers, ContentKind::Aggregate, &rep, JSON))
+    Ok(respond::representation(
+        &method,
+        &headers,
+        ContentKind::Aggregate,
+        &rep,
+        JSON,
+    ))
 }

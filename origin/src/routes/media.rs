@@ -55,9 +55,10 @@ async fn serve(
                 StatusCode::RANGE_NOT_SATISFIABLE,
                 format!("the representation is {} bytes long", media.len),
             );
-            response
-                .headers_mut()
-                .insert(header::CONTENT_RANGE, range::unsatisfied_content_range(media.len));
+            response.headers_mut().insert(
+                header::CONTENT_RANGE,
+                range::unsatisfied_content_range(media.len),
+            );
             return Ok(response);
         }
         Some(RangeResponse::Full) => (StatusCode::OK, body(&state, &name, &media, None).await?),
@@ -69,17 +70,26 @@ async fn serve(
     let mut response = Response::new(body);
     *response.status_mut() = status;
     let h = response.headers_mut();
-    h.insert(header::CACHE_CONTROL, ContentKind::ImmutableMedia.cache_control());
+    h.insert(
+        header::CACHE_CONTROL,
+        ContentKind::ImmutableMedia.cache_control(),
+    );
     h.insert(header::ETAG, media.etag.to_header_value());
     h.insert(header::LAST_MODIFIED, last_modified_value(media.modified));
     h.insert(header::ACCEPT_RANGES, ACCEPT_RANGES);
     match (status, range) {
         (StatusCode::OK, _) => {
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(name.kind.content_type()));
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(name.kind.content_type()),
+            );
             h.insert(header::CONTENT_LENGTH, HeaderValue::from(media.len));
         }
         (StatusCode::PARTIAL_CONTENT, Some(RangeResponse::Partial(part))) => {
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(name.kind.content_type()));
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(name.kind.content_type()),
+            );
             h.insert(header::CONTENT_RANGE, part.content_range(media.len));
             h.insert(header::CONTENT_LENGTH, HeaderValue::from(part.len()));
         }
@@ -89,8 +99,16 @@ async fn serve(
 }
 
 /// The bytes to send: from memory for small files, streamed from disk for large ones.
-async fn body(state: &AppState, name: &MediaName, media: &MediaFile, part: Option<ByteRange>) -> Result<Body> {
-    let whole = ByteRange { first: 0, last: media.len.saturating_sub(1) };
+async fn body(
+    state: &AppState,
+    name: &MediaName,
+    media: &MediaFile,
+    part: Option<ByteRange>,
+) -> Result<Body> {
+    let whole = ByteRange {
+        first: 0,
+        last: media.len.saturating_sub(1),
+    };
     let part = part.unwrap_or(whole);
     if media.len == 0 {
         return Ok(Body::empty());

@@ -81,7 +81,9 @@ impl From<QueryRejection> for Error {
 impl From<BytesRejection> for Error {
     fn from(rejection: BytesRejection) -> Self {
         match rejection.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge { limit: JSON_BODY_LIMIT as u64 },
+            StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge {
+                limit: JSON_BODY_LIMIT as u64,
+            },
             _ => Error::BadRequest(rejection.body_text()),
         }
     }

@@ -22,14 +22,23 @@ async fn health(State(state): State<AppState>) -> Result<Response> {
     if !state.db.ping().await {
         return Err(Error::Unavailable("the database does not answer".into()));
     }
-    respond::json(StatusCode::OK, &serde_json::json!({ "status": "ok", "database": "ok" }))
+    respond::json(
+        StatusCode::OK,
+        &serde_json::json!({ "status": "ok", "database": "ok" }),
+    )
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
     let mut response = state.metrics.render().into_response();
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
-    h.insert(header::CACHE_CONTROL, ContentKind::Operational.cache_control());
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        ContentKind::Operational.cache_control(),
+    );
     response
 }
 

@@ -52,7 +52,10 @@ pub fn written(status: StatusCode, rep: &Representation) -> Response {
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, JSON);
     h.insert(header::ETAG, rep.etag.to_header_value());
-    h.insert(header::CACHE_CONTROL, ContentKind::Operational.cache_control());
+    h.insert(
+        header::CACHE_CONTROL,
+        ContentKind::Operational.cache_control(),
+    );
     response
 }
 
@@ -63,6 +66,9 @@ pub fn json(status: StatusCode, value: &impl serde::Serialize) -> Result<Respons
     *response.status_mut() = status;
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, JSON);
-    h.insert(header::CACHE_CONTROL, ContentKind::Operational.cache_control());
+    h.insert(
+        header::CACHE_CONTROL,
+        ContentKind::Operational.cache_control(),
+    );
     Ok(response)
 }

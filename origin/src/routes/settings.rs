@@ -16,27 +16,58 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/settings", get(show).put(update))
-        .route("/api/preferences", get(show_preferences).put(update_preferences))
+        .route(
+            "/api/preferences",
+            get(show_preferences).put(update_preferences),
+        )
 }
 
-async fn show(State(state): State<AppState>, method: Method, headers: HeaderMap) -> Result<Response> {
+async fn show(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response> {
     let rep = settings::get(&state).await?;
-    Ok(respond::representation(&method, &headers, ContentKind::Settings, &rep, JSON))
+    Ok(respond::representation(
+        &method,
+        &headers,
+        ContentKind::Settings,
+        &rep,
+        JSON,
+    ))
 }
 
-async fn update(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response> {
+async fn update(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response> {
     state.admin.require(&headers)?;
     let rep = settings::put(&state, &headers, &body).await?;
     Ok(respond::written(StatusCode::OK, &rep))
 }
 
-async fn show_preferences(State(state): State<AppState>, method: Method, headers: HeaderMap) -> Result<Response> {
+async fn show_preferences(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response> {
     state.admin.require(&headers)?;
     let rep = settings::get_preferences(&state).await?;
-    Ok(respond::representation(&method, &headers, ContentKind::Settings, &rep, JSON))
+    Ok(respond::representation(
+        &method,
+        &headers,
+        ContentKind::Settings,
+        &rep,
+        JSON,
+    ))
 }
 
-async fn update_preferences(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response> {
+async fn update_preferences(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response> {
     state.admin.require(&headers)?;
     let rep = settings::put_preferences(&state, &headers, &body).await?;
     Ok(respond::written(StatusCode::OK, &rep))

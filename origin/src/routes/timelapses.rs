@@ -22,24 +22,61 @@ pub fn router() -> Router<AppState> {
         .route("/api/videos/{id}", get(video))
 }
 
-async fn show(State(state): State<AppState>, Path(id): Path<i64>, method: Method, headers: HeaderMap) -> Result<Response> {
+async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response> {
     let rep = timelapses::get(&state, id).await?;
-    Ok(respond::representation(&method, &headers, ContentKind::EntityMetadata, &rep, JSON))
+    Ok(respond::representation(
+        &method,
+        &headers,
+        ContentKind::EntityMetadata,
+        &rep,
+        JSON,
+    ))
 }
 
-async fn stop(State(state): State<AppState>, Path(id): Path<i64>, headers: HeaderMap) -> Result<Response> {
+async fn stop(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+) -> Result<Response> {
     state.admin.require(&headers)?;
     let timelapse = timelapses::stop(&state, id).await?;
     let rep = Representation::json(&timelapse, timelapses::timelapse_etag(&timelapse))?;
     Ok(respond::written(StatusCode::OK, &rep))
 }
 
-async fn videos(State(state): State<AppState>, Path(id): Path<i64>, method: Method, headers: HeaderMap) -> Result<Response> {
+async fn videos(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response> {
     let rep = timelapses::videos(&state, id).await?;
-    Ok(respond::representation(&method, &headers, ContentKind::Collection, &rep, JSON))
+    Ok(respond::representation(
+        &method,
+        &headers,
+        ContentKind::Collection,
+        &rep,
+        JSON,
+    ))
 }
 
-async fn video(State(state): State<AppState>, Path(id): Path<i64>, method: Method, headers: HeaderMap) -> Result<Response> {
+async fn video(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response> {
     let rep = timelapses::video(&state, id).await?;
-    Ok(respond::representation(&method, &headers, ContentKind::EntityMetadata, &rep, JSON))
+    Ok(respond::representation(
+        &method,
+        &headers,
+        ContentKind::EntityMetadata,
+        &rep,
+        JSON,
+    ))
 }

@@ -51,10 +51,21 @@ const ADMIN_TOKEN_FILE: &str = "admin-token.sha256";
 impl AdminToken {
     /// From the configured token, or the one generated on first start (only its hash is kept;
     /// the token itself is returned once so it can be shown to the operator).
-    pub fn load_or_generate(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<(Self, Option<String>)> {
+    pub fn load_or_generate(
+        configured: Option<&str>,
+        data_dir: &Path,
+    ) -> anyhow::Result<(Self, Option<String>)> {
         if let Some(token) = configured {
-            anyhow::ensure!(token.len() >= 16, "the admin token must be at least 16 characters");
-            return Ok((Self { hash: hash_token(token) }, None));
+            anyhow::ensure!(
+                token.len() >= 16,
+                "the admin token must be at least 16 characters"
+            );
+            return Ok((
+                Self {
+                    hash: hash_token(token),
+                },
+                None,
+            ));
         }
         let path = data_dir.join(ADMIN_TOKEN_FILE);
         if let Ok(stored) = std::fs::read_to_string(&path) {
@@ -69,7 +80,12 @@ impl AdminToken {
         let token = generate_token("tl_admin");
         std::fs::write(&path, format!("{}\n", hash_token(&token)))
             .with_context(|| format!("writing {}", path.display()))?;
-        Ok((Self { hash: hash_token(&token) }, Some(token)))
+        Ok((
+            Self {
+                hash: hash_token(&token),
+            },
+            Some(token),
+        ))
     }
 
     /// Whether `token` is the admin token.
@@ -100,7 +116,11 @@ pub async fn require_camera(
     let mut conn = db.pool().acquire().await?;
     let Some(stored) = db::cameras::token_hash(&mut conn, camera_id).await? else {
         // Do not reveal which cameras exist to requests without a valid token.
-        if admin.verify(token) || db::cameras::id_by_token_hash(&mut conn, &presented).await?.is_some() {
+        if admin.verify(token)
+            || db::cameras::id_by_token_hash(&mut conn, &presented)
+                .await?
+                .is_some()
+        {
             return Err(Error::not_found("camera", camera_id));
         }
         return Err(Error::Unauthorized);
@@ -108,7 +128,11 @@ pub async fn require_camera(
     if hashes_equal(&presented, &stored) {
         return Ok(());
     }
-    if admin.verify(token) || db::cameras::id_by_token_hash(&mut conn, &presented).await?.is_some() {
+    if admin.verify(token)
+        || db::cameras::id_by_token_hash(&mut conn, &presented)
+            .await?
+            .is_some()
+    {
         return Err(Error::Forbidden(format!(
             "this token may not act for camera {camera_id}"
         )));

@@ -36,7 +36,9 @@ pub fn validate_name(name: &str) -> Result<String> {
         )));
     }
     if name.chars().any(char::is_control) {
-        return Err(Error::Unprocessable("name may not contain control characters".into()));
+        return Err(Error::Unprocessable(
+            "name may not contain control characters".into(),
+        ));
     }
     Ok(name.to_owned())
 }
@@ -58,7 +60,14 @@ pub async fn create(state: &AppState, name: &str) -> Result<CreatedCamera> {
         .await?
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("camera {id} vanished")))?
         .to_resource();
-    let logged = log_event(&mut tx, Event::CameraCreated { camera: camera.clone() }, to_micros(now)).await?;
+    let logged = log_event(
+        &mut tx,
+        Event::CameraCreated {
+            camera: camera.clone(),
+        },
+        to_micros(now),
+    )
+    .await?;
     tx.commit().await?;
     state.bus.publish([logged]);
     Ok(CreatedCamera { camera, token })
@@ -92,7 +101,9 @@ pub async fn list(state: &AppState) -> Result<Arc<Representation>> {
                 .collect();
             let etag = cameras
                 .iter()
-                .fold(CollectionTag::new(), |tag, c| tag.member_at(c.id, c.updated_at))
+                .fold(CollectionTag::new(), |tag, c| {
+                    tag.member_at(c.id, c.updated_at)
+                })
                 .finish();
             Representation::json(&cameras, etag)
         })
@@ -105,7 +116,10 @@ pub async fn latest_image(state: &AppState, camera_id: i64) -> Result<Arc<Repres
         .cache
         .get_or_load(&keys::latest_image(camera_id), CACHE_TTL, || async move {
             let mut conn = state.db.pool().acquire().await?;
-            if db::cameras::token_hash(&mut conn, camera_id).await?.is_none() {
+            if db::cameras::token_hash(&mut conn, camera_id)
+                .await?
+                .is_none()
+            {
                 return Err(Error::not_found("camera", camera_id));
             }
             let image = db::images::latest_for_camera(&mut conn, camera_id)
@@ -132,12 +146,22 @@ pub const MAX_PAGE: i64 = 200;
 
 /// A page of a camera's images before the image `before`. Not cached: pages are many and each
 /// is one indexed query.
-pub async fn images(state: &AppState, camera_id: i64, limit: i64, before: Option<i64>) -> Result<Representation> {
+pub async fn images(
+    state: &AppState,
+    camera_id: i64,
+    limit: i64,
+    before: Option<i64>,
+) -> Result<Representation> {
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Error::BadRequest(format!("limit must be between 1 and {MAX_PAGE}")));
+        return Err(Error::BadRequest(format!(
+            "limit must be between 1 and {MAX_PAGE}"
+        )));
     }
     let mut conn = state.db.pool().acquire().await?;
-    if db::cameras::token_hash(&mut conn, camera_id).await?.is_none() {
+    if db::cameras::token_hash(&mut conn, camera_id)
+        .await?
+        .is_none()
+    {
         return Err(Error::not_found("camera", camera_id));
     }
     let cursor = match before {
@@ -147,19 +171,28 @@ pub async fn images(state: &AppState, camera_id: i64, limit: i64, before: Option
                 .await?
                 .filter(|i| i.camera_id == camera_id)
                 .ok_or_else(|| {
-                    Error::BadRequest(format!("before={image_id} is not an image of camera {camera_id}"))
+                    Error::BadRequest(format!(
+                        "before={image_id} is not an image of camera {camera_id}"
+                    ))
                 })?;
             Some((image.captured_at, image.id))
         }
     };
     let rows = db::images::page(&mut conn, camera_id, limit, cursor).await?;
-    let next_before = (rows.len() as i64 == limit).then(|| rows.last().map(|r| r.id)).flatten();
+    let next_before = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.id))
+        .flatten();
     let items: Vec<Image> = rows.iter().map(db::images::ImageRow::to_resource).collect();
     // Images never change, so ids are their versions; the cursor is part of the page.
     let etag = items
         .iter()
-        .fold(CollectionTag::new(), |tag, i| tag.member(i.id, &i.sha256[..16]))
-        .context("next_before", next_before.map_or(String::new(), |b| b.to_string()))
+        .fold(CollectionTag::new(), |tag, i| {
+            tag.member(i.id, &i.sha256[..16])
+        })
+        .context(
+            "next_before",
+            next_before.map_or(String::new(), |b| b.to_string()),
+        )
         .finish();
     Representation::json(&ImagePage { items, next_before }, etag)
 }
@@ -176,7 +209,14 @@ pub async fn rename(state: &AppState, id: i64, name: &str) -> Result<Camera> {
         .await?
         .ok_or_else(|| Error::not_found("camera", id))?
         .to_resource();
-    let logged = log_event(&mut tx, Event::CameraUpdated { camera: camera.clone() }, to_micros(now)).await?;
+    let logged = log_event(
+        &mut tx,
+        Event::CameraUpdated {
+            camera: camera.clone(),
+        },
+        to_micros(now),
+    )
+    .await?;
     tx.commit().await?;
     state.bus.publish([logged]);
     Ok(camera)
@@ -204,7 +244,10 @@ pub async fn delete(state: &AppState, id: i64) -> Result<()> {
     // without its file.
     for sha256 in orphaned {
         for kind in [MediaKind::Image, MediaKind::Thumbnail] {
-            let name = MediaName { kind, sha256: sha256.clone() };
+            let name = MediaName {
+                kind,
+                sha256: sha256.clone(),
+            };
             state.media_cache.forget(&name).await;
             if let Err(e) = state.media.remove(&name).await {
                 tracing::warn!(error = %e, "could not remove a deleted camera's media");
@@ -216,7 +259,12 @@ pub async fn delete(state: &AppState, id: i64) -> Result<()> {
 
 /// A status report from a camera host (`PUT /api/cameras/{id}/status`); logs
 /// `camera_status_changed` only when the status really changes.
-pub async fn report_status(state: &AppState, id: i64, status: &str, message: Option<&str>) -> Result<Camera> {
+pub async fn report_status(
+    state: &AppState,
+    id: i64,
+    status: &str,
+    message: Option<&str>,
+) -> Result<Camera> {
     let status = match CameraStatus::parse(status) {
         Some(s @ (CameraStatus::Online | CameraStatus::Offline | CameraStatus::Error)) => s,
         _ => {
@@ -227,7 +275,9 @@ pub async fn report_status(state: &AppState, id: i64, status: &str, message: Opt
     };
     if let Some(m) = message {
         if m.chars().count() > 500 {
-            return Err(Error::Unprocessable("message must be at most 500 characters".into()));
+            return Err(Error::Unprocessable(
+                "message must be at most 500 characters".into(),
+            ));
         }
     }
     let now = db::now();
@@ -235,7 +285,15 @@ pub async fn report_status(state: &AppState, id: i64, status: &str, message: Opt
     let before = db::cameras::get(&mut tx, id)
         .await?
         .ok_or_else(|| Error::not_found("camera", id))?;
-    db::cameras::set_status(&mut tx, id, status.as_str(), message, Some(to_micros(now)), to_micros(now)).await?;
+    db::cameras::set_status(
+        &mut tx,
+        id,
+        status.as_str(),
+        message,
+        Some(to_micros(now)),
+        to_micros(now),
+    )
+    .await?;
     let mut logged = Vec::new();
     if before.status() != status {
         logged.push(
@@ -258,7 +316,16 @@ pub async fn report_status(state: &AppState, id: i64, status: &str, message: Opt
         .to_resource();
     if logged.is_empty() && before.status_message.as_deref() != message {
         // The message changed but not the status: still a change to the representation.
-        logged.push(log_event(&mut tx, Event::CameraUpdated { camera: camera.clone() }, to_micros(now)).await?);
+        logged.push(
+            log_event(
+                &mut tx,
+                Event::CameraUpdated {
+                    camera: camera.clone(),
+                },
+                to_micros(now),
+            )
+            .await?,
+        );
     }
     tx.commit().await?;
     state.bus.publish(logged);
@@ -275,7 +342,15 @@ pub async fn sweep_offline(state: &AppState, offline_after_seconds: i64) -> Resu
     let mut logged = Vec::new();
     for &id in &silent {
         let message = format!("no capture or heartbeat for more than {offline_after_seconds} s");
-        db::cameras::set_status(&mut tx, id, CameraStatus::Offline.as_str(), Some(&message), None, to_micros(now)).await?;
+        db::cameras::set_status(
+            &mut tx,
+            id,
+            CameraStatus::Offline.as_str(),
+            Some(&message),
+            None,
+            to_micros(now),
+        )
+        .await?;
         logged.push(
             log_event(
                 &mut tx,

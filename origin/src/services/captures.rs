@@ -48,13 +48,20 @@ pub fn parse_capture_time(value: Option<&str>) -> Result<Option<DateTime<Utc>>> 
         .map(|v| {
             DateTime::parse_from_rfc3339(v.trim())
                 .map(|t| t.with_timezone(&Utc))
-                .map_err(|e| Error::BadRequest(format!("Capture-Time must be an RFC 3339 time: {e}")))
+                .map_err(|e| {
+                    Error::BadRequest(format!("Capture-Time must be an RFC 3339 time: {e}"))
+                })
         })
         .transpose()
 }
 
 /// Stores a capture for `camera_id` (already authorized, type and size already checked).
-pub async fn ingest(state: &AppState, camera_id: i64, captured_at: Option<DateTime<Utc>>, body: Bytes) -> Result<Captured> {
+pub async fn ingest(
+    state: &AppState,
+    camera_id: i64,
+    captured_at: Option<DateTime<Utc>>,
+    body: Bytes,
+) -> Result<Captured> {
     if body.is_empty() {
         return Err(Error::Unprocessable("the capture is empty".into()));
     }
@@ -70,15 +77,26 @@ pub async fn ingest(state: &AppState, camera_id: i64, captured_at: Option<DateTi
         .await
         .map_err(|e| Error::Internal(e.into()))?
         .map_err(|e| match e {
-            DecodeError::Invalid(_) | DecodeError::TooLarge { .. } => Error::Unprocessable(e.to_string()),
+            DecodeError::Invalid(_) | DecodeError::TooLarge { .. } => {
+                Error::Unprocessable(e.to_string())
+            }
         })?;
 
     // Files first, durable; the row second. See crate::media.
-    let original = MediaName { kind: MediaKind::Image, sha256: sha256.clone() };
-    let thumb = MediaName { kind: MediaKind::Thumbnail, sha256: sha256.clone() };
+    let original = MediaName {
+        kind: MediaKind::Image,
+        sha256: sha256.clone(),
+    };
+    let thumb = MediaName {
+        kind: MediaKind::Thumbnail,
+        sha256: sha256.clone(),
+    };
     let thumbnail_bytes = decoded.thumbnail.len() as i64;
     state.media.write(&original, body.clone()).await?;
-    state.media.write(&thumb, Bytes::from(decoded.thumbnail)).await?;
+    state
+        .media
+        .write(&thumb, Bytes::from(decoded.thumbnail))
+        .await?;
 
     let now = db::now();
     let captured_at = captured_at.unwrap_or(now);
@@ -107,14 +125,24 @@ pub async fn ingest(state: &AppState, camera_id: i64, captured_at: Option<DateTi
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("duplicate image vanished")))?;
         return Ok(Captured::Existing(existing.to_resource()));
     };
-    let image_count = db::cameras::record_capture(&mut tx, camera_id, row.id, row.captured_at, to_micros(now)).await?;
+    let image_count =
+        db::cameras::record_capture(&mut tx, camera_id, row.id, row.captured_at, to_micros(now))
+            .await?;
     if let Some(t) = &timelapse {
         db::timelapses::record_capture(&mut tx, t.id, to_micros(now)).await?;
     }
     let mut logged = Vec::new();
     // A capture is a heartbeat: the camera is online from now on.
     if camera.status() != CameraStatus::Online {
-        db::cameras::set_status(&mut tx, camera_id, CameraStatus::Online.as_str(), None, None, to_micros(now)).await?;
+        db::cameras::set_status(
+            &mut tx,
+            camera_id,
+            CameraStatus::Online.as_str(),
+            None,
+            None,
+            to_micros(now),
+        )
+        .await?;
         logged.push(
             log_event(
                 &mut tx,
@@ -156,15 +184,26 @@ mod tests {
     fn content_types() {
         assert!(check_content_type(Some("image/jpeg")).is_ok());
         assert!(check_content_type(Some("Image/JPEG; q=1")).is_ok());
-        assert!(matches!(check_content_type(Some("image/png")), Err(Error::UnsupportedMediaType(_))));
-        assert!(matches!(check_content_type(None), Err(Error::UnsupportedMediaType(_))));
+        assert!(matches!(
+            check_content_type(Some("image/png")),
+            Err(Error::UnsupportedMediaType(_))
+        ));
+        assert!(matches!(
+            check_content_type(None),
+            Err(Error::UnsupportedMediaType(_))
+        ));
     }
 
     #[test]
     fn capture_times() {
         assert!(parse_capture_time(None).unwrap().is_none());
-        let t = parse_capture_time(Some("2026-11-24T10:00:00+01:00")).unwrap().unwrap();
+        let t = parse_capture_time(Some("2026-11-24T10:00:00+01:00"))
+            .unwrap()
+            .unwrap();
         assert_eq!(t.to_rfc3339(), "2026-11-24T09:00:00+00:00");
-        assert!(matches!(parse_capture_time(Some("yesterday")), Err(Error::BadRequest(_))));
+        assert!(matches!(
+            parse_capture_time(Some("yesterday")),
+            Err(Error::BadRequest(_))
+        ));
     }
 }

@@ -51,9 +51,9 @@ pub fn stale_patterns(event: &Event) -> Vec<KeyPattern> {
         Event::TimelapseStarted { timelapse } | Event::TimelapseStopped { timelapse } => {
             vec![KeyPattern::entity("timelapse").id(timelapse.id)]
         }
-        Event::VideoQueued { .. }
-        | Event::VideoReady { .. }
-        | Event::VideoFailed { .. } => vec![dashboard()],
+        Event::VideoQueued { .. } | Event::VideoReady { .. } | Event::VideoFailed { .. } => {
+            vec![dashboard()]
+        }
         Event::SettingsUpdated { .. } => vec![KeyPattern::entity("settings")],
         Event::VideoProgress { .. }
         | Event::StatsUpdated(_)

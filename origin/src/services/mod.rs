@@ -20,7 +20,11 @@ use crate::bus::LoggedEvent;
 use crate::db;
 
 /// Appends `event` to the event log inside the caller's transaction.
-pub async fn log_event(conn: &mut AnyConnection, event: Event, now: i64) -> Result<LoggedEvent, sqlx::Error> {
+pub async fn log_event(
+    conn: &mut AnyConnection,
+    event: Event,
+    now: i64,
+) -> Result<LoggedEvent, sqlx::Error> {
     let id = db::events::append(conn, event.name(), &event.data(), event.camera_id(), now).await?;
     Ok(LoggedEvent { id, event })
 }

@@ -47,7 +47,10 @@ const KNOWN: &[Known] = &[
     Known {
         key: "site_name",
         default: || Value::from("Timelapser"),
-        check: |v| v.as_str().is_some_and(|s| !s.trim().is_empty() && s.chars().count() <= 100),
+        check: |v| {
+            v.as_str()
+                .is_some_and(|s| !s.trim().is_empty() && s.chars().count() <= 100)
+        },
         expects: "a string of 1 to 100 characters",
     },
     Known {
@@ -78,7 +81,14 @@ pub async fn seed_defaults(state: &AppState) -> Result<()> {
     let now = to_micros(db::now());
     let mut tx = state.db.begin_write().await?;
     for known in KNOWN {
-        db::key_values::put_if_missing(&mut tx, Table::Settings, known.key, &(known.default)().to_string(), now).await?;
+        db::key_values::put_if_missing(
+            &mut tx,
+            Table::Settings,
+            known.key,
+            &(known.default)().to_string(),
+            now,
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(())
@@ -96,7 +106,10 @@ async fn load(state: &AppState, table: Table) -> Result<Settings> {
             (e.key, value)
         })
         .collect();
-    Ok(Settings { values, updated_at: from_micros(updated_at) })
+    Ok(Settings {
+        values,
+        updated_at: from_micros(updated_at),
+    })
 }
 
 /// The timestamp tag of a document.
@@ -118,7 +131,10 @@ pub async fn get(state: &AppState) -> Result<Arc<Representation>> {
 /// A typed setting (for the offline sweep and retention), with its default when unset.
 pub async fn integer(state: &AppState, key: &str) -> Result<i64> {
     let settings = load(state, Table::Settings).await?;
-    let known = KNOWN.iter().find(|k| k.key == key).expect("a known setting");
+    let known = KNOWN
+        .iter()
+        .find(|k| k.key == key)
+        .expect("a known setting");
     Ok(settings
         .values
         .get(key)
@@ -138,7 +154,9 @@ fn parse_changes(body: &[u8]) -> Result<BTreeMap<String, Value>> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| Error::BadRequest(format!("the body is not JSON: {e}")))?;
     let Value::Object(map) = value else {
-        return Err(Error::Unprocessable("the body must be a JSON object of keys to values".into()));
+        return Err(Error::Unprocessable(
+            "the body must be a JSON object of keys to values".into(),
+        ));
     };
     Ok(map.into_iter().filter(|(k, _)| k != "updated_at").collect())
 }
@@ -166,22 +184,45 @@ async fn put_document(
     let updated_at = entries.iter().map(|e| e.updated_at).max().unwrap_or(0);
     let current: BTreeMap<String, Value> = entries
         .iter()
-        .map(|e| (e.key.clone(), serde_json::from_str(&e.value).unwrap_or(Value::Null)))
+        .map(|e| {
+            (
+                e.key.clone(),
+                serde_json::from_str(&e.value).unwrap_or(Value::Null),
+            )
+        })
         .collect();
-    check_preconditions(&Method::PUT, headers, &Settings { values: current.clone(), updated_at: from_micros(updated_at) })?;
+    check_preconditions(
+        &Method::PUT,
+        headers,
+        &Settings {
+            values: current.clone(),
+            updated_at: from_micros(updated_at),
+        },
+    )?;
     let changed: Vec<String> = changes
         .iter()
         .filter(|(k, v)| current.get(*k) != Some(*v))
         .map(|(k, _)| k.clone())
         .collect();
     for key in &changed {
-        db::key_values::put(&mut tx, table, key, &changes[key].to_string(), to_micros(now)).await?;
+        db::key_values::put(
+            &mut tx,
+            table,
+            key,
+            &changes[key].to_string(),
+            to_micros(now),
+        )
+        .await?;
     }
     let mut values = current;
     values.extend(changes);
     let document = Settings {
         values,
-        updated_at: if changed.is_empty() { from_micros(updated_at) } else { now },
+        updated_at: if changed.is_empty() {
+            from_micros(updated_at)
+        } else {
+            now
+        },
     };
     let mut logged = Vec::new();
     if table == Table::Settings && !changed.is_empty() {
@@ -210,10 +251,16 @@ pub async fn put(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<R
     for (key, value) in &changes {
         let known = KNOWN.iter().find(|k| k.key == key).ok_or_else(|| {
             let names: Vec<_> = KNOWN.iter().map(|k| k.key).collect();
-            Error::Unprocessable(format!("unknown setting {key:?}; settings are {}", names.join(", ")))
+            Error::Unprocessable(format!(
+                "unknown setting {key:?}; settings are {}",
+                names.join(", ")
+            ))
         })?;
         if !(known.check)(value) {
-            return Err(Error::Unprocessable(format!("{key} must be {}", known.expects)));
+            return Err(Error::Unprocessable(format!(
+                "{key} must be {}",
+                known.expects
+            )));
         }
     }
     let (settings, _) = put_document(state, Table::Settings, headers, changes).await?;
@@ -221,13 +268,21 @@ pub async fn put(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<R
 }
 
 /// `PUT /api/preferences`: any JSON object up to 64 KiB; honours If-Match.
-pub async fn put_preferences(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Representation> {
+pub async fn put_preferences(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Representation> {
     if body.len() > MAX_PREFERENCES_BYTES {
-        return Err(Error::PayloadTooLarge { limit: MAX_PREFERENCES_BYTES as u64 });
+        return Err(Error::PayloadTooLarge {
+            limit: MAX_PREFERENCES_BYTES as u64,
+        });
     }
     let changes = parse_changes(body)?;
     if let Some(key) = changes.keys().find(|k| k.is_empty() || k.len() > 100) {
-        return Err(Error::Unprocessable(format!("preference key {key:?} must be 1 to 100 bytes")));
+        return Err(Error::Unprocessable(format!(
+            "preference key {key:?} must be 1 to 100 bytes"
+        )));
     }
     let (preferences, _) = put_document(state, Table::Preferences, headers, changes).await?;
     Representation::json(&preferences, document_etag(preferences.updated_at))

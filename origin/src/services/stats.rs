@@ -35,7 +35,8 @@ pub async fn compute(state: &AppState) -> Result<DashboardStats> {
         .and_then(|t| t.with_nanosecond(0))
         .unwrap_or(now);
     let (images_total, images_today) = db::images::counts(&mut conn, to_micros(midnight)).await?;
-    let storage = db::images::storage_bytes(&mut conn).await? + db::videos::storage_bytes(&mut conn).await?;
+    let storage =
+        db::images::storage_bytes(&mut conn).await? + db::videos::storage_bytes(&mut conn).await?;
     let renders = db::videos::count_in_flight(&mut conn).await?;
     Ok(DashboardStats {
         cameras,
@@ -52,9 +53,13 @@ pub async fn get(state: &AppState) -> Result<Arc<Representation>> {
         .cache
         .get_or_load(&keys::dashboard_stats(), CACHE_TTL, || async move {
             let stats = compute(state).await?;
-            let body = serde_json::to_vec(&stats).map_err(|e| crate::error::Error::Internal(e.into()))?;
+            let body =
+                serde_json::to_vec(&stats).map_err(|e| crate::error::Error::Internal(e.into()))?;
             let etag = EntityTag::from_content(&body, HashAlgorithm::Sha256);
-            Ok(Representation { body: body.into(), etag })
+            Ok(Representation {
+                body: body.into(),
+                etag,
+            })
         })
         .await
 }

@@ -34,11 +34,31 @@ pub async fn start(state: &AppState, camera_id: i64, name: &str) -> Result<Timel
     let mut logged = Vec::new();
     if let Some(running) = db::timelapses::running_for_camera(&mut tx, camera_id).await? {
         if let Some(stopped) = db::timelapses::stop(&mut tx, running.id, now).await? {
-            logged.push(log_event(&mut tx, Event::TimelapseStopped { timelapse: stopped.to_resource() }, now).await?);
+            logged.push(
+                log_event(
+                    &mut tx,
+                    Event::TimelapseStopped {
+                        timelapse: stopped.to_resource(),
+                    },
+                    now,
+                )
+                .await?,
+            );
         }
     }
-    let started = db::timelapses::insert(&mut tx, camera_id, &name, now).await?.to_resource();
-    logged.push(log_event(&mut tx, Event::TimelapseStarted { timelapse: started.clone() }, now).await?);
+    let started = db::timelapses::insert(&mut tx, camera_id, &name, now)
+        .await?
+        .to_resource();
+    logged.push(
+        log_event(
+            &mut tx,
+            Event::TimelapseStarted {
+                timelapse: started.clone(),
+            },
+            now,
+        )
+        .await?,
+    );
     tx.commit().await?;
     state.bus.publish(logged);
     Ok(started)
@@ -55,7 +75,14 @@ pub async fn stop(state: &AppState, id: i64) -> Result<Timelapse> {
             .ok_or_else(|| Error::not_found("timelapse", id));
     };
     let timelapse = stopped.to_resource();
-    let logged = log_event(&mut tx, Event::TimelapseStopped { timelapse: timelapse.clone() }, now).await?;
+    let logged = log_event(
+        &mut tx,
+        Event::TimelapseStopped {
+            timelapse: timelapse.clone(),
+        },
+        now,
+    )
+    .await?;
     tx.commit().await?;
     state.bus.publish([logged]);
     Ok(timelapse)
@@ -79,7 +106,10 @@ pub async fn get(state: &AppState, id: i64) -> Result<Arc<Representation>> {
 /// A camera's timelapses, newest first.
 pub async fn for_camera(state: &AppState, camera_id: i64) -> Result<Representation> {
     let mut conn = state.db.pool().acquire().await?;
-    if db::cameras::token_hash(&mut conn, camera_id).await?.is_none() {
+    if db::cameras::token_hash(&mut conn, camera_id)
+        .await?
+        .is_none()
+    {
         return Err(Error::not_found("camera", camera_id));
     }
     let timelapses: Vec<Timelapse> = db::timelapses::for_camera(&mut conn, camera_id)
@@ -89,7 +119,9 @@ pub async fn for_camera(state: &AppState, camera_id: i64) -> Result<Representati
         .collect();
     let etag = timelapses
         .iter()
-        .fold(CollectionTag::new(), |tag, t| tag.member_at(t.id, t.updated_at))
+        .fold(CollectionTag::new(), |tag, t| {
+            tag.member_at(t.id, t.updated_at)
+        })
         .finish();
     Representation::json(&timelapses, etag)
 }
@@ -97,7 +129,10 @@ pub async fn for_camera(state: &AppState, camera_id: i64) -> Result<Representati
 /// The videos of a timelapse.
 pub async fn videos(state: &AppState, timelapse_id: i64) -> Result<Representation> {
     let mut conn = state.db.pool().acquire().await?;
-    if db::timelapses::get(&mut conn, timelapse_id).await?.is_none() {
+    if db::timelapses::get(&mut conn, timelapse_id)
+        .await?
+        .is_none()
+    {
         return Err(Error::not_found("timelapse", timelapse_id));
     }
     let videos: Vec<Video> = db::videos::for_timelapse(&mut conn, timelapse_id)
@@ -107,7 +142,9 @@ pub async fn videos(state: &AppState, timelapse_id: i64) -> Result<Representatio
         .collect();
     let etag = videos
         .iter()
-        .fold(CollectionTag::new(), |tag, v| tag.member_at(v.id, v.updated_at))
+        .fold(CollectionTag::new(), |tag, v| {
+            tag.member_at(v.id, v.updated_at)
+        })
         .finish();
     Representation::json(&videos, etag)
 }

@@ -1,0 +1,251 @@
+//! Test support: a real origin on a free port, over a real socket, on SQLite or on a fresh
+//! PostgreSQL database of the server at `TIMELAPSER_TEST_POSTGRES_URL`
+//! (default `postgres://postgres@127.0.0.1:5432/test`). PostgreSQL being unreachable fails
+//! the tests; nothing is skipped.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::{Client, Response, StatusCode};
+use serde_json::Value;
+use sqlx::Connection;
+use timelapser_origin::{Options, Server};
+
+pub const ADMIN: &str = "test-admin-token-0123456789";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("TIMELAPSER_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// Creates a fresh PostgreSQL database and returns its URL and name.
+pub async fn fresh_postgres_database() -> (String, String) {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let admin_url = postgres_admin_url();
+    let name = format!(
+        "tl_test_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst),
+        rand_suffix()
+    );
+    let mut conn = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("PostgreSQL must be reachable at {admin_url} for these tests: {e}")
+        });
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("creating a test database");
+    let base = admin_url
+        .rsplit_once('/')
+        .map_or(admin_url.as_str(), |(b, _)| b)
+        .to_owned();
+    (format!("{base}/{name}"), name)
+}
+
+pub async fn drop_postgres_database(name: &str) {
+    if let Ok(mut conn) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await;
+    }
+}
+
+fn rand_suffix() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    nanos % 100_000
+}
+
+pub struct TestOrigin {
+    pub server: Option<Server>,
+    pub base: String,
+    pub addr: SocketAddr,
+    pub client: Client,
+    pub dir: tempfile::TempDir,
+    pub backend: Backend,
+    pg_database: Option<String>,
+}
+
+impl TestOrigin {
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    pub async fn start_with(backend: Backend, configure: impl FnOnce(&mut Options)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = Options::new(dir.path().to_path_buf());
+        options.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        options.admin_token = Some(ADMIN.to_owned());
+        options.sweep_interval = std::time::Duration::from_secs(3600);
+        let mut pg_database = None;
+        if backend == Backend::Postgres {
+            let (url, name) = fresh_postgres_database().await;
+            options.database_url = Some(url);
+            pg_database = Some(name);
+        }
+        configure(&mut options);
+        let server = timelapser_origin::start(options)
+            .await
+            .expect("origin starts");
+        let addr = server.addr;
+        Self {
+            server: Some(server),
+            base: format!("http://{addr}"),
+            addr,
+            client: Client::builder().build().unwrap(),
+            dir,
+            backend,
+            pg_database,
+        }
+    }
+
+    pub fn state(&self) -> &timelapser_origin::state::AppState {
+        &self.server.as_ref().unwrap().state
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Response {
+        let mut request = self.client.get(self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn create_camera(&self, name: &str) -> (i64, String) {
+        let response = self
+            .client
+            .post(self.url("/api/cameras"))
+            .bearer_auth(ADMIN)
+            .json(&serde_json::json!({ "name": name }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        (
+            body["camera"]["id"].as_i64().unwrap(),
+            body["token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    pub async fn capture(&self, camera_id: i64, token: &str, jpeg: Vec<u8>) -> Response {
+        self.client
+            .post(self.url(&format!("/api/cameras/{camera_id}/captures")))
+            .bearer_auth(token)
+            .header("content-type", "image/jpeg")
+            .body(jpeg)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Names of the events logged after `after`, in order.
+    pub async fn events_after(&self, after: i64) -> Vec<(i64, String, Value)> {
+        let mut conn = self.state().db.pool().acquire().await.unwrap();
+        timelapser_origin::db::events::after(&mut conn, after, 10_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.id, e.name, serde_json::from_str(&e.payload).unwrap()))
+            .collect()
+    }
+
+    pub async fn last_event_id(&self) -> i64 {
+        let mut conn = self.state().db.pool().acquire().await.unwrap();
+        timelapser_origin::db::events::bounds(&mut conn)
+            .await
+            .unwrap()
+            .1
+            .unwrap_or(0)
+    }
+
+    /// Files under `media/<folder>`.
+    pub fn media_files(&self, folder: &str) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.dir.path().join("media").join(folder))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    pub async fn finish(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.unwrap();
+        }
+        if let Some(name) = self.pg_database.take() {
+            drop_postgres_database(&name).await;
+        }
+    }
+}
+
+/// A JPEG of the given size whose pixels depend on `seed`.
+pub fn jpeg(width: u32, height: u32, seed: u32) -> Vec<u8> {
+    timelapser_origin::demo::synthetic_frame(width, height, seed % 3, seed)
+}
+
+pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
+    headers
+        .get(name)
+        .map(|v: &HeaderValue| v.to_str().unwrap())
+        .unwrap_or_else(|| panic!("missing header {name}"))
+}
+
+pub async fn problem(response: Response, status: StatusCode) -> Value {
+    assert_eq!(response.status(), status, "expected {status}");
+    assert_eq!(
+        header(response.headers(), "content-type"),
+        "application/problem+json"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status.as_u16());
+    assert!(body["title"].is_string() && body["detail"].is_string() && body["type"].is_string());
+    body
+}
+
+/// Defines a test that runs once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both {
+    ($name:ident, |$origin:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn run($origin: &$crate::common::TestOrigin) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let origin = $crate::common::TestOrigin::start($crate::common::Backend::Sqlite).await;
+                run(&origin).await;
+                origin.finish().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let origin = $crate::common::TestOrigin::start($crate::common::Backend::Postgres).await;
+                run(&origin).await;
+                origin.finish().await;
+            }
+        }
+    };
+}
