@@ -39,9 +39,11 @@ fn cargo_install(root: &Path, krate: &str, version: &str, binary: &str) -> Resul
         "installing {krate} {version} into {} (once; a few minutes)",
         prefix.display()
     ));
-    run(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["install", krate, "--version", version, "--root"])
-        .arg(&prefix))?;
+    run(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["install", krate, "--version", version, "--root"])
+            .arg(&prefix),
+    )?;
     Ok(bin)
 }
 
@@ -64,7 +66,12 @@ pub fn ensure_wasm_target() -> Result<()> {
 /// library must match). Returns its bin folder (wasm-bindgen, wasm-bindgen-test-runner).
 pub fn ensure_wasm_bindgen_cli(root: &Path) -> Result<PathBuf> {
     let version = locked_version(root, "wasm-bindgen")?;
-    cargo_install(root, "wasm-bindgen-cli", &version, "wasm-bindgen-test-runner")
+    cargo_install(
+        root,
+        "wasm-bindgen-cli",
+        &version,
+        "wasm-bindgen-test-runner",
+    )
 }
 
 /// cargo-fuzz, pinned. Runs on the stable toolchain with RUSTC_BOOTSTRAP=1.
@@ -111,7 +118,10 @@ pub fn check_core_is_sans_io() -> Result<()> {
         .output()
         .context("cargo tree")?;
     if !output.status.success() {
-        bail!("cargo tree failed: {}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "cargo tree failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     let tree = String::from_utf8(output.stdout)?;
     let forbidden: Vec<&str> = tree
