@@ -82,6 +82,7 @@ fn cargo() -> Command {
 fn test(root: &Path) -> Result<()> {
     step("checking and installing tools (cached in target/tools)");
     tools::require_node()?;
+    tools::require_postgres()?;
     tools::ensure_wasm_target()?;
     let wasm_bindgen = tools::ensure_wasm_bindgen_cli(root)?;
 
@@ -98,7 +99,7 @@ fn test(root: &Path) -> Result<()> {
         "warnings",
     ]))?;
 
-    step("native tests");
+    step("native tests (origin suites run on SQLite and on PostgreSQL)");
     run(cargo().args(["test", "--workspace"]))?;
 
     step("wasm32 tests of core under Node (wasm-bindgen-test)");

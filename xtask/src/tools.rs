@@ -138,3 +138,38 @@ pub fn check_core_is_sans_io() -> Result<()> {
     );
     Ok(())
 }
+
+/// The PostgreSQL server the origin's tests run against
+/// (`TIMELAPSER_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`).
+/// Fails loudly when it cannot be reached: those tests are never skipped.
+pub fn require_postgres() -> Result<()> {
+    let url = std::env::var("TIMELAPSER_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let authority = url
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .and_then(|rest| rest.split('/').next())
+        .map(|a| a.rsplit('@').next().unwrap_or(a))
+        .context("TIMELAPSER_TEST_POSTGRES_URL is not a postgres:// URL")?;
+    let address = if authority.contains(':') {
+        authority.to_owned()
+    } else {
+        format!("{authority}:5432")
+    };
+    let reachable = std::net::ToSocketAddrs::to_socket_addrs(&address)
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .is_some_and(|addr| {
+            std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(3)).is_ok()
+        });
+    if !reachable {
+        bail!(
+            "PostgreSQL is not reachable at {address} ({url}); the origin's tests run on \
+             PostgreSQL as well as SQLite. Start it (on Debian: \
+             `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`) or \
+             point TIMELAPSER_TEST_POSTGRES_URL at one."
+        );
+    }
+    eprintln!("    PostgreSQL reachable at {address}");
+    Ok(())
+}
