@@ -1,19 +1,69 @@
 //! The in-process event bus: every committed event goes through here, to the synchronous
 //! subscribers first (the cache invalidation service, so a write's response is never followed
 //! by a stale read) and then to the asynchronous ones (SSE streams) over a broadcast channel.
+//!
+//! Events are published in the order of their ids, exactly once per process; see
+//! [`crate::event_log`] for how that order is kept across writers and replicas.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use bytes::Bytes;
 use timelapser_core::events::Event;
 use tokio::sync::broadcast;
 
-/// An event as logged: its id in the event log and the event.
-#[derive(Clone, Debug, PartialEq)]
+/// An event as logged: its id in the event log (none for an ephemeral event that could not be
+/// logged, such as "the database is down") and the event.
+#[derive(Debug)]
 pub struct LoggedEvent {
     /// The event log id (the SSE `id:`).
-    pub id: i64,
+    pub id: Option<i64>,
     /// The event.
     pub event: Event,
+    frame: OnceLock<Bytes>,
+}
+
+impl LoggedEvent {
+    /// An event with its log id.
+    pub fn new(id: i64, event: Event) -> Self {
+        Self {
+            id: Some(id),
+            event,
+            frame: OnceLock::new(),
+        }
+    }
+
+    /// An event that is not in the log (it cannot be resumed).
+    pub fn ephemeral(event: Event) -> Self {
+        Self {
+            id: None,
+            event,
+            frame: OnceLock::new(),
+        }
+    }
+
+    /// The event-stream frame, encoded once however many clients receive it.
+    pub fn frame(&self) -> Bytes {
+        self.frame
+            .get_or_init(|| {
+                let frame = match self.id {
+                    Some(id) => self.event.to_frame(id as u64),
+                    None => timelapser_core::events::encode_event(
+                        None,
+                        Some(self.event.name()),
+                        &self.event.data(),
+                    )
+                    .expect("catalogue names are identifiers"),
+                };
+                Bytes::from(frame)
+            })
+            .clone()
+    }
+}
+
+impl PartialEq for LoggedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id && self.event == other.event
+    }
 }
 
 /// Something that must see every event before anyone else does.
@@ -30,7 +80,8 @@ pub struct EventBus {
 }
 
 impl EventBus {
-    /// A bus whose broadcast keeps `capacity` events for slow receivers.
+    /// A bus whose broadcast keeps `capacity` events for slow receivers; a receiver further
+    /// behind than that is told it lagged and catches up from the event log.
     pub fn new(capacity: usize, handlers: Vec<Arc<dyn EventHandler>>) -> Self {
         let (sender, _) = broadcast::channel(capacity);
         Self {
@@ -39,7 +90,7 @@ impl EventBus {
         }
     }
 
-    /// Publishes committed events, in order.
+    /// Publishes events, in order. Callers keep the log's order (see `event_log`).
     pub fn publish(&self, events: impl IntoIterator<Item = LoggedEvent>) {
         for logged in events {
             for handler in self.handlers.iter() {
@@ -53,5 +104,10 @@ impl EventBus {
     /// A receiver of every event published from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<LoggedEvent>> {
         self.sender.subscribe()
+    }
+
+    /// How many receivers are subscribed (SSE clients and internal subscribers).
+    pub fn receiver_count(&self) -> usize {
+        self.sender.receiver_count()
     }
 }

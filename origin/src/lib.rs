@@ -9,6 +9,7 @@ pub mod cache;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod event_log;
 pub mod media;
 pub mod media_cache;
 pub mod routes;
@@ -29,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use crate::bus::{EventBus, EventHandler};
 use crate::cache::ResponseCache;
 use crate::db::Db;
+use crate::event_log::EventLog;
 use crate::media::MediaStore;
 use crate::media_cache::MediaCache;
 use crate::services::auth::AdminToken;
@@ -54,6 +56,15 @@ pub struct Options {
     pub demo_interval: Duration,
     /// Seconds between offline sweeps.
     pub sweep_interval: Duration,
+    /// Events the in-process broadcast keeps for slow SSE clients before they fall back to
+    /// reading the log.
+    pub event_buffer: usize,
+    /// Reconnection delay sent to SSE clients (`retry:`).
+    pub sse_retry: Duration,
+    /// Interval of SSE heartbeat comments.
+    pub sse_heartbeat: Duration,
+    /// Interval of event log pruning.
+    pub prune_interval: Duration,
 }
 
 impl Options {
@@ -68,6 +79,10 @@ impl Options {
             demo: false,
             demo_interval: Duration::from_secs(5),
             sweep_interval: Duration::from_secs(5),
+            event_buffer: 1024,
+            sse_retry: Duration::from_secs(2),
+            sse_heartbeat: Duration::from_secs(15),
+            prune_interval: Duration::from_secs(60),
         }
     }
 }
@@ -101,18 +116,24 @@ pub async fn build_state(options: &Options) -> anyhow::Result<(AppState, Option<
         AdminToken::load_or_generate(options.admin_token.as_deref(), &options.data_dir)?;
     let cache = ResponseCache::new(64 * 1024 * 1024);
     let handlers: Vec<Arc<dyn EventHandler>> = vec![Arc::new(Invalidation::new(cache.clone()))];
+    let bus = EventBus::new(options.event_buffer, handlers);
+    let events = EventLog::open(db.clone(), bus.clone()).await?;
     let state = AppState {
         config: Arc::new(Config {
             data_dir: options.data_dir.clone(),
             max_capture_bytes: options.max_capture_bytes,
+            sse_retry: options.sse_retry,
+            sse_heartbeat: options.sse_heartbeat,
         }),
         db,
         media,
         media_cache: MediaCache::new(128 * 1024 * 1024),
         cache,
-        bus: EventBus::new(4096, handlers),
+        bus,
+        events,
         admin,
         metrics: metrics_handle(),
+        shutdown: CancellationToken::new(),
     };
     services::settings::seed_defaults(&state).await?;
     Ok((state, generated))
@@ -164,7 +185,7 @@ pub async fn start(options: Options) -> anyhow::Result<Server> {
         .await
         .with_context(|| format!("cannot listen on {}", options.listen))?;
     let addr = listener.local_addr()?;
-    let shutdown = CancellationToken::new();
+    let shutdown = state.shutdown.clone();
     spawn_background(&state, &options, shutdown.clone());
     if options.demo {
         demo::start(state.clone(), options.demo_interval, shutdown.clone()).await?;
@@ -187,6 +208,10 @@ pub async fn start(options: Options) -> anyhow::Result<Server> {
 }
 
 fn spawn_background(state: &AppState, options: &Options, shutdown: CancellationToken) {
+    state.events.spawn_listener(shutdown.clone());
+    services::live::spawn_stats_publisher(state.clone(), shutdown.clone());
+    services::live::spawn_health_monitor(state.clone(), Duration::from_secs(10), shutdown.clone());
+    services::live::spawn_pruner(state.clone(), options.prune_interval, shutdown.clone());
     let sweep_state = state.clone();
     let interval = options.sweep_interval;
     tokio::spawn(async move {

@@ -8,6 +8,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use crate::bus::EventBus;
 use crate::cache::ResponseCache;
 use crate::db::Db;
+use crate::event_log::EventLog;
 use crate::media::MediaStore;
 use crate::media_cache::MediaCache;
 use crate::services::auth::AdminToken;
@@ -19,6 +20,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Largest capture accepted, in bytes.
     pub max_capture_bytes: u64,
+    /// Reconnection delay sent to SSE clients.
+    pub sse_retry: std::time::Duration,
+    /// Interval of SSE heartbeat comments.
+    pub sse_heartbeat: std::time::Duration,
 }
 
 /// The application context.
@@ -34,10 +39,14 @@ pub struct AppState {
     pub media_cache: MediaCache,
     /// Expensive reads kept in memory.
     pub cache: ResponseCache,
-    /// Committed events.
+    /// Committed events, published in order.
     pub bus: EventBus,
+    /// The event log: commits and publishes events.
+    pub events: EventLog,
     /// The admin token.
     pub admin: AdminToken,
     /// Prometheus metrics.
     pub metrics: PrometheusHandle,
+    /// Cancelled when the server shuts down (ends SSE streams and background tasks).
+    pub shutdown: tokio_util::sync::CancellationToken,
 }

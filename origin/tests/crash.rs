@@ -16,7 +16,11 @@ use serde_json::Value;
 use sha2::Digest;
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Origin {
@@ -66,13 +70,23 @@ fn assert_media_consistent(data_dir: &Path) {
         let path = entry.unwrap().path();
         let bytes = std::fs::read(&path).unwrap();
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-        assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), name, "partial original {}", path.display());
+        assert_eq!(
+            hex::encode(sha2::Sha256::digest(&bytes)),
+            name,
+            "partial original {}",
+            path.display()
+        );
     }
     for entry in std::fs::read_dir(data_dir.join("media/thumbnails")).unwrap() {
         let path = entry.unwrap().path();
-        image::load_from_memory(&std::fs::read(&path).unwrap()).unwrap_or_else(|e| panic!("partial thumbnail {}: {e}", path.display()));
+        image::load_from_memory(&std::fs::read(&path).unwrap())
+            .unwrap_or_else(|e| panic!("partial thumbnail {}: {e}", path.display()));
     }
-    assert_eq!(std::fs::read_dir(data_dir.join("tmp")).unwrap().count(), 0, "tmp/ emptied at start-up");
+    assert_eq!(
+        std::fs::read_dir(data_dir.join("tmp")).unwrap().count(),
+        0,
+        "tmp/ emptied at start-up"
+    );
 }
 
 async fn run(backend: Backend) {
@@ -118,9 +132,24 @@ async fn run(backend: Backend) {
 
     let origin = spawn(dir.path(), url.as_deref()).await;
     let base = format!("http://{}", origin.addr);
-    let camera: Value = client.get(format!("{base}/api/cameras/{id}")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(camera["image_count"], 0, "no row for the interrupted upload");
-    assert_eq!(std::fs::read_dir(dir.path().join("media/images")).unwrap().count(), 0);
+    let camera: Value = client
+        .get(format!("{base}/api/cameras/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        camera["image_count"], 0,
+        "no row for the interrupted upload"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("media/images"))
+            .unwrap()
+            .count(),
+        0
+    );
     assert_media_consistent(dir.path());
 
     // 2. Killed while many uploads are in flight.
@@ -163,13 +192,31 @@ async fn run(backend: Backend) {
         .await
         .unwrap();
     let items = page["items"].as_array().unwrap();
-    assert!(items.len() >= accepted, "every accepted capture survived ({} < {accepted})", items.len());
-    let camera: Value = client.get(format!("{base}/api/cameras/{id}")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(camera["image_count"].as_u64().unwrap() as usize, items.len());
+    assert!(
+        items.len() >= accepted,
+        "every accepted capture survived ({} < {accepted})",
+        items.len()
+    );
+    let camera: Value = client
+        .get(format!("{base}/api/cameras/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        camera["image_count"].as_u64().unwrap() as usize,
+        items.len()
+    );
     for image in items {
         // No row without its files, and the files serve.
         for key in ["url", "thumbnail_url"] {
-            let r = client.get(format!("{base}{}", image[key].as_str().unwrap())).send().await.unwrap();
+            let r = client
+                .get(format!("{base}{}", image[key].as_str().unwrap()))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), StatusCode::OK, "{}", image[key]);
         }
     }

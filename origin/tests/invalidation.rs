@@ -229,19 +229,19 @@ on_both!(
     }))
     .unwrap();
         let bus = &origin.state().bus;
-        bus.publish([LoggedEvent {
-            id: 1000,
-            event: Event::VideoProgress {
+        bus.publish([LoggedEvent::new(
+            1000,
+            Event::VideoProgress {
                 video: video.clone(),
             },
-        }]);
+        )]);
         assert_eq!(cached(origin).await.len(), 8);
-        bus.publish([LoggedEvent {
-            id: 1001,
-            event: Event::VideoQueued {
+        bus.publish([LoggedEvent::new(
+            1001,
+            Event::VideoQueued {
                 video: video.clone(),
             },
-        }]);
+        )]);
         assert_eq!(
             cached(origin).await,
             names(&[
@@ -255,18 +255,15 @@ on_both!(
             ])
         );
         warm(origin, 1, 2, 1).await;
-        bus.publish([LoggedEvent {
-            id: 1002,
-            event: Event::VideoReady {
+        bus.publish([LoggedEvent::new(
+            1002,
+            Event::VideoReady {
                 video: video.clone(),
             },
-        }]);
+        )]);
         assert!(!cached(origin).await.contains(&"stats".to_owned()));
         warm(origin, 1, 2, 1).await;
-        bus.publish([LoggedEvent {
-            id: 1003,
-            event: Event::VideoFailed { video },
-        }]);
+        bus.publish([LoggedEvent::new(1003, Event::VideoFailed { video })]);
         assert!(!cached(origin).await.contains(&"stats".to_owned()));
         for event in [
             Event::StatsUpdated(Default::default()),
@@ -280,7 +277,7 @@ on_both!(
             },
         ] {
             warm(origin, 1, 2, 1).await;
-            bus.publish([LoggedEvent { id: 1004, event }]);
+            bus.publish([LoggedEvent::new(1004, event)]);
             assert_eq!(cached(origin).await.len(), 8);
         }
     }

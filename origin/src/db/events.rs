@@ -73,15 +73,38 @@ pub async fn bounds(conn: &mut AnyConnection) -> Result<(Option<i64>, Option<i64
     Ok((row.try_get("lo")?, row.try_get("hi")?))
 }
 
-/// Deletes events older than `before` (micros) and beyond the newest `keep`; returns how many.
+/// Deletes events older than `before` (micros) or beyond the newest `keep`, never the newest
+/// event itself, and records the highest id deleted; returns how many were deleted.
 pub async fn prune(conn: &mut AnyConnection, before: i64, keep: i64) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
-        "DELETE FROM events WHERE created_at < $1 OR id <= \
-         (SELECT COALESCE(MAX(id), 0) - $2 FROM events)",
-    )
+    const CONDITION: &str = "id < (SELECT MAX(id) FROM events) \
+         AND (created_at < $1 OR id <= (SELECT MAX(id) FROM events) - $2)";
+    let row = sqlx::query(&format!(
+        "SELECT MAX(id) AS hi FROM events WHERE {CONDITION}"
+    ))
     .bind(before)
     .bind(keep)
-    .execute(conn)
+    .fetch_one(&mut *conn)
+    .await?;
+    let Some(through): Option<i64> = row.try_get("hi")? else {
+        return Ok(0);
+    };
+    let done = sqlx::query("DELETE FROM events WHERE id <= $1")
+        .bind(through)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "UPDATE event_log_meta SET pruned_through = $1 WHERE id = 1 AND pruned_through < $1",
+    )
+    .bind(through)
+    .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected())
+}
+
+/// The highest id ever pruned (0 when nothing was).
+pub async fn pruned_through(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query("SELECT pruned_through FROM event_log_meta WHERE id = 1")
+        .fetch_one(conn)
+        .await?;
+    row.try_get("pruned_through")
 }

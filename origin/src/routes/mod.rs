@@ -3,6 +3,7 @@
 
 mod cameras;
 mod dashboard;
+mod events;
 mod media;
 mod ops;
 pub mod respond;
@@ -29,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .merge(timelapses::router())
         .merge(settings::router())
         .merge(dashboard::router())
+        .merge(events::router())
         .merge(media::router())
         .merge(ops::router())
         .fallback(|| async { problem_response(StatusCode::NOT_FOUND, "no such resource".into()) })

@@ -68,8 +68,7 @@ pub async fn create(state: &AppState, name: &str) -> Result<CreatedCamera> {
         to_micros(now),
     )
     .await?;
-    tx.commit().await?;
-    state.bus.publish([logged]);
+    state.events.commit(tx, vec![logged]).await?;
     Ok(CreatedCamera { camera, token })
 }
 
@@ -217,8 +216,7 @@ pub async fn rename(state: &AppState, id: i64, name: &str) -> Result<Camera> {
         to_micros(now),
     )
     .await?;
-    tx.commit().await?;
-    state.bus.publish([logged]);
+    state.events.commit(tx, vec![logged]).await?;
     Ok(camera)
 }
 
@@ -238,8 +236,7 @@ pub async fn delete(state: &AppState, id: i64) -> Result<()> {
         }
     }
     let logged = log_event(&mut tx, Event::CameraDeleted { camera_id: id }, now).await?;
-    tx.commit().await?;
-    state.bus.publish([logged]);
+    state.events.commit(tx, vec![logged]).await?;
     // Files go after the commit: a crash here leaves unreferenced files, never a row
     // without its file.
     for sha256 in orphaned {
@@ -327,8 +324,7 @@ pub async fn report_status(
             .await?,
         );
     }
-    tx.commit().await?;
-    state.bus.publish(logged);
+    state.events.commit(tx, logged).await?;
     Ok(camera)
 }
 
@@ -365,7 +361,6 @@ pub async fn sweep_offline(state: &AppState, offline_after_seconds: i64) -> Resu
             .await?,
         );
     }
-    tx.commit().await?;
-    state.bus.publish(logged);
+    state.events.commit(tx, logged).await?;
     Ok(silent)
 }

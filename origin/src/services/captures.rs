@@ -171,8 +171,7 @@ pub async fn ingest(
         )
         .await?,
     );
-    tx.commit().await?;
-    state.bus.publish(logged);
+    state.events.commit(tx, logged).await?;
     Ok(Captured::Created(image))
 }
 

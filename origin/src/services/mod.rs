@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cameras;
 pub mod captures;
 pub mod invalidation;
+pub mod live;
 pub mod settings;
 pub mod stats;
 pub mod timelapses;
@@ -26,7 +27,7 @@ pub async fn log_event(
     now: i64,
 ) -> Result<LoggedEvent, sqlx::Error> {
     let id = db::events::append(conn, event.name(), &event.data(), event.camera_id(), now).await?;
-    Ok(LoggedEvent { id, event })
+    Ok(LoggedEvent::new(id, event))
 }
 
 /// The in-memory cache's keys, named once (`entity:operation:id`).

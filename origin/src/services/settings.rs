@@ -239,8 +239,7 @@ async fn put_document(
             .await?,
         );
     }
-    tx.commit().await?;
-    state.bus.publish(logged);
+    state.events.commit(tx, logged).await?;
     Ok((document, changed))
 }
 

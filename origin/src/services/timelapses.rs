@@ -59,8 +59,7 @@ pub async fn start(state: &AppState, camera_id: i64, name: &str) -> Result<Timel
         )
         .await?,
     );
-    tx.commit().await?;
-    state.bus.publish(logged);
+    state.events.commit(tx, logged).await?;
     Ok(started)
 }
 
@@ -83,8 +82,7 @@ pub async fn stop(state: &AppState, id: i64) -> Result<Timelapse> {
         now,
     )
     .await?;
-    tx.commit().await?;
-    state.bus.publish([logged]);
+    state.events.commit(tx, vec![logged]).await?;
     Ok(timelapse)
 }
 

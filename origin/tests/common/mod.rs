@@ -160,8 +160,21 @@ impl TestOrigin {
             .unwrap()
     }
 
-    /// Names of the events logged after `after`, in order.
+    /// The domain events logged after `after`, in order: everything but the derived
+    /// `stats_updated`, which the stats publisher logs on its own schedule.
     pub async fn events_after(&self, after: i64) -> Vec<(i64, String, Value)> {
+        let mut events = self.log_after(after).await;
+        events.retain(|e| e.1 != "stats_updated");
+        events
+    }
+
+    /// The id of the newest domain event (see [`Self::events_after`]).
+    pub async fn last_event_id(&self) -> i64 {
+        self.events_after(0).await.last().map_or(0, |e| e.0)
+    }
+
+    /// Every event logged after `after`, in order.
+    pub async fn log_after(&self, after: i64) -> Vec<(i64, String, Value)> {
         let mut conn = self.state().db.pool().acquire().await.unwrap();
         timelapser_origin::db::events::after(&mut conn, after, 10_000)
             .await
@@ -171,7 +184,8 @@ impl TestOrigin {
             .collect()
     }
 
-    pub async fn last_event_id(&self) -> i64 {
+    /// The newest id in the log.
+    pub async fn log_newest(&self) -> i64 {
         let mut conn = self.state().db.pool().acquire().await.unwrap();
         timelapser_origin::db::events::bounds(&mut conn)
             .await
@@ -248,4 +262,158 @@ macro_rules! on_both {
             }
         }
     };
+}
+
+/// A real SSE client: reqwest's byte stream through core's event-stream parser (which follows
+/// the HTML spec's parsing rules).
+pub struct SseClient {
+    pub response_headers: HeaderMap,
+    stream: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    parser: timelapser_core::events::EventStreamParser,
+    pending: std::collections::VecDeque<timelapser_core::events::MessageEvent>,
+    pub ended: bool,
+    pub raw: Vec<u8>,
+}
+
+impl SseClient {
+    pub async fn connect(url: &str, last_event_id: Option<&str>) -> Self {
+        let client = Client::new();
+        let mut request = client.get(url).header("accept", "text/event-stream");
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{url}");
+        let response_headers = response.headers().clone();
+        Self {
+            response_headers,
+            stream: Box::pin(response.bytes_stream()),
+            parser: Default::default(),
+            pending: Default::default(),
+            ended: false,
+            raw: Vec::new(),
+        }
+    }
+
+    /// The next event, or `None` if none arrives within `timeout` or the stream ended.
+    pub async fn next_event(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> Option<timelapser_core::events::MessageEvent> {
+        use futures::StreamExt;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(event);
+            }
+            if self.ended {
+                return None;
+            }
+            match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Err(_) => return None,
+                Ok(None) => self.ended = true,
+                Ok(Some(Err(_))) => self.ended = true,
+                Ok(Some(Ok(chunk))) => {
+                    self.raw.extend_from_slice(&chunk);
+                    self.pending.extend(self.parser.push(&chunk));
+                }
+            }
+        }
+    }
+
+    /// Events until one named `name` arrives (inclusive); panics after `timeout`.
+    pub async fn until(
+        &mut self,
+        name: &str,
+        timeout: std::time::Duration,
+    ) -> Vec<timelapser_core::events::MessageEvent> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let event = self.next_event(left).await.unwrap_or_else(|| {
+                panic!(
+                    "no {name} event within {timeout:?}; saw {:?}",
+                    seen.iter()
+                        .map(|e: &timelapser_core::events::MessageEvent| e.event.clone())
+                        .collect::<Vec<_>>()
+                )
+            });
+            let done = event.event == name;
+            seen.push(event);
+            if done {
+                return seen;
+            }
+        }
+    }
+
+    /// Every event arriving within `window`.
+    pub async fn drain(
+        &mut self,
+        window: std::time::Duration,
+    ) -> Vec<timelapser_core::events::MessageEvent> {
+        let deadline = tokio::time::Instant::now() + window;
+        let mut seen = Vec::new();
+        while let Some(event) = self
+            .next_event(deadline.saturating_duration_since(tokio::time::Instant::now()))
+            .await
+        {
+            seen.push(event);
+        }
+        seen
+    }
+
+    pub fn reconnection_time(&self) -> Option<u64> {
+        self.parser.reconnection_time()
+    }
+}
+
+impl TestOrigin {
+    /// Stops this origin and starts another on the same data directory and database.
+    pub async fn restart(mut self) -> Self {
+        let server = self.server.take().unwrap();
+        let database_url = match self.backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                let admin = postgres_admin_url();
+                let base = admin
+                    .rsplit_once('/')
+                    .map_or(admin.as_str(), |(b, _)| b)
+                    .to_owned();
+                Some(format!("{base}/{}", self.pg_database.as_ref().unwrap()))
+            }
+        };
+        server.shutdown().await.unwrap();
+        let mut options = Options::new(self.dir.path().to_path_buf());
+        options.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        options.admin_token = Some(ADMIN.to_owned());
+        options.sweep_interval = std::time::Duration::from_secs(3600);
+        options.database_url = database_url;
+        let server = timelapser_origin::start(options)
+            .await
+            .expect("origin restarts");
+        self.addr = server.addr;
+        self.base = format!("http://{}", server.addr);
+        self.server = Some(server);
+        self
+    }
+
+    /// A second origin process-equivalent on the same PostgreSQL database (a replica).
+    pub async fn replica(&self) -> Server {
+        assert_eq!(self.backend, Backend::Postgres);
+        let admin = postgres_admin_url();
+        let base = admin
+            .rsplit_once('/')
+            .map_or(admin.as_str(), |(b, _)| b)
+            .to_owned();
+        let dir = self.dir.path().join("replica");
+        let mut options = Options::new(dir);
+        options.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        options.admin_token = Some(ADMIN.to_owned());
+        options.sweep_interval = std::time::Duration::from_secs(3600);
+        options.database_url = Some(format!("{base}/{}", self.pg_database.as_ref().unwrap()));
+        timelapser_origin::start(options)
+            .await
+            .expect("replica starts")
+    }
 }

@@ -1,0 +1,172 @@
+//! Live state that is derived rather than written: `stats_updated` (coalesced to at most one
+//! a second, the latest value always published), `health_changed` (only on change), and the
+//! event log's retention.
+
+use std::time::Duration;
+
+use timelapser_core::events::Event;
+use timelapser_core::resources::{DashboardStats, HealthStatus};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::LoggedEvent;
+use crate::state::AppState;
+
+/// At most one `stats_updated` per this interval.
+pub const STATS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Whether an event can change the dashboard numbers.
+fn affects_stats(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::CameraCreated { .. }
+            | Event::CameraDeleted { .. }
+            | Event::CameraStatusChanged { .. }
+            | Event::ImageCaptured { .. }
+            | Event::VideoQueued { .. }
+            | Event::VideoReady { .. }
+            | Event::VideoFailed { .. }
+    )
+}
+
+/// Recomputes the stats after events that change them, at most once per [`STATS_INTERVAL`],
+/// and logs `stats_updated` when they differ from the last published (by any replica).
+/// A change during the quiet interval is never lost: it is published when the interval ends.
+pub fn spawn_stats_publisher(state: AppState, shutdown: CancellationToken) {
+    let mut receiver = state.bus.subscribe();
+    tokio::spawn(async move {
+        let mut last: Option<DashboardStats> = None;
+        let mut dirty = false;
+        let mut next_allowed = Instant::now();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                received = receiver.recv() => match received {
+                    Ok(logged) => match &logged.event {
+                        Event::StatsUpdated(stats) => last = Some(stats.clone()),
+                        event if affects_stats(event) => dirty = true,
+                        _ => {}
+                    },
+                    Err(RecvError::Lagged(_)) => dirty = true,
+                    Err(RecvError::Closed) => return,
+                },
+                _ = tokio::time::sleep_until(next_allowed), if dirty => {
+                    dirty = false;
+                    next_allowed = Instant::now() + STATS_INTERVAL;
+                    match super::stats::compute(&state).await {
+                        Ok(stats) if last.as_ref() != Some(&stats) => {
+                            last = Some(stats.clone());
+                            if let Err(e) = state.events.append(Event::StatsUpdated(stats)).await {
+                                tracing::warn!(error = %e, "could not publish stats_updated");
+                                dirty = true;
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "could not compute stats");
+                            dirty = true;
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Free space below which the media disk is `degraded`.
+pub const LOW_DISK_BYTES: u64 = 1024 * 1024 * 1024;
+
+/// Checks the database and the media disk every `interval`; publishes `health_changed` for a
+/// component only when its status changes (logged when the database can take it, ephemeral
+/// otherwise).
+pub fn spawn_health_monitor(state: AppState, interval: Duration, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut known: Vec<(&'static str, HealthStatus)> = vec![
+            ("database", HealthStatus::Ok),
+            ("media_disk", HealthStatus::Ok),
+        ];
+        let mut ticker = tokio::time::interval(interval);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            let database = if state.db.ping().await {
+                (HealthStatus::Ok, None)
+            } else {
+                (
+                    HealthStatus::Down,
+                    Some("the database does not answer".to_owned()),
+                )
+            };
+            let disk = match rustix::fs::statvfs(state.media.media_root()) {
+                Ok(s) => {
+                    let free = s.f_bavail.saturating_mul(s.f_frsize);
+                    if free < LOW_DISK_BYTES {
+                        (
+                            HealthStatus::Degraded,
+                            Some(format!(
+                                "{} MiB free on the media disk",
+                                free / (1024 * 1024)
+                            )),
+                        )
+                    } else {
+                        (HealthStatus::Ok, None)
+                    }
+                }
+                Err(e) => (
+                    HealthStatus::Down,
+                    Some(format!("cannot stat the media disk: {e}")),
+                ),
+            };
+            for (component, (status, message)) in [("database", database), ("media_disk", disk)] {
+                let entry = known
+                    .iter_mut()
+                    .find(|(c, _)| *c == component)
+                    .expect("known component");
+                if entry.1 == status {
+                    continue;
+                }
+                entry.1 = status;
+                tracing::warn!(component, ?status, ?message, "health changed");
+                let event = Event::HealthChanged {
+                    component: component.to_owned(),
+                    status,
+                    message,
+                };
+                if let Err(e) = state.events.append(event.clone()).await {
+                    tracing::debug!(error = %e, "health event not logged; sending it unlogged");
+                    state.bus.publish([LoggedEvent::ephemeral(event)]);
+                }
+            }
+        }
+    });
+}
+
+/// Prunes the event log every `interval` to the retention settings.
+pub fn spawn_pruner(state: AppState, interval: Duration, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            let result = async {
+                let keep = super::settings::integer(&state, "event_retention_count").await?;
+                let hours = super::settings::integer(&state, "event_retention_hours").await?;
+                state
+                    .events
+                    .prune(keep, Duration::from_secs(hours.max(1) as u64 * 3600))
+                    .await
+            }
+            .await;
+            match result {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "pruned the event log"),
+                Err(e) => tracing::warn!(error = %e, "pruning the event log failed"),
+            }
+        }
+    });
+}
