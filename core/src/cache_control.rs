@@ -69,10 +69,14 @@ fn delta_seconds(arg: Option<&str>) -> Duration {
     Duration::from_secs(secs)
 }
 
+/// The field names qualifying `no-cache` or `private`. Field names are tokens (RFC 9110
+/// §5.1); members that are not are dropped, which leaves the directive unqualified, i.e. at its
+/// most restrictive (the whole response is no-cache or private).
 fn field_names(arg: Option<&str>) -> Vec<String> {
     arg.map(|a| {
         split_list(a.as_bytes())
             .into_iter()
+            .filter(|n| crate::syntax::is_token(n))
             .map(|n| String::from_utf8_lossy(n).to_ascii_lowercase())
             .collect()
     })
@@ -246,6 +250,8 @@ impl CacheControl {
     }
 }
 
+/// Writes `directive="name, name"`. Names are tokens (RFC 9111 §5.2.2.4, §5.2.2.7), which the
+/// parser guarantees, so they need no escaping inside the quotes.
 fn write_names(f: &mut fmt::Formatter<'_>, directive: &str, names: &[String]) -> fmt::Result {
     f.write_str(directive)?;
     if !names.is_empty() {
@@ -499,10 +505,10 @@ pub fn current_age(
         .response_time
         .duration_since(timing.request_time)
         .unwrap_or_default();
-    let corrected_age_value = age_value(response_headers) + response_delay;
+    let corrected_age_value = age_value(response_headers).saturating_add(response_delay);
     let corrected_initial_age = apparent_age.max(corrected_age_value);
     let resident_time = now.duration_since(timing.response_time).unwrap_or_default();
-    corrected_initial_age + resident_time
+    corrected_initial_age.saturating_add(resident_time)
 }
 
 /// How a shared cache may use a stored response at a given moment.
@@ -652,6 +658,38 @@ mod tests {
         assert!(cc.public && !cc.no_store);
         let cc = CacheControl::parse(b"\x01, public");
         assert!(cc.public);
+    }
+
+    #[test]
+    fn qualified_directives_round_trip_and_never_lose_their_restriction() {
+        // Found by fuzzing: names with quotes or backslashes used to be written back unescaped
+        // and the directive vanished on re-parsing (a private response became shareable).
+        for input in [
+            &br#"no-cache="\\""#[..],
+            br#"private="\"""#,
+            br#"private="a, b\"c""#,
+        ] {
+            let cc = CacheControl::parse(input);
+            let again = CacheControl::parse(cc.to_string().as_bytes());
+            assert_eq!(again, cc, "{}", String::from_utf8_lossy(input));
+        }
+        let cc = CacheControl::parse(br#"private="\"""#);
+        assert!(cc.is_private());
+        assert_eq!(cc.private, Some(vec![]));
+        let cc = CacheControl::parse(br#"no-cache="Set-Cookie, x\"y""#);
+        assert_eq!(cc.no_cache, Some(vec!["set-cookie".to_owned()]));
+    }
+
+    #[test]
+    fn current_age_saturates_instead_of_overflowing() {
+        let t0 = SystemTime::UNIX_EPOCH;
+        let timing = ResponseTiming {
+            request_time: t0,
+            response_time: t0 + SECS(u64::MAX / 4),
+        };
+        let h = headers(&[("age", "99999999999999999999")]);
+        let age = current_age(&h, timing, t0 + SECS(u64::MAX / 2));
+        assert!(age >= SECS(u64::MAX / 4));
     }
 
     #[test]

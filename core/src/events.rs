@@ -319,6 +319,9 @@ pub struct EventStreamParser {
     started: bool,
     /// The previous chunk ended in CR: an LF starting the next one belongs to it.
     pending_cr: bool,
+    /// How much of `buffer` is known to hold no line break (so a long line arriving in many
+    /// chunks is scanned once, not once per chunk).
+    scanned: usize,
     data: String,
     event_type: String,
     last_event_id: String,
@@ -362,7 +365,7 @@ impl EventStreamParser {
             self.started = true;
         }
         let mut start = 0;
-        let mut i = 0;
+        let mut i = self.scanned;
         while i < self.buffer.len() {
             match self.buffer[i] {
                 b'\n' => {
@@ -386,6 +389,7 @@ impl EventStreamParser {
             }
         }
         self.buffer.drain(..start);
+        self.scanned = self.buffer.len();
         events
     }
 
@@ -746,6 +750,20 @@ mod tests {
             whole,
             vec![ev("message", "hello", "7"), ev("b", "w\u{f6}rld", "7")]
         );
+    }
+
+    #[test]
+    fn long_lines_in_small_chunks_are_scanned_once() {
+        // Found by fuzzing: each chunk used to rescan the whole unfinished line (quadratic).
+        let line = format!("data: {}\n\n", "x".repeat(4 << 20));
+        let mut p = EventStreamParser::new();
+        let mut events = Vec::new();
+        for chunk in line.as_bytes().chunks(4096) {
+            events.extend(p.push(chunk));
+        }
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].data.len(), 4 << 20);
+        assert_eq!(p.scanned, 0);
     }
 
     #[test]

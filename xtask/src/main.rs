@@ -34,6 +34,8 @@ enum Task {
         /// Executions per target.
         #[arg(long, default_value_t = 1_000_000)]
         runs: u64,
+        /// Targets to run (default: all).
+        targets: Vec<String>,
     },
 }
 
@@ -45,7 +47,7 @@ fn main() -> Result<()> {
         Task::Test => test(&root),
         Task::Dev => dev(&root),
         Task::Bench => bench(&root),
-        Task::Fuzz { runs } => fuzz(&root, runs),
+        Task::Fuzz { runs, targets } => fuzz(&root, runs, &targets),
     }
 }
 
@@ -132,22 +134,47 @@ fn bench(_root: &Path) -> Result<()> {
     run(cargo().args(["bench", "-p", "timelapser-core", "--bench", "core"]))
 }
 
-fn fuzz(root: &Path, runs: u64) -> Result<()> {
+fn fuzz(root: &Path, runs: u64, only: &[String]) -> Result<()> {
     let cargo_fuzz = tools::ensure_cargo_fuzz(root)?;
     let fuzz_dir = root.join("core/fuzz");
     let output = Command::new(&cargo_fuzz)
         .args(["fuzz", "list"])
         .current_dir(&fuzz_dir)
-        .env("RUSTC_BOOTSTRAP", "1")
         .output()
         .context("listing fuzz targets")?;
-    let targets = String::from_utf8(output.stdout)?;
-    for target in targets.lines().filter(|t| !t.trim().is_empty()) {
+    let listed = String::from_utf8(output.stdout)?;
+    let targets: Vec<&str> = listed
+        .lines()
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && (only.is_empty() || only.iter().any(|o| o == t)))
+        .collect();
+    if targets.is_empty() {
+        bail!(
+            "no fuzz target matches {only:?}; targets are: {}",
+            listed.trim()
+        );
+    }
+    // cargo-fuzz passes nightly-only flags (-Zsanitizer=address, sancov passes); the one
+    // stable toolchain accepts them under RUSTC_BOOTSTRAP=1, for this process tree only.
+    step("building the fuzz targets (release, AddressSanitizer)");
+    run(Command::new(&cargo_fuzz)
+        .args(["fuzz", "build"])
+        .current_dir(&fuzz_dir)
+        .env("RUSTC_BOOTSTRAP", "1"))?;
+    for target in targets {
         step(&format!("fuzzing {target} for {runs} executions"));
-        run(Command::new(&cargo_fuzz)
-            .args(["fuzz", "run", target, "--", &format!("-runs={runs}")])
+        let mut command = Command::new(&cargo_fuzz);
+        command
+            .args(["fuzz", "run", target, "--"])
+            .arg(format!("-runs={runs}"))
+            .arg("-rss_limit_mb=2048")
             .current_dir(&fuzz_dir)
-            .env("RUSTC_BOOTSTRAP", "1"))?;
+            .env("RUSTC_BOOTSTRAP", "1");
+        let dict = fuzz_dir.join(format!("dicts/{target}.dict"));
+        if dict.is_file() {
+            command.arg(format!("-dict={}", dict.display()));
+        }
+        run(&mut command)?;
     }
     Ok(())
 }
