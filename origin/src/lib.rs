@@ -35,7 +35,7 @@ use crate::media::MediaStore;
 use crate::media_cache::MediaCache;
 use crate::services::auth::AdminToken;
 use crate::services::invalidation::Invalidation;
-use crate::state::{AppState, Config};
+use crate::state::{AppState, Config, Shared};
 
 /// Everything needed to start an origin.
 #[derive(Clone, Debug)]
@@ -118,7 +118,7 @@ pub async fn build_state(options: &Options) -> anyhow::Result<(AppState, Option<
     let handlers: Vec<Arc<dyn EventHandler>> = vec![Arc::new(Invalidation::new(cache.clone()))];
     let bus = EventBus::new(options.event_buffer, handlers);
     let events = EventLog::open(db.clone(), bus.clone()).await?;
-    let state = AppState {
+    let state = AppState::new(Shared {
         config: Arc::new(Config {
             data_dir: options.data_dir.clone(),
             max_capture_bytes: options.max_capture_bytes,
@@ -134,7 +134,7 @@ pub async fn build_state(options: &Options) -> anyhow::Result<(AppState, Option<
         admin,
         metrics: metrics_handle(),
         shutdown: CancellationToken::new(),
-    };
+    });
     services::settings::seed_defaults(&state).await?;
     Ok((state, generated))
 }

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
+use http::HeaderValue;
+use timelapser_core::conditional::last_modified_value;
 use timelapser_core::EntityTag;
 
 use crate::media::{MediaName, MediaStore};
@@ -24,6 +26,10 @@ pub struct MediaFile {
     pub etag: EntityTag,
     /// The bytes, for small files.
     pub bytes: Option<Bytes>,
+    /// `ETag`, formatted once.
+    pub etag_header: HeaderValue,
+    /// `Last-Modified`, formatted once.
+    pub last_modified_header: HeaderValue,
 }
 
 /// The cache.
@@ -66,10 +72,14 @@ impl MediaCache {
         } else {
             None
         };
+        let etag = EntityTag::strong(name.sha256.clone()).expect("hex is etagc");
+        let modified = metadata.modified()?;
         let file = Arc::new(MediaFile {
             len: bytes.as_ref().map_or(metadata.len(), |b| b.len() as u64),
-            modified: metadata.modified()?,
-            etag: EntityTag::strong(name.sha256.clone()).expect("hex is etagc"),
+            modified,
+            etag_header: etag.to_header_value(),
+            last_modified_header: last_modified_value(modified),
+            etag,
             bytes,
         });
         self.inner.insert(name.clone(), file.clone()).await;

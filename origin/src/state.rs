@@ -26,9 +26,26 @@ pub struct Config {
     pub sse_heartbeat: std::time::Duration,
 }
 
-/// The application context.
+/// The application context, shared by every handler: cloning it is one reference count.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// Wraps a context.
+    pub fn new(context: Shared) -> Self {
+        Self(Arc::new(context))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What the application context holds.
+pub struct Shared {
     /// Fixed settings.
     pub config: Arc<Config>,
     /// The database.

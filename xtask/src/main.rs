@@ -6,6 +6,8 @@
 //! - `cargo xtask bench`: the benchmarks whose figures go to BENCHMARKS.md.
 //! - `cargo xtask fuzz`: the fuzz targets of core's header parsers.
 
+mod bench;
+mod sse_bench;
 mod tools;
 
 use std::path::{Path, PathBuf};
@@ -27,8 +29,13 @@ enum Task {
     Test,
     /// Run the system: the origin with demo cameras, and the edge in `wrangler dev`.
     Dev,
-    /// Run the benchmarks (criterion, and the comparisons against reference servers).
-    Bench,
+    /// Run the benchmarks (criterion, and the comparisons against reference servers) and
+    /// write BENCHMARKS.md.
+    Bench {
+        /// Parts to run (default: all).
+        #[arg(value_enum)]
+        parts: Vec<bench::Part>,
+    },
     /// Run every fuzz target of core for the given number of executions each.
     Fuzz {
         /// Executions per target.
@@ -46,7 +53,7 @@ fn main() -> Result<()> {
     match cli.command {
         Task::Test => test(&root),
         Task::Dev => dev(&root),
-        Task::Bench => bench(&root),
+        Task::Bench { parts } => bench::bench(&root, &parts),
         Task::Fuzz { runs, targets } => fuzz(&root, runs, &targets),
     }
 }
@@ -77,7 +84,7 @@ pub(crate) fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
@@ -127,11 +134,6 @@ fn test(root: &Path) -> Result<()> {
 
 fn dev(_root: &Path) -> Result<()> {
     bail!("`cargo xtask dev` arrives with the origin and the edge (issues 3 and 5)")
-}
-
-fn bench(_root: &Path) -> Result<()> {
-    step("core micro-benchmarks (criterion)");
-    run(cargo().args(["bench", "-p", "timelapser-core", "--bench", "core"]))
 }
 
 fn fuzz(root: &Path, runs: u64, only: &[String]) -> Result<()> {

@@ -173,3 +173,31 @@ pub fn require_postgres() -> Result<()> {
     eprintln!("    PostgreSQL reachable at {address}");
     Ok(())
 }
+
+/// Debian packages providing `binary`, installed with apt-get when missing and running as root;
+/// a clear error naming the packages otherwise.
+pub fn ensure_apt_packages(wanted: &[(&str, &str)]) -> Result<()> {
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|(binary, _)| {
+            which(binary).is_none() && !Path::new("/usr/sbin").join(binary).is_file()
+        })
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    if uid.as_deref().ok() != Some("0") {
+        bail!("missing Debian packages {missing:?}: install them (`sudo apt-get install -y {}`) and run again", missing.join(" "));
+    }
+    step(&format!("installing {} with apt-get", missing.join(", ")));
+    run(Command::new("apt-get").arg("update").arg("-q"))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-q", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}

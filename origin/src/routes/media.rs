@@ -5,16 +5,15 @@ use std::io::SeekFrom;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use timelapser_core::conditional::{last_modified_value, Precondition, Preconditions, Validators};
+use timelapser_core::conditional::{Precondition, Preconditions, Validators};
 use timelapser_core::policy::ContentKind;
 use timelapser_core::range::{self, ByteRange, RangeResponse};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use super::Path;
 use crate::error::{problem_response, Error, Result};
 use crate::media::MediaName;
 use crate::media_cache::MediaFile;
@@ -24,17 +23,25 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/media/{folder}/{file}", get(serve))
 }
 
+/// The media file a path names: `/media/<folder>/<file>`, read from the URI itself (a valid
+/// name needs no percent-decoding, and one that was encoded is not a valid name).
+fn media_name(uri: &Uri) -> Option<MediaName> {
+    let rest = uri.path().strip_prefix("/media/")?;
+    let (folder, file) = rest.split_once('/')?;
+    MediaName::parse(folder, file)
+}
+
 const ACCEPT_RANGES: HeaderValue = HeaderValue::from_static("bytes");
 
 async fn serve(
     State(state): State<AppState>,
-    Path((folder, file)): Path<(String, String)>,
+    uri: Uri,
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response> {
     // Only `<64 hex>.<ext>` in a known folder ever becomes a path.
-    let not_found = || Error::NotFound(format!("no media at /media/{folder}/{file}"));
-    let name = MediaName::parse(&folder, &file).ok_or_else(not_found)?;
+    let not_found = || Error::NotFound(format!("no media at {}", uri.path()));
+    let name = media_name(&uri).ok_or_else(not_found)?;
     let media = state
         .media_cache
         .open(&state.media, &name)
@@ -74,8 +81,8 @@ async fn serve(
         header::CACHE_CONTROL,
         ContentKind::ImmutableMedia.cache_control(),
     );
-    h.insert(header::ETAG, media.etag.to_header_value());
-    h.insert(header::LAST_MODIFIED, last_modified_value(media.modified));
+    h.insert(header::ETAG, media.etag_header.clone());
+    h.insert(header::LAST_MODIFIED, media.last_modified_header.clone());
     h.insert(header::ACCEPT_RANGES, ACCEPT_RANGES);
     match (status, range) {
         (StatusCode::OK, _) => {

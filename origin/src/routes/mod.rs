@@ -10,11 +10,12 @@ pub mod respond;
 mod settings;
 mod timelapses;
 
-use std::time::Instant;
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
 
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -41,7 +42,6 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(axum::middleware::from_fn(record_metrics))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             problem_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -51,21 +51,55 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Counts requests by route and status, and times them.
+/// Counts requests by route, method and status (`http_requests_total`).
+///
+/// Counter handles are looked up once per (route, method, status) and kept: building a
+/// labelled metric key per request (three label strings and a key allocation) cost as much
+/// as answering a 304.
+///
+/// It also logs each request at DEBUG (`RUST_LOG=timelapser_origin=debug`); tower-http's
+/// TraceLayer cost a tenth of the throughput of a 304 even with its spans disabled.
 async fn record_metrics(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().to_string();
-    let started = Instant::now();
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let method = request.method().clone();
+    let started = tracing::enabled!(tracing::Level::DEBUG).then(std::time::Instant::now);
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
-        .increment(1);
-    metrics::histogram!("http_request_duration_seconds", "route" => route)
-        .record(started.elapsed().as_secs_f64());
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    request_counter(route, &method, response.status()).increment(1);
+    if let Some(started) = started {
+        tracing::debug!(%method, route, status = response.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request");
+    }
     response
+}
+
+type CounterTable = HashMap<Box<str>, Vec<(Method, StatusCode, metrics::Counter)>>;
+
+fn request_counter(route: &str, method: &Method, status: StatusCode) -> metrics::Counter {
+    static COUNTERS: OnceLock<RwLock<CounterTable>> = OnceLock::new();
+    let table = COUNTERS.get_or_init(Default::default);
+    let find = |table: &CounterTable| {
+        table.get(route).and_then(|row| {
+            row.iter()
+                .find(|(m, s, _)| m == method && *s == status)
+                .map(|(_, _, counter)| counter.clone())
+        })
+    };
+    if let Some(counter) = find(&table.read().expect("metrics table lock")) {
+        return counter;
+    }
+    let counter = metrics::counter!(
+        "http_requests_total",
+        "route" => route.to_owned(),
+        "method" => method.to_string(),
+        "status" => status.as_u16().to_string()
+    );
+    table
+        .write()
+        .expect("metrics table lock")
+        .entry(route.into())
+        .or_default()
+        .push((method.clone(), status, counter.clone()));
+    counter
 }
 
 impl From<PathRejection> for Error {
