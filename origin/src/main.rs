@@ -9,11 +9,6 @@ use clap::{Parser, Subcommand};
 use timelapser_origin::Options;
 use tracing_subscriber::EnvFilter;
 
-/// mimalloc: the origin allocates many small, short-lived buffers per request (headers,
-/// bodies, JSON); glibc's malloc showed up at the top of the request path's profile.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "timelapser-origin",

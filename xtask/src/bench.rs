@@ -592,6 +592,7 @@ pub fn bench(root: &Path, parts: &[Part]) -> Result<()> {
     if parts.iter().all(|p| *p == Part::Core) {
         return Ok(());
     }
+    tools::ensure_build_libraries()?;
     step("building the origin (release)");
     run(cargo().args(["build", "--release", "-p", "timelapser-origin"]))?;
     let origin_bin = root.join("target/release/timelapser-origin");

@@ -92,6 +92,7 @@ fn test(root: &Path) -> Result<()> {
     step("checking and installing tools (cached in target/tools)");
     tools::require_node()?;
     tools::require_postgres()?;
+    tools::ensure_build_libraries()?;
     tools::ensure_wasm_target()?;
     let wasm_bindgen = tools::ensure_wasm_bindgen_cli(root)?;
 

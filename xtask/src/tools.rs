@@ -187,17 +187,39 @@ pub fn ensure_apt_packages(wanted: &[(&str, &str)]) -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
+    ensure_debian_packages(&missing)
+}
+
+/// The C libraries the origin links: libjpeg-turbo's TurboJPEG API (Debian's
+/// libturbojpeg0-dev), found with pkg-config. Installed with apt-get when missing and running
+/// as root; a clear error otherwise.
+pub fn ensure_build_libraries() -> Result<()> {
+    let present = Command::new("pkg-config")
+        .args(["--exists", "libturbojpeg"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if present {
+        return Ok(());
+    }
+    ensure_debian_packages(&["pkg-config", "libturbojpeg0-dev"])
+}
+
+/// Installs Debian packages with apt-get when running as root; a clear error otherwise.
+fn ensure_debian_packages(packages: &[&str]) -> Result<()> {
     let uid = Command::new("id")
         .arg("-u")
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
     if uid.as_deref().ok() != Some("0") {
-        bail!("missing Debian packages {missing:?}: install them (`sudo apt-get install -y {}`) and run again", missing.join(" "));
+        bail!(
+            "missing Debian packages {packages:?}: install them (`sudo apt-get install -y {}`) and run again",
+            packages.join(" ")
+        );
     }
-    step(&format!("installing {} with apt-get", missing.join(", ")));
+    step(&format!("installing {} with apt-get", packages.join(", ")));
     run(Command::new("apt-get").arg("update").arg("-q"))?;
     run(Command::new("apt-get")
         .args(["install", "-y", "-q", "--no-install-recommends"])
-        .args(&missing)
+        .args(packages)
         .env("DEBIAN_FRONTEND", "noninteractive"))
 }

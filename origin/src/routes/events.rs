@@ -126,11 +126,12 @@ async fn events(
         heartbeat,
         state,
     };
-    let body = Body::from_stream(futures::stream::unfold(stream, |mut s| async move {
+    let unfolded = futures::stream::unfold(stream, |mut s| async move {
         s.next()
             .await
             .map(|chunk| (Ok::<_, std::convert::Infallible>(chunk), s))
-    }));
+    });
+    let body = Body::from_stream(unfolded);
     let mut response = Response::new(body);
     let h = response.headers_mut();
     h.insert(
@@ -178,13 +179,13 @@ impl Stream {
                     );
                     match resume {
                         None => self.phase = Phase::Live,
-                        Some(resume) => match self.resume_point(&resume).await {
+                        Some(resume) => match Box::pin(self.resume_point(&resume)).await {
                             Ok(Some(after)) => {
                                 self.last_sent = after;
                                 self.phase = Phase::Replay;
                             }
                             Ok(None) => {
-                                chunk.extend_from_slice(&self.resync("the events after your last event id are no longer retained").await);
+                                chunk.extend_from_slice(&Box::pin(self.resync("the events after your last event id are no longer retained")).await);
                                 self.phase = Phase::Live;
                             }
                             Err(e) => {
@@ -195,7 +196,9 @@ impl Stream {
                     }
                     return Some(chunk.freeze());
                 }
-                Phase::Replay => match self.replay_batch().await {
+                // The database paths are boxed: an idle stream then holds only the small live-phase
+                // state, not the largest future sqlx can build (that made a connection cost 43 KiB).
+                Phase::Replay => match Box::pin(self.replay_batch()).await {
                     Ok((chunk, more)) => {
                         self.phase = if more { Phase::Replay } else { Phase::Live };
                         if !chunk.is_empty() {
