@@ -14,6 +14,7 @@
 //! | [`policy`] | the decision matrix: content kind → headers | DESIGN.md |
 //! | [`keys`] | in-memory cache key naming | the v4 caching guide |
 //! | [`events`] | the SSE event catalogue and the event-stream wire format | API.md, HTML §9.2 |
+//! | [`forwarding`] | hop-by-hop fields, the edge's cache status | RFC 9110 §7.6.1, RFC 9211 |
 //! | [`resources`] | the JSON representations of API.md | API.md |
 
 #![forbid(unsafe_code)]
@@ -23,6 +24,7 @@ pub mod cache_control;
 pub mod conditional;
 pub mod etag;
 pub mod events;
+pub mod forwarding;
 pub mod keys;
 pub mod policy;
 pub mod range;

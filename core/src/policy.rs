@@ -6,13 +6,13 @@
 //!
 //! | content | kind | Cache-Control | validator |
 //! |---|---|---|---|
-//! | images, thumbnails, videos | [`ContentKind::ImmutableMedia`] | `public, max-age=31536000, immutable` | content hash, Last-Modified, ranges |
+//! | images, thumbnails, videos | [`ContentKind::ImmutableMedia`] | `public, max-age=31536000, immutable, stale-if-error=86400` | content hash, Last-Modified, ranges |
 //! | CSS, JS under hashed names | [`ContentKind::StaticAsset`] | `public, max-age=31536000, immutable` | content hash |
 //! | settings, preferences | [`ContentKind::Settings`] | `private, max-age=300` | timestamp |
 //! | one camera, timelapse, video | [`ContentKind::EntityMetadata`] | `no-cache` | composite |
 //! | lists of cameras, images, videos | [`ContentKind::Collection`] | `no-cache` | collection |
 //! | dashboard stats | [`ContentKind::Aggregate`] | `no-cache` | content hash |
-//! | HTML pages | [`ContentKind::Page`] | `no-cache` | content hash |
+//! | HTML pages | [`ContentKind::Page`] | `max-age=0, stale-if-error=86400` | content hash |
 //! | the event stream | [`ContentKind::EventStream`] | `no-cache, no-transform` | none |
 //! | health, metrics, cache stats | [`ContentKind::Operational`] | `no-store` | none |
 
@@ -28,6 +28,12 @@ pub const IMMUTABLE_MAX_AGE: Duration = Duration::from_secs(31_536_000);
 
 /// How long a client may reuse settings and preferences without asking (v4's five minutes).
 pub const SETTINGS_MAX_AGE: Duration = Duration::from_secs(300);
+
+/// How long a shared cache may keep serving a stored page or media file while the origin
+/// fails (RFC 5861 §4): a day covers an origin restart, a database outage or a night's
+/// network trouble at a camera site, and is short enough that nobody mistakes a stale page
+/// for the live one for long (the pages show live state over SSE anyway).
+pub const STALE_IF_ERROR: Duration = Duration::from_secs(86_400);
 
 /// The kinds of content of the decision matrix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -102,9 +108,10 @@ impl ContentKind {
                 .max_age(IMMUTABLE_MAX_AGE)
                 .immutable()
         };
+        let media = || immutable().stale_if_error(STALE_IF_ERROR);
         let revalidate = || CacheControl::new().no_cache();
         let (cache_control, validator, last_modified, ranges) = match self {
-            ContentKind::ImmutableMedia => (immutable(), ValidatorKind::ContentHash, true, true),
+            ContentKind::ImmutableMedia => (media(), ValidatorKind::ContentHash, true, true),
             ContentKind::StaticAsset => (immutable(), ValidatorKind::ContentHash, false, false),
             ContentKind::Settings => (
                 CacheControl::new().private().max_age(SETTINGS_MAX_AGE),
@@ -115,7 +122,17 @@ impl ContentKind {
             ContentKind::EntityMetadata => (revalidate(), ValidatorKind::Composite, false, false),
             ContentKind::Collection => (revalidate(), ValidatorKind::Collection, false, false),
             ContentKind::Aggregate => (revalidate(), ValidatorKind::ContentHash, false, false),
-            ContentKind::Page => (revalidate(), ValidatorKind::ContentHash, false, false),
+            // `max-age=0` rather than `no-cache`: both make every cache revalidate every time,
+            // but `no-cache` forbids serving stale even when the origin is down (RFC 9111
+            // §4.2.4), and a gallery that survives an origin outage is the point of the edge.
+            ContentKind::Page => (
+                CacheControl::new()
+                    .max_age(Duration::ZERO)
+                    .stale_if_error(STALE_IF_ERROR),
+                ValidatorKind::ContentHash,
+                false,
+                false,
+            ),
             ContentKind::EventStream => (
                 CacheControl::new().no_cache().no_transform(),
                 ValidatorKind::None,
@@ -167,7 +184,7 @@ mod tests {
         let expected = [
             (
                 ContentKind::ImmutableMedia,
-                "public, max-age=31536000, immutable",
+                "public, max-age=31536000, immutable, stale-if-error=86400",
             ),
             (
                 ContentKind::StaticAsset,
@@ -177,7 +194,7 @@ mod tests {
             (ContentKind::EntityMetadata, "no-cache"),
             (ContentKind::Collection, "no-cache"),
             (ContentKind::Aggregate, "no-cache"),
-            (ContentKind::Page, "no-cache"),
+            (ContentKind::Page, "max-age=0, stale-if-error=86400"),
             (ContentKind::EventStream, "no-cache, no-transform"),
             (ContentKind::Operational, "no-store"),
         ];

@@ -34,7 +34,7 @@ on_both!(media_is_immutable_with_a_content_hash_tag, |origin| {
     let h = r.headers().clone();
     assert_eq!(
         header(&h, "cache-control"),
-        "public, max-age=31536000, immutable"
+        "public, max-age=31536000, immutable, stale-if-error=86400"
     );
     assert_eq!(header(&h, "etag"), format!("\"{sha}\""));
     assert_eq!(header(&h, "content-type"), "image/jpeg");
@@ -130,7 +130,7 @@ on_both!(media_conditional_requests, |origin| {
             assert_eq!(header(r.headers(), "etag"), etag);
             assert_eq!(
                 header(r.headers(), "cache-control"),
-                "public, max-age=31536000, immutable"
+                "public, max-age=31536000, immutable, stale-if-error=86400"
             );
             assert_eq!(header(r.headers(), "last-modified"), last_modified);
             assert!(r.bytes().await.unwrap().is_empty());

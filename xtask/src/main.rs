@@ -7,6 +7,7 @@
 //! - `cargo xtask fuzz`: the fuzz targets of core's header parsers.
 
 mod bench;
+mod edge;
 mod sse_bench;
 mod tools;
 
@@ -29,6 +30,8 @@ enum Task {
     Test,
     /// Run the system: the origin with demo cameras, and the edge in `wrangler dev`.
     Dev,
+    /// Build the edge Worker into edge/build (what wrangler.toml's build command runs).
+    BuildEdge,
     /// Run the benchmarks (criterion, and the comparisons against reference servers) and
     /// write BENCHMARKS.md.
     Bench {
@@ -53,6 +56,7 @@ fn main() -> Result<()> {
     match cli.command {
         Task::Test => test(&root),
         Task::Dev => dev(&root),
+        Task::BuildEdge => edge::build_edge(&root),
         Task::Bench { parts } => bench::bench(&root, &parts),
         Task::Fuzz { runs, targets } => fuzz(&root, runs, &targets),
     }
@@ -109,15 +113,21 @@ fn test(root: &Path) -> Result<()> {
         "warnings",
     ]))?;
 
-    step("native tests (origin suites run on SQLite and on PostgreSQL)");
+    step("building the edge Worker (the end-to-end tests run it in wrangler dev)");
+    edge::build_edge(root)?;
+    edge::ensure_wrangler(root)?;
+
+    step("native tests (origin suites on SQLite and PostgreSQL; edge + origin end to end)");
     run(cargo().args(["test", "--workspace"]))?;
 
-    step("wasm32 tests of core under Node (wasm-bindgen-test)");
+    step("wasm32 tests of core and of the edge's decisions under Node (wasm-bindgen-test)");
     run(cargo()
         .args([
             "test",
             "-p",
             "timelapser-core",
+            "-p",
+            "timelapser-edge",
             "--target",
             "wasm32-unknown-unknown",
         ])
@@ -133,8 +143,52 @@ fn test(root: &Path) -> Result<()> {
     Ok(())
 }
 
-fn dev(_root: &Path) -> Result<()> {
-    bail!("`cargo xtask dev` arrives with the origin and the edge (issues 3 and 5)")
+fn dev(root: &Path) -> Result<()> {
+    tools::ensure_build_libraries()?;
+    step("building the origin");
+    run(cargo().args(["build", "-p", "timelapser-origin"]))?;
+    edge::build_edge(root)?;
+    let data = root.join("target/dev-data");
+    std::fs::create_dir_all(&data)?;
+    step(&format!(
+        "starting the origin on 127.0.0.1:8000 with demo cameras (data in {})",
+        data.display()
+    ));
+    let mut origin = Command::new(root.join("target/debug/timelapser-origin"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:8000",
+            "--demo",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .env_remove("DATABASE_URL")
+        .spawn()
+        .context("starting the origin")?;
+    step("starting the edge: wrangler dev on http://127.0.0.1:8787");
+    let mut edge = edge::wrangler_dev(
+        root,
+        8787,
+        9229,
+        &root.join("target/wrangler/dev-state"),
+        "http://127.0.0.1:8000",
+    )?
+    .spawn()
+    .context("starting wrangler dev")?;
+    eprintln!("\n    Open http://127.0.0.1:8787 (through the edge) or http://127.0.0.1:8000 (the origin).\n    Ctrl-C stops both.\n");
+    // Ctrl-C reaches both children (same process group); wait for either to end.
+    loop {
+        if let Some(status) = origin.try_wait()? {
+            let _ = edge.kill();
+            bail!("the origin stopped: {status}");
+        }
+        if let Some(status) = edge.try_wait()? {
+            let _ = origin.kill();
+            bail!("wrangler dev stopped: {status}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }
 
 fn fuzz(root: &Path, runs: u64, only: &[String]) -> Result<()> {

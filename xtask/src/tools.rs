@@ -29,7 +29,7 @@ pub fn locked_version(root: &Path, package: &str) -> Result<String> {
 
 /// `cargo install <krate> --version <version>` into its own folder under target/tools, unless
 /// already there. Returns the folder holding its binaries.
-fn cargo_install(root: &Path, krate: &str, version: &str, binary: &str) -> Result<PathBuf> {
+pub fn cargo_install(root: &Path, krate: &str, version: &str, binary: &str) -> Result<PathBuf> {
     let prefix = tools_dir(root).join(format!("{krate}-{version}"));
     let bin = prefix.join("bin");
     if bin.join(binary).is_file() {

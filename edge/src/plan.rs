@@ -1,0 +1,683 @@
+//! The edge's decisions, as plain functions over `http` types: which exchanges are cached,
+//! what is stored, whether a stored response may be reused, how to revalidate it, and what to
+//! answer a client from a full representation. Every rule comes from `timelapser_core`; this
+//! module only arranges them, so it is tested natively and on wasm32 without a Worker runtime.
+
+use std::time::{Duration, SystemTime};
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode};
+use timelapser_core::cache_control::{
+    self, may_serve_stale_if_error, shared_freshness_lifetime, shared_reuse, CacheControl,
+    ResponseTiming, Reuse, Storability,
+};
+use timelapser_core::conditional::{Precondition, Preconditions, Validators};
+use timelapser_core::forwarding::{self, CacheStatus};
+use timelapser_core::range::{self, ByteRange, RangeResponse};
+use timelapser_core::EntityTag;
+
+/// How the edge treats a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `/media/**` GET/HEAD: immutable, stored, concurrent misses coalesced.
+    Media,
+    /// `/api/events`: streamed through, never buffered or stored.
+    Events,
+    /// Any other GET/HEAD: stored when storable, revalidated when stale.
+    Cacheable,
+    /// Writes, other methods and requests with credentials: forwarded untouched.
+    PassThrough,
+}
+
+/// Classifies a request.
+pub fn route(method: &Method, path: &str, headers: &HeaderMap) -> Route {
+    if method != Method::GET && method != Method::HEAD {
+        return Route::PassThrough;
+    }
+    if path == "/api/events" {
+        return Route::Events;
+    }
+    // RFC 9111 §3.5: a response to a request with Authorization is someone's; this cache never
+    // stores one nor answers one from storage.
+    if headers.contains_key(header::AUTHORIZATION) || headers.contains_key(header::COOKIE) {
+        return Route::PassThrough;
+    }
+    if path.starts_with("/media/") {
+        Route::Media
+    } else {
+        Route::Cacheable
+    }
+}
+
+/// Request fields the edge drops before asking the origin for a full representation to store:
+/// the client's own validators and ranges are answered by the edge.
+const CLIENT_ONLY: [HeaderName; 6] = [
+    header::IF_MATCH,
+    header::IF_NONE_MATCH,
+    header::IF_MODIFIED_SINCE,
+    header::IF_UNMODIFIED_SINCE,
+    header::RANGE,
+    header::IF_RANGE,
+];
+
+/// The headers of the edge's request to the origin for a representation it may store.
+pub fn fill_request_headers(client: &HeaderMap) -> HeaderMap {
+    let mut headers = client.clone();
+    forwarding::strip_hop_by_hop(&mut headers);
+    for name in CLIENT_ONLY {
+        headers.remove(name);
+    }
+    headers.remove(header::HOST);
+    headers
+}
+
+/// The headers of a request forwarded as is (writes, events, credentials).
+pub fn pass_through_request_headers(client: &HeaderMap) -> HeaderMap {
+    let mut headers = client.clone();
+    forwarding::strip_hop_by_hop(&mut headers);
+    headers.remove(header::HOST);
+    headers
+}
+
+/// Internal fields of stored entries (never sent to clients).
+const ORIGINAL_CACHE_CONTROL: &str = "x-timelapser-origin-cache-control";
+const REQUEST_TIME: &str = "x-timelapser-request-time";
+const RESPONSE_TIME: &str = "x-timelapser-response-time";
+const HAD_CACHE_CONTROL: &str = "x-timelapser-had-cache-control";
+
+/// How long the edge keeps an entry that must be revalidated anyway: the stored validator
+/// turns a full download into a 304.
+pub const REVALIDATION_RETENTION: Duration = Duration::from_secs(86_400);
+
+/// Whether the edge may store this response to this request, by core's shared-cache rules.
+pub fn storability(
+    method: &Method,
+    request: &HeaderMap,
+    status: StatusCode,
+    response: &HeaderMap,
+) -> Storability {
+    // The edge asks with GET for HEAD requests too, so it judges the GET it made.
+    let method = if method == Method::HEAD {
+        &Method::GET
+    } else {
+        method
+    };
+    cache_control::shared_storability(method, request, status, response)
+}
+
+fn millis(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
+}
+
+fn from_millis(ms: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+/// The headers a response is stored with. The Cache API keeps an entry as long as its
+/// Cache-Control says; that is the edge's retention decision (how long the entry stays useful,
+/// fresh or for revalidation and stale-if-error), so the origin's Cache-Control is kept aside
+/// and restored on every read, and freshness is always decided by core from the original.
+pub fn storage_headers(response: &HeaderMap, timing: ResponseTiming) -> HeaderMap {
+    let mut stored = response.clone();
+    forwarding::strip_hop_by_hop(&mut stored);
+    stored.remove(header::SET_COOKIE);
+    let original = response.get(header::CACHE_CONTROL).cloned();
+    let cc = CacheControl::from_headers(response).unwrap_or_default();
+    let lifetime = shared_freshness_lifetime(response);
+    let retention = (lifetime + cc.stale_if_error.unwrap_or_default()).max(REVALIDATION_RETENTION);
+    stored.insert(
+        header::CACHE_CONTROL,
+        CacheControl::new()
+            .public()
+            .max_age(retention)
+            .to_header_value(),
+    );
+    match original {
+        Some(value) => {
+            stored.insert(HeaderName::from_static(ORIGINAL_CACHE_CONTROL), value);
+            stored.insert(
+                HeaderName::from_static(HAD_CACHE_CONTROL),
+                HeaderValue::from_static("1"),
+            );
+        }
+        None => {
+            stored.insert(
+                HeaderName::from_static(HAD_CACHE_CONTROL),
+                HeaderValue::from_static("0"),
+            );
+        }
+    }
+    stored.insert(
+        HeaderName::from_static(REQUEST_TIME),
+        HeaderValue::from(millis(timing.request_time)),
+    );
+    stored.insert(
+        HeaderName::from_static(RESPONSE_TIME),
+        HeaderValue::from(millis(timing.response_time)),
+    );
+    if !stored.contains_key(header::DATE) {
+        // RFC 9110 §6.6.1: a recipient with a clock adds Date when it is missing.
+        stored.insert(
+            header::DATE,
+            timelapser_core::conditional::last_modified_value(timing.response_time),
+        );
+    }
+    stored
+}
+
+/// A stored entry read back: the origin's headers as they were, and when they were obtained.
+#[derive(Clone, Debug)]
+pub struct Stored {
+    /// The origin's response headers (with its own Cache-Control).
+    pub headers: HeaderMap,
+    /// When the edge asked and was answered.
+    pub timing: ResponseTiming,
+}
+
+impl Stored {
+    /// Reads an entry's headers; `None` when they are not an entry this edge wrote.
+    pub fn from_storage(stored: &HeaderMap) -> Option<Self> {
+        let time = |name: &str| {
+            stored
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(from_millis)
+        };
+        let timing = ResponseTiming {
+            request_time: time(REQUEST_TIME)?,
+            response_time: time(RESPONSE_TIME)?,
+        };
+        let mut headers = stored.clone();
+        headers.remove(header::CACHE_CONTROL);
+        if let Some(original) = headers.remove(ORIGINAL_CACHE_CONTROL) {
+            headers.insert(header::CACHE_CONTROL, original);
+        }
+        for name in [REQUEST_TIME, RESPONSE_TIME, HAD_CACHE_CONTROL] {
+            headers.remove(name);
+        }
+        Some(Self { headers, timing })
+    }
+
+    /// Its current age (RFC 9111 §4.2.3).
+    pub fn age(&self, now: SystemTime) -> Duration {
+        cache_control::current_age(&self.headers, self.timing, now)
+    }
+
+    /// Whether it may be served without asking the origin (RFC 9111 §4.2).
+    pub fn is_fresh(&self, now: SystemTime) -> bool {
+        shared_reuse(&self.headers, self.age(now)) == Reuse::Fresh
+    }
+
+    /// Whether it may be served while the origin fails (RFC 5861 §4).
+    pub fn may_serve_on_error(&self, now: SystemTime) -> bool {
+        may_serve_stale_if_error(&self.headers, self.age(now))
+    }
+
+    /// The conditional request fields that validate it (RFC 9111 §4.3.1).
+    pub fn validation_headers(&self) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(etag) = self.headers.get(header::ETAG) {
+            h.insert(header::IF_NONE_MATCH, etag.clone());
+        } else if let Some(lm) = self.headers.get(header::LAST_MODIFIED) {
+            h.insert(header::IF_MODIFIED_SINCE, lm.clone());
+        }
+        h
+    }
+
+    /// The entry after a 304 (RFC 9111 §4.3.4): the 304's fields replace the stored ones,
+    /// except those describing the body, which the 304 does not have.
+    pub fn refreshed(&self, not_modified: &HeaderMap, timing: ResponseTiming) -> Stored {
+        let mut headers = self.headers.clone();
+        let mut fresh = not_modified.clone();
+        forwarding::strip_hop_by_hop(&mut fresh);
+        for name in [
+            header::CONTENT_LENGTH,
+            header::CONTENT_TYPE,
+            header::CONTENT_ENCODING,
+            header::CONTENT_RANGE,
+        ] {
+            fresh.remove(name);
+        }
+        for name in fresh.keys() {
+            headers.remove(name);
+        }
+        for (name, value) in fresh.iter() {
+            headers.append(name.clone(), value.clone());
+        }
+        Stored { headers, timing }
+    }
+}
+
+/// What to answer a client from a full representation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// 200 with the whole body.
+    Full,
+    /// 206 with this part.
+    Partial(ByteRange),
+    /// 304.
+    NotModified,
+    /// 412.
+    PreconditionFailed,
+    /// 416.
+    Unsatisfiable,
+}
+
+/// Evaluates the client's preconditions and Range against a representation, with core's
+/// rules: the same decision the origin would make.
+pub fn answer(
+    method: &Method,
+    request: &HeaderMap,
+    representation: &HeaderMap,
+    length: Option<u64>,
+) -> Answer {
+    let etag = representation
+        .get(header::ETAG)
+        .and_then(|v| EntityTag::parse(v.as_bytes()).ok());
+    let last_modified = representation
+        .get(header::LAST_MODIFIED)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v).ok());
+    let validators = Validators::new(etag.as_ref(), last_modified);
+    match Preconditions::from_headers(request).evaluate(method, &validators) {
+        Precondition::NotModified => return Answer::NotModified,
+        Precondition::Failed => return Answer::PreconditionFailed,
+        Precondition::Proceed => {}
+    }
+    let ranges = representation
+        .get(header::ACCEPT_RANGES)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"bytes"));
+    match (ranges, length) {
+        (true, Some(length)) => match range::evaluate(method, request, length, &validators) {
+            RangeResponse::Full => Answer::Full,
+            RangeResponse::Partial(part) => Answer::Partial(part),
+            RangeResponse::Unsatisfiable => Answer::Unsatisfiable,
+        },
+        _ => Answer::Full,
+    }
+}
+
+/// The fields a 304 carries: those the 200 would have that describe the representation's
+/// validators and caching (RFC 9110 §15.4.5).
+pub fn not_modified_headers(representation: &HeaderMap) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for name in [
+        header::CACHE_CONTROL,
+        header::ETAG,
+        header::LAST_MODIFIED,
+        header::EXPIRES,
+        header::VARY,
+        header::CONTENT_LOCATION,
+        header::DATE,
+        header::ACCEPT_RANGES,
+    ] {
+        for value in representation.get_all(&name) {
+            h.append(name.clone(), value.clone());
+        }
+    }
+    h
+}
+
+/// Finishes a response's headers for the client: no hop-by-hop fields, `Age` when served
+/// from storage (RFC 9111 §5.1), and the cache status.
+pub fn client_headers(
+    mut headers: HeaderMap,
+    status: CacheStatus,
+    age: Option<Duration>,
+) -> HeaderMap {
+    forwarding::strip_hop_by_hop(&mut headers);
+    match age {
+        Some(age) => {
+            headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
+        }
+        None => {
+            headers.remove(header::AGE);
+        }
+    }
+    status.apply(&mut headers);
+    headers
+}
+
+/// An RFC 9457 problem document the edge answers with itself.
+pub fn problem(status: StatusCode, detail: &str) -> (HeaderMap, Vec<u8>) {
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "detail": detail,
+    })
+    .to_string()
+    .into_bytes();
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        timelapser_core::ContentKind::Operational.cache_control(),
+    );
+    (h, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(n, v)| {
+                (
+                    HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                    HeaderValue::from_str(v).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
+    }
+
+    #[test]
+    fn routes() {
+        let none = HeaderMap::new();
+        assert_eq!(
+            route(&Method::GET, "/media/images/x.jpg", &none),
+            Route::Media
+        );
+        assert_eq!(
+            route(&Method::HEAD, "/media/videos/x.mp4", &none),
+            Route::Media
+        );
+        assert_eq!(route(&Method::GET, "/api/events", &none), Route::Events);
+        assert_eq!(route(&Method::GET, "/api/cameras", &none), Route::Cacheable);
+        assert_eq!(route(&Method::GET, "/", &none), Route::Cacheable);
+        assert_eq!(
+            route(&Method::POST, "/api/cameras/1/captures", &none),
+            Route::PassThrough
+        );
+        assert_eq!(
+            route(&Method::PUT, "/api/settings", &none),
+            Route::PassThrough
+        );
+        let auth = headers(&[("authorization", "Bearer x")]);
+        assert_eq!(
+            route(&Method::GET, "/api/preferences", &auth),
+            Route::PassThrough
+        );
+        assert_eq!(
+            route(&Method::GET, "/media/images/x.jpg", &auth),
+            Route::PassThrough
+        );
+    }
+
+    #[test]
+    fn fills_ask_for_the_whole_representation() {
+        let client = headers(&[
+            ("if-none-match", "\"a\""),
+            ("range", "bytes=0-1"),
+            ("if-range", "\"a\""),
+            ("if-modified-since", "Sun, 06 Nov 1994 08:49:37 GMT"),
+            ("connection", "x-hop"),
+            ("x-hop", "1"),
+            ("accept", "application/json"),
+            ("host", "edge"),
+        ]);
+        let fill = fill_request_headers(&client);
+        assert_eq!(
+            fill.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
+            ["accept"]
+        );
+        let through = pass_through_request_headers(&client);
+        assert!(through.contains_key("if-none-match") && through.contains_key("range"));
+        assert!(!through.contains_key("x-hop") && !through.contains_key("host"));
+    }
+
+    #[test]
+    fn storage_keeps_the_origin_cache_control_aside() {
+        let origin = headers(&[
+            ("cache-control", "no-cache"),
+            ("etag", "\"v1\""),
+            ("content-type", "application/json"),
+            ("date", "Tue, 14 Nov 2023 22:13:20 GMT"),
+        ]);
+        let timing = ResponseTiming {
+            request_time: at(0),
+            response_time: at(1),
+        };
+        let stored = storage_headers(&origin, timing);
+        assert_eq!(stored["cache-control"], "public, max-age=86400");
+        let back = Stored::from_storage(&stored).unwrap();
+        assert_eq!(back.headers, origin);
+        assert_eq!(back.timing, timing);
+        // An immutable file is kept a year plus its stale-if-error.
+        let media = headers(&[(
+            "cache-control",
+            "public, max-age=31536000, immutable, stale-if-error=86400",
+        )]);
+        let stored = storage_headers(&media, timing);
+        assert_eq!(stored["cache-control"], "public, max-age=31622400");
+        assert!(Stored::from_storage(&headers(&[("etag", "\"x\"")])).is_none());
+    }
+
+    #[test]
+    fn a_response_without_cache_control_is_restored_without_one() {
+        let origin = headers(&[("etag", "\"v1\"")]);
+        let timing = ResponseTiming {
+            request_time: at(0),
+            response_time: at(0),
+        };
+        let back = Stored::from_storage(&storage_headers(&origin, timing)).unwrap();
+        assert!(back.headers.get("cache-control").is_none());
+        assert!(back.headers.get("date").is_some(), "Date added on receipt");
+    }
+
+    #[test]
+    fn freshness_and_stale_if_error_come_from_the_original() {
+        let timing = ResponseTiming {
+            request_time: at(0),
+            response_time: at(0),
+        };
+        let page = Stored::from_storage(&storage_headers(
+            &headers(&[
+                ("cache-control", "max-age=0, stale-if-error=86400"),
+                ("etag", "\"p\""),
+            ]),
+            timing,
+        ))
+        .unwrap();
+        assert!(!page.is_fresh(at(1)));
+        assert!(page.may_serve_on_error(at(3600)));
+        assert!(!page.may_serve_on_error(at(86_401)));
+        let json = Stored::from_storage(&storage_headers(
+            &headers(&[("cache-control", "no-cache"), ("etag", "\"j\"")]),
+            timing,
+        ))
+        .unwrap();
+        assert!(!json.is_fresh(at(0)));
+        assert!(
+            !json.may_serve_on_error(at(1)),
+            "no-cache forbids stale (RFC 9111 §4.2.4)"
+        );
+        let media = Stored::from_storage(&storage_headers(
+            &headers(&[("cache-control", "public, max-age=31536000, immutable")]),
+            timing,
+        ))
+        .unwrap();
+        assert!(media.is_fresh(at(30 * 86_400)));
+        assert_eq!(media.age(at(10)), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn revalidation_uses_the_stored_validators_and_a_304_refreshes_the_entry() {
+        let timing = ResponseTiming {
+            request_time: at(0),
+            response_time: at(0),
+        };
+        let stored = Stored::from_storage(&storage_headers(
+            &headers(&[
+                ("cache-control", "no-cache"),
+                ("etag", "\"v1\""),
+                ("content-type", "application/json"),
+                ("content-length", "10"),
+                ("date", "Tue, 14 Nov 2023 22:13:20 GMT"),
+            ]),
+            timing,
+        ))
+        .unwrap();
+        assert_eq!(
+            stored.validation_headers(),
+            headers(&[("if-none-match", "\"v1\"")])
+        );
+        let later = ResponseTiming {
+            request_time: at(100),
+            response_time: at(101),
+        };
+        let refreshed = stored.refreshed(
+            &headers(&[
+                ("etag", "\"v1\""),
+                ("date", "Tue, 14 Nov 2023 22:15:00 GMT"),
+                ("content-length", "0"),
+                ("cache-control", "no-cache"),
+            ]),
+            later,
+        );
+        assert_eq!(refreshed.headers["date"], "Tue, 14 Nov 2023 22:15:00 GMT");
+        assert_eq!(
+            refreshed.headers["content-length"], "10",
+            "the body's fields are kept"
+        );
+        assert_eq!(refreshed.headers["content-type"], "application/json");
+        assert_eq!(refreshed.timing, later);
+        let by_date = Stored::from_storage(&storage_headers(
+            &headers(&[("last-modified", "Tue, 14 Nov 2023 22:13:20 GMT")]),
+            timing,
+        ))
+        .unwrap();
+        assert_eq!(
+            by_date.validation_headers(),
+            headers(&[("if-modified-since", "Tue, 14 Nov 2023 22:13:20 GMT")])
+        );
+    }
+
+    #[test]
+    fn answers_follow_core() {
+        let rep = headers(&[
+            ("etag", "\"abc\""),
+            ("last-modified", "Tue, 14 Nov 2023 22:13:20 GMT"),
+            ("accept-ranges", "bytes"),
+            ("cache-control", "public, max-age=31536000, immutable"),
+        ]);
+        let ask = |pairs: &[(&str, &str)]| answer(&Method::GET, &headers(pairs), &rep, Some(100));
+        assert_eq!(ask(&[]), Answer::Full);
+        assert_eq!(ask(&[("if-none-match", "\"abc\"")]), Answer::NotModified);
+        assert_eq!(ask(&[("if-none-match", "W/\"abc\"")]), Answer::NotModified);
+        assert_eq!(
+            ask(&[("if-modified-since", "Tue, 14 Nov 2023 22:13:20 GMT")]),
+            Answer::NotModified
+        );
+        assert_eq!(ask(&[("if-match", "\"zzz\"")]), Answer::PreconditionFailed);
+        assert_eq!(
+            ask(&[("range", "bytes=0-9")]),
+            Answer::Partial(ByteRange { first: 0, last: 9 })
+        );
+        assert_eq!(ask(&[("range", "bytes=100-")]), Answer::Unsatisfiable);
+        assert_eq!(
+            ask(&[("range", "bytes=0-9"), ("if-range", "\"old\"")]),
+            Answer::Full
+        );
+        assert_eq!(ask(&[("range", "bytes=9-0")]), Answer::Full);
+        // Ranges only where the representation offers them.
+        let json = headers(&[("etag", "\"j\"")]);
+        assert_eq!(
+            answer(
+                &Method::GET,
+                &headers(&[("range", "bytes=0-1")]),
+                &json,
+                Some(10)
+            ),
+            Answer::Full
+        );
+        assert_eq!(
+            answer(
+                &Method::HEAD,
+                &headers(&[("if-none-match", "\"j\"")]),
+                &json,
+                None
+            ),
+            Answer::NotModified
+        );
+        assert_eq!(
+            answer(
+                &Method::GET,
+                &headers(&[("if-none-match", "garbage")]),
+                &json,
+                None
+            ),
+            Answer::Full
+        );
+    }
+
+    #[test]
+    fn a_304_carries_what_the_200_would() {
+        let rep = headers(&[
+            ("etag", "\"abc\""),
+            ("cache-control", "no-cache"),
+            ("content-type", "application/json"),
+            ("content-length", "12"),
+            ("last-modified", "Tue, 14 Nov 2023 22:13:20 GMT"),
+        ]);
+        let h = not_modified_headers(&rep);
+        assert_eq!(h.len(), 3);
+        assert!(h.get("content-type").is_none() && h.get("content-length").is_none());
+    }
+
+    #[test]
+    fn client_headers_report_status_and_age() {
+        let h = client_headers(
+            headers(&[("etag", "\"a\""), ("connection", "close"), ("age", "99")]),
+            CacheStatus::Hit,
+            Some(Duration::from_secs(5)),
+        );
+        assert_eq!(h["x-timelapser-cache"], "HIT");
+        assert_eq!(h["age"], "5");
+        assert!(h.get("connection").is_none());
+        let h = client_headers(headers(&[("age", "3")]), CacheStatus::Miss, None);
+        assert!(h.get("age").is_none());
+    }
+
+    #[test]
+    fn storability_uses_core() {
+        let ok = headers(&[("cache-control", "public, max-age=60")]);
+        assert_eq!(
+            storability(&Method::HEAD, &HeaderMap::new(), StatusCode::OK, &ok),
+            Storability::Storable
+        );
+        let private = headers(&[("cache-control", "private, max-age=300")]);
+        assert_eq!(
+            storability(&Method::GET, &HeaderMap::new(), StatusCode::OK, &private),
+            Storability::Private
+        );
+        let cookie = headers(&[("cache-control", "max-age=60"), ("set-cookie", "a=b")]);
+        assert_eq!(
+            storability(&Method::GET, &HeaderMap::new(), StatusCode::OK, &cookie),
+            Storability::SetCookie
+        );
+    }
+
+    #[test]
+    fn problems_are_problem_documents() {
+        let (h, body) = problem(StatusCode::BAD_GATEWAY, "the origin cannot be reached");
+        assert_eq!(h["content-type"], "application/problem+json");
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["status"], 502);
+        assert_eq!(v["title"], "Bad Gateway");
+    }
+}

@@ -1,0 +1,417 @@
+//! End to end through the edge Worker (workerd under `wrangler dev`) in front of a real
+//! origin: what the edge stores, what it answers itself, what it never stores, and how it
+//! behaves when the origin fails or a client misbehaves.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use reqwest::{Client, StatusCode};
+use serde_json::Value;
+use timelapser_core::events::EventStreamParser;
+use timelapser_tests::{exclusive, Edge, Origin, ADMIN};
+
+const MEDIA: &str = "/media/{folder}/{file}";
+
+fn header(r: &reqwest::Response, name: &str) -> String {
+    r.headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} in {:?}", r.headers()))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn stack() -> (Origin, Edge) {
+    let origin = Origin::start().await.unwrap();
+    let edge = Edge::start(&origin.base, 3000).await.unwrap();
+    (origin, edge)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_is_fetched_once_then_served_and_validated_by_the_edge() {
+    let _serial = exclusive().await;
+    let (origin, edge) = stack().await;
+    let client = Client::new();
+    let (camera, token) = origin.create_camera("Roof").await.unwrap();
+    let image = origin.capture(camera, &token, 1).await.unwrap();
+    let url = edge.url(image["thumbnail_url"].as_str().unwrap());
+    let before = origin.requests(MEDIA, "GET", 200).await.unwrap();
+
+    let first = client.get(&url).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(header(&first, "x-timelapser-cache"), "MISS");
+    assert_eq!(
+        header(&first, "cache-control"),
+        "public, max-age=31536000, immutable, stale-if-error=86400"
+    );
+    let etag = header(&first, "etag");
+    assert_eq!(
+        etag,
+        format!("\"{}\"", image["sha256"].as_str().unwrap()),
+        "the strong tag survives the edge"
+    );
+    let bytes = first.bytes().await.unwrap();
+    let second = client.get(&url).send().await.unwrap();
+    assert_eq!(header(&second, "x-timelapser-cache"), "HIT");
+    assert!(second.headers().contains_key("age"));
+    assert_eq!(second.bytes().await.unwrap(), bytes);
+
+    // 304 from the edge, for If-None-Match and If-Modified-Since.
+    let last_modified = header(&client.head(&url).send().await.unwrap(), "last-modified");
+    for (name, value) in [
+        ("if-none-match", etag.as_str()),
+        ("if-modified-since", last_modified.as_str()),
+    ] {
+        let r = client.get(&url).header(name, value).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_MODIFIED, "{name}");
+        assert_eq!(header(&r, "etag"), etag);
+        assert_eq!(header(&r, "x-timelapser-cache"), "HIT");
+        assert!(r.bytes().await.unwrap().is_empty());
+    }
+    // The origin served the file once, whatever the edge answered since.
+    assert_eq!(
+        origin.requests(MEDIA, "GET", 200).await.unwrap(),
+        before + 1
+    );
+    assert_eq!(origin.requests(MEDIA, "GET", 304).await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_misses_cost_the_origin_one_fetch() {
+    let _serial = exclusive().await;
+    let (origin, edge) = stack().await;
+    let (camera, token) = origin.create_camera("Roof").await.unwrap();
+    let image = origin.capture(camera, &token, 2).await.unwrap();
+    let url = edge.url(image["url"].as_str().unwrap());
+    let before = origin.requests(MEDIA, "GET", 200).await.unwrap();
+    let client = Client::new();
+    let all = futures::future::join_all((0..12).map(|_| client.get(&url).send())).await;
+    for r in all {
+        let r = r.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            r.bytes().await.unwrap().len() as u64,
+            image["bytes"].as_u64().unwrap()
+        );
+    }
+    assert_eq!(
+        origin.requests(MEDIA, "GET", 200).await.unwrap(),
+        before + 1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ranges_and_if_range_are_answered_at_the_edge() {
+    let _serial = exclusive().await;
+    let (origin, edge) = stack().await;
+    let (camera, token) = origin.create_camera("Roof").await.unwrap();
+    let image = origin.capture(camera, &token, 3).await.unwrap();
+    let url = edge.url(image["url"].as_str().unwrap());
+    let client = Client::new();
+    let whole = client
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let len = whole.len();
+    let etag = format!("\"{}\"", image["sha256"].as_str().unwrap());
+    let before = origin.requests(MEDIA, "GET", 206).await.unwrap();
+
+    let r = client
+        .get(&url)
+        .header("range", "bytes=10-19")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(header(&r, "content-range"), format!("bytes 10-19/{len}"));
+    assert_eq!(header(&r, "x-timelapser-cache"), "HIT");
+    assert_eq!(r.bytes().await.unwrap(), whole[10..20]);
+
+    let r = client
+        .get(&url)
+        .header("range", "bytes=-5")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.bytes().await.unwrap(), whole[len - 5..]);
+
+    let r = client
+        .get(&url)
+        .header("range", format!("bytes={len}-"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(header(&r, "content-range"), format!("bytes */{len}"));
+
+    let r = client
+        .get(&url)
+        .header("range", "bytes=0-3")
+        .header("if-range", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    let r = client
+        .get(&url)
+        .header("range", "bytes=0-3")
+        .header("if-range", "\"stale\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.bytes().await.unwrap().len(), len);
+    assert_eq!(
+        origin.requests(MEDIA, "GET", 206).await.unwrap(),
+        before,
+        "no range reached the origin"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_and_authorized_responses_are_never_served_from_the_edge() {
+    let _serial = exclusive().await;
+    let (origin, edge) = stack().await;
+    let client = Client::new();
+    let before = origin.requests("/api/settings", "GET", 200).await.unwrap();
+    for _ in 0..3 {
+        let r = client.get(edge.url("/api/settings")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(header(&r, "cache-control"), "private, max-age=300");
+        assert_eq!(
+            header(&r, "x-timelapser-cache"),
+            "MISS",
+            "private responses are never stored"
+        );
+    }
+    assert_eq!(
+        origin.requests("/api/settings", "GET", 200).await.unwrap(),
+        before + 3
+    );
+    // The operator's preferences: with credentials, straight through, and not for anyone else.
+    let r = client
+        .get(edge.url("/api/preferences"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(header(&r, "x-timelapser-cache"), "BYPASS");
+    let r = client
+        .get(edge.url("/api/preferences"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "another client gets nothing stored"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_is_revalidated_and_fresh_after_a_capture() {
+    let _serial = exclusive().await;
+    let (origin, edge) = stack().await;
+    let client = Client::new();
+    let (camera, token) = origin.create_camera("Roof").await.unwrap();
+    let path = format!("/api/cameras/{camera}");
+    let first = client.get(edge.url(&path)).send().await.unwrap();
+    assert_eq!(header(&first, "x-timelapser-cache"), "MISS");
+    let etag = header(&first, "etag");
+    let body: Value = first.json().await.unwrap();
+    assert_eq!(body["image_count"], 0);
+    // Stored, but no-cache: every later read is validated with the origin, which answers 304.
+    let before_304 = origin
+        .requests("/api/cameras/{id}", "GET", 304)
+        .await
+        .unwrap();
+    let second = client.get(edge.url(&path)).send().await.unwrap();
+    assert_eq!(header(&second, "x-timelapser-cache"), "REVALIDATED");
+    assert_eq!(second.json::<Value>().await.unwrap(), body);
+    assert_eq!(
+        origin
+            .requests("/api/cameras/{id}", "GET", 304)
+            .await
+            .unwrap(),
+        before_304 + 1
+    );
+    // The client's own validator: 304 from the edge after the origin's 304.
+    let r = client
+        .get(edge.url(&path))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+    // A capture changes the camera: the next read through the edge is the new one.
+    origin.capture(camera, &token, 4).await.unwrap();
+    let r = client
+        .get(edge.url(&path))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_ne!(header(&r, "etag"), etag);
+    let fresh: Value = r.json().await.unwrap();
+    assert_eq!(fresh["image_count"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_stream_through_the_edge_as_they_happen() {
+    let (origin, edge) = stack().await;
+    let (camera, token) = origin.create_camera("Roof").await.unwrap();
+    let response = Client::new()
+        .get(edge.url("/api/events?types=image_captured"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header(&response, "content-type"), "text/event-stream");
+    assert_eq!(header(&response, "cache-control"), "no-cache, no-transform");
+    assert_eq!(header(&response, "x-timelapser-cache"), "BYPASS");
+    let mut stream = response.bytes_stream();
+    // The retry line arrives before any event: nothing is buffered.
+    let first = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("retry:"));
+    let image = origin.capture(camera, &token, 5).await.unwrap();
+    let sent = std::time::Instant::now();
+    let mut parser = EventStreamParser::new();
+    let event = loop {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), stream.next())
+            .await
+            .expect("the event arrives through the edge within 5 s")
+            .unwrap()
+            .unwrap();
+        if let Some(event) = parser.push(&chunk).into_iter().next() {
+            break event;
+        }
+    };
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "streamed, not buffered: {:?}",
+        sent.elapsed()
+    );
+    assert_eq!(event.event, "image_captured");
+    let data: Value = serde_json::from_str(&event.data).unwrap();
+    assert_eq!(data["image"], image);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_pass_through_with_their_bodies() {
+    let (origin, edge) = stack().await;
+    let client = Client::new();
+    let r = client
+        .post(edge.url("/api/cameras"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"name": "Via edge"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(header(&r, "x-timelapser-cache"), "BYPASS");
+    let created: Value = r.json().await.unwrap();
+    let id = created["camera"]["id"].as_i64().unwrap();
+    let token = created["token"].as_str().unwrap();
+    let frame = timelapser_tests::frame(6);
+    let r = client
+        .post(edge.url(&format!("/api/cameras/{id}/captures")))
+        .bearer_auth(token)
+        .header("content-type", "image/jpeg")
+        .body(frame.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let image: Value = r.json().await.unwrap();
+    assert_eq!(image["bytes"], frame.len());
+    let stored = std::fs::read(origin.dir.path().join(format!(
+        "media/images/{}.jpg",
+        image["sha256"].as_str().unwrap()
+    )))
+    .unwrap();
+    assert_eq!(stored, frame, "the body arrived whole");
+    // An unauthorised write is answered by the origin, through the edge.
+    let r = client
+        .post(edge.url("/api/cameras"))
+        .json(&serde_json::json!({"name": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(header(&r, "content-type"), "application/problem+json");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_origin_is_a_clear_problem() {
+    let (mut origin, edge) = stack().await;
+    origin.stop().await.unwrap();
+    let r = Client::new()
+        .get(edge.url("/api/cameras"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status() == StatusCode::BAD_GATEWAY || r.status() == StatusCode::GATEWAY_TIMEOUT,
+        "{}",
+        r.status()
+    );
+    assert_eq!(header(&r, "content-type"), "application/problem+json");
+    let problem: Value = r.json().await.unwrap();
+    assert!(problem["detail"].as_str().unwrap().contains("origin"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_requests_get_answers_not_errors() {
+    let (origin, edge) = stack().await;
+    let client = Client::new();
+    let (camera, token) = origin.create_camera("Roof").await.unwrap();
+    let image = origin.capture(camera, &token, 7).await.unwrap();
+    let url = edge.url(image["url"].as_str().unwrap());
+    for (name, value) in [
+        ("range", "bytes=abc"),
+        ("range", "bytes=5-1"),
+        ("range", "items=0-1"),
+        ("range", "bytes=0-1,3-4,6-7"),
+        ("if-none-match", "garbage"),
+        ("if-none-match", "\"unterminated"),
+        ("if-modified-since", "yesterday"),
+        ("if-range", "W/\"weak\""),
+    ] {
+        let r = client.get(&url).header(name, value).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{name}: {value}");
+    }
+    for path in [
+        "/media/images/../../etc/passwd",
+        "/media/images/..%2F..%2Fetc%2Fpasswd",
+        "/media/images/%00.jpg",
+        "/media/nothing",
+        "/api/cameras/abc",
+    ] {
+        let r = client.get(edge.url(path)).send().await.unwrap();
+        assert!(r.status().is_client_error(), "{path}: {}", r.status());
+    }
+    // A huge header is refused by someone with a 4xx, never a 5xx.
+    let r = client
+        .get(edge.url("/api/cameras"))
+        .header("x-huge", "a".repeat(200_000))
+        .send()
+        .await;
+    if let Ok(r) = r {
+        assert!(!r.status().is_server_error(), "{}", r.status());
+    }
+    // The edge still serves afterwards.
+    assert_eq!(
+        client.get(&url).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+}
