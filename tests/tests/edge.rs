@@ -415,3 +415,31 @@ async fn hostile_requests_get_answers_not_errors() {
         StatusCode::OK
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_are_served_stale_within_stale_if_error_when_the_origin_is_down() {
+    let (mut origin, edge) = stack().await;
+    origin.create_camera("Roof").await.unwrap();
+    let client = Client::new();
+    let first = client.get(edge.url("/")).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(
+        header(&first, "cache-control"),
+        "max-age=0, stale-if-error=86400"
+    );
+    assert_eq!(header(&first, "x-timelapser-cache"), "MISS");
+    let html = first.text().await.unwrap();
+    assert!(html.contains("Roof"));
+    let again = client.get(edge.url("/")).send().await.unwrap();
+    assert_eq!(header(&again, "x-timelapser-cache"), "REVALIDATED");
+    // The origin goes away: the stored page is served, marked stale.
+    origin.stop().await.unwrap();
+    let stale = client.get(edge.url("/")).send().await.unwrap();
+    assert_eq!(stale.status(), StatusCode::OK);
+    assert_eq!(header(&stale, "x-timelapser-cache"), "STALE");
+    assert_eq!(stale.text().await.unwrap(), html);
+    // JSON says no-cache: never served stale, a clear problem instead.
+    let json = client.get(edge.url("/api/cameras")).send().await.unwrap();
+    assert!(json.status().is_server_error());
+    assert_eq!(header(&json, "content-type"), "application/problem+json");
+}

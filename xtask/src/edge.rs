@@ -129,3 +129,36 @@ pub fn wrangler_env(root: &Path) -> Vec<(&'static str, String)> {
         ("XDG_CACHE_HOME", state.join("cache").display().to_string()),
     ]
 }
+
+/// playwright-core, pinned; it drives Debian's Chromium (it never downloads a browser).
+pub const PLAYWRIGHT_CORE_VERSION: &str = "1.65.1";
+
+/// Debian's Chromium (apt, as root) and playwright-core (npm) for the browser tests.
+pub fn ensure_browser(root: &Path) -> Result<()> {
+    if !Path::new("/usr/bin/chromium").is_file() {
+        tools::ensure_apt_packages(&[("chromium", "chromium")])?;
+    }
+    let prefix = root.join(format!(
+        "target/tools/playwright-core-{PLAYWRIGHT_CORE_VERSION}"
+    ));
+    if prefix
+        .join("node_modules/playwright-core/package.json")
+        .is_file()
+    {
+        return Ok(());
+    }
+    let npm = tools::which("npm").context("npm is required to install playwright-core")?;
+    step(&format!(
+        "installing playwright-core {PLAYWRIGHT_CORE_VERSION} (npm) into {}",
+        prefix.display()
+    ));
+    std::fs::create_dir_all(&prefix)?;
+    std::fs::write(
+        prefix.join("package.json"),
+        "{\"name\":\"timelapser-browser-tools\",\"private\":true}\n",
+    )?;
+    run(Command::new(npm)
+        .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+        .arg(format!("playwright-core@{PLAYWRIGHT_CORE_VERSION}"))
+        .current_dir(&prefix))
+}

@@ -116,6 +116,7 @@ fn test(root: &Path) -> Result<()> {
     step("building the edge Worker (the end-to-end tests run it in wrangler dev)");
     edge::build_edge(root)?;
     edge::ensure_wrangler(root)?;
+    edge::ensure_browser(root)?;
 
     step("native tests (origin suites on SQLite and PostgreSQL; edge + origin end to end)");
     run(cargo().args(["test", "--workspace"]))?;

@@ -124,3 +124,12 @@ pub async fn storage_bytes(conn: &mut AnyConnection) -> Result<i64, sqlx::Error>
     .await?;
     row.try_get("total")
 }
+
+/// Videos queued or rendering, oldest first.
+pub async fn in_flight(conn: &mut AnyConnection) -> Result<Vec<VideoRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM videos WHERE status IN ('queued', 'rendering') ORDER BY id"
+    ))
+    .fetch_all(conn)
+    .await
+}

@@ -1,11 +1,13 @@
 //! HTTP routes: one module per resource, each exposing a `router()`, merged here. Routes set
 //! status and headers (every header value from core); services do the work.
 
+mod assets;
 mod cameras;
 mod dashboard;
 mod events;
 mod media;
 mod ops;
+mod pages;
 pub mod respond;
 mod settings;
 mod timelapses;
@@ -34,6 +36,8 @@ pub fn router(state: AppState) -> Router {
         .merge(events::router())
         .merge(media::router())
         .merge(ops::router())
+        .merge(pages::router())
+        .merge(assets::router())
         .fallback(|| async { problem_response(StatusCode::NOT_FOUND, "no such resource".into()) })
         .method_not_allowed_fallback(|| async {
             problem_response(

@@ -1,0 +1,306 @@
+//! The pages: `/` (the public gallery), `/cameras/{id}` and `/dashboard`, server-rendered
+//! with maud. Each is validated by a hash of its HTML (304 when unchanged) and kept current
+//! in the browser by one EventSource (assets/app.js), so no page ever polls.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use maud::{html, Markup, DOCTYPE};
+use serde::Deserialize;
+use timelapser_core::etag::{EntityTag, HashAlgorithm};
+use timelapser_core::policy::ContentKind;
+use timelapser_core::resources::{Camera, HealthStatus, Image, Timelapse, Video};
+
+use super::assets::{css_url, js_url};
+use super::respond;
+use super::{Path, Query};
+use crate::cache::Representation;
+use crate::db;
+use crate::error::{Error, Result};
+use crate::services::{cameras, settings, stats, timelapses};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(gallery))
+        .route("/cameras/{id}", get(camera))
+        .route("/dashboard", get(dashboard))
+}
+
+const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
+
+/// A transparent pixel, where a camera has no frame yet (the first capture replaces it live).
+const BLANK: &str =
+    "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7";
+
+/// Thumbnails per camera page.
+const PAGE_SIZE: i64 = 24;
+
+fn page_response(method: &Method, headers: &HeaderMap, markup: Markup) -> Response {
+    let body = markup.into_string();
+    let rep = Representation {
+        etag: EntityTag::from_content(body.as_bytes(), HashAlgorithm::Sha256),
+        body: body.into(),
+    };
+    respond::representation(method, headers, ContentKind::Page, &rep, HTML)
+}
+
+async fn site_name(state: &AppState) -> String {
+    let rep = settings::get(state).await.ok();
+    rep.and_then(|r| serde_json::from_slice::<serde_json::Value>(&r.body).ok())
+        .and_then(|v| v["site_name"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "Timelapser".to_owned())
+}
+
+fn layout(site: &str, title: &str, page: &str, camera_id: Option<i64>, content: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · " (site) }
+                link rel="stylesheet" href=(css_url());
+                script src=(js_url()) defer {}
+            }
+            body data-page=(page) data-camera-id=[camera_id] {
+                header.site {
+                    h1 { a href="/" { (site) } }
+                    nav aria-label="Main" {
+                        a href="/" { "Gallery" }
+                        a href="/dashboard" { "Dashboard" }
+                    }
+                    span.live role="status" aria-live="polite" data-state="connecting" { "connecting…" }
+                }
+                main id="main" { (content) }
+            }
+        }
+    }
+}
+
+fn thumb_height(image: &Image) -> u32 {
+    ((u64::from(image.height) * 320) / u64::from(image.width.max(1))).max(1) as u32
+}
+
+fn status_badge(status: &str) -> Markup {
+    html! { span.status.(format!("status-{status}")) data-role="status" { (status) } }
+}
+
+async fn camera_list(state: &AppState) -> Result<Vec<Camera>> {
+    let rep = cameras::list(state).await?;
+    serde_json::from_slice(&rep.body).map_err(|e| Error::Internal(e.into()))
+}
+
+async fn gallery(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let site = site_name(&state).await;
+    let cameras = camera_list(&state).await?;
+    let content = html! {
+        h2.visually-hidden { "Cameras" }
+        @if cameras.is_empty() {
+            p.muted { "No cameras yet. Create one with POST /api/cameras." }
+        }
+        ul.grid {
+            @for camera in &cameras {
+                li.card data-camera-id=(camera.id) {
+                    a href={ "/cameras/" (camera.id) } {
+                        @match &camera.latest_image {
+                            Some(image) => img data-role="latest" src=(image.thumbnail_url) width="320" height=(thumb_height(image))
+                                loading="lazy" alt={ "Latest frame from " (camera.name) ", captured " (image.captured_at.to_rfc3339()) };,
+                            None => img data-role="latest" src=(BLANK) width="320" height="180" alt={ (camera.name) " has no frames yet" };,
+                        }
+                    }
+                    div.meta {
+                        h2 { a href={ "/cameras/" (camera.id) } data-role="name" { (camera.name) } }
+                        (status_badge(camera.status.as_str()))
+                        span.muted { span data-role="count" { (camera.image_count) } " frames" }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page_response(
+        &method,
+        &headers,
+        layout(&site, "Gallery", "gallery", None, content),
+    ))
+}
+
+#[derive(Deserialize)]
+struct CameraPageQuery {
+    before: Option<i64>,
+}
+
+async fn camera(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Query(query): Query<CameraPageQuery>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let site = site_name(&state).await;
+    let camera: Camera = serde_json::from_slice(&cameras::get(&state, id).await?.body)
+        .map_err(|e| Error::Internal(e.into()))?;
+    let page: cameras::ImagePage = serde_json::from_slice(
+        &cameras::images(&state, id, PAGE_SIZE, query.before)
+            .await?
+            .body,
+    )
+    .map_err(|e| Error::Internal(e.into()))?;
+    let timelapse_list: Vec<Timelapse> =
+        serde_json::from_slice(&timelapses::for_camera(&state, id).await?.body)
+            .map_err(|e| Error::Internal(e.into()))?;
+    let mut videos: Vec<(Timelapse, Vec<Video>)> = Vec::new();
+    for timelapse in timelapse_list {
+        let list: Vec<Video> =
+            serde_json::from_slice(&timelapses::videos(&state, timelapse.id).await?.body)
+                .map_err(|e| Error::Internal(e.into()))?;
+        videos.push((timelapse, list));
+    }
+    let first_page = query.before.is_none();
+    let content = html! {
+        article {
+            h2 { (camera.name) " " span #status.status.(format!("status-{}", camera.status.as_str())) { (camera.status.as_str()) } }
+            p.muted { span #image-count { (camera.image_count) } " frames" }
+            section.latest aria-labelledby="latest-heading" {
+                h3 #latest-heading { "Latest frame" }
+                @match &camera.latest_image {
+                    Some(image) => img #latest-image src=(image.url) width=(image.width) height=(image.height)
+                        alt={ "Latest frame from " (camera.name) ", captured " (image.captured_at.to_rfc3339()) };,
+                    None => p.muted { "No frames yet." },
+                }
+            }
+            section aria-labelledby="frames-heading" {
+                h3 #frames-heading { "Frames, newest first" }
+                ul.thumbs #thumbs data-first-page[first_page] {
+                    @for image in &page.items {
+                        li { a href=(image.url) {
+                            img src=(image.thumbnail_url) width="320" height=(thumb_height(image)) loading="lazy"
+                                alt={ "Frame captured " (image.captured_at.to_rfc3339()) };
+                        } }
+                    }
+                }
+                nav aria-label="Pages of frames" {
+                    @if !first_page { a href={ "/cameras/" (camera.id) } { "Newest" } " " }
+                    @if let Some(before) = page.next_before { a href={ "/cameras/" (camera.id) "?before=" (before) } rel="next" { "Older frames" } }
+                }
+            }
+            section aria-labelledby="timelapses-heading" {
+                h3 #timelapses-heading { "Timelapses" }
+                @if videos.is_empty() { p.muted { "No timelapses yet." } }
+                @for (timelapse, list) in &videos {
+                    h4 { (timelapse.name) " " span.muted { "(" (format!("{:?}", timelapse.status).to_lowercase()) ", " (timelapse.image_count) " frames)" } }
+                    @for video in list {
+                        @if let Some(url) = &video.url {
+                            video controls preload="metadata" src=(url) aria-label={ "Video " (video.id) " of " (timelapse.name) } {}
+                        } @else {
+                            p.muted data-video-id=(video.id) { "Video " (video.id) ": " (format!("{:?}", video.status).to_lowercase()) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page_response(
+        &method,
+        &headers,
+        layout(&site, &camera.name, "camera", Some(camera.id), content),
+    ))
+}
+
+async fn dashboard(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let site = site_name(&state).await;
+    let cameras = camera_list(&state).await?;
+    let numbers = stats::compute(&state).await?;
+    let renders: Vec<Video> = {
+        let mut conn = state.db.pool().acquire().await?;
+        db::videos::in_flight(&mut conn)
+            .await?
+            .iter()
+            .map(db::videos::VideoRow::to_resource)
+            .collect()
+    };
+    let database = if state.db.ping().await {
+        HealthStatus::Ok
+    } else {
+        HealthStatus::Down
+    };
+    let content = html! {
+        section aria-labelledby="numbers-heading" {
+            h2 #numbers-heading { "Now" }
+            div.numbers {
+                div { strong #stat-cameras { (numbers.cameras.total) } "cameras" }
+                div { strong #stat-online { (numbers.cameras.online) } "online" }
+                div { strong #stat-images { (numbers.images_total) } "frames stored" }
+                div { strong #stat-today { (numbers.images_today) } "frames today" }
+                div { strong #stat-storage { (format_bytes(numbers.storage_bytes)) } "storage used" }
+                div { strong #stat-renders { (numbers.renders_in_flight) } "renders in flight" }
+            }
+        }
+        section aria-labelledby="cameras-heading" {
+            h2 #cameras-heading { "Cameras" }
+            table {
+                thead { tr { th scope="col" { "Camera" } th scope="col" { "Status" } th scope="col" { "Frames" } th scope="col" { "Last capture" } } }
+                tbody {
+                    @for camera in &cameras {
+                        tr data-camera-id=(camera.id) {
+                            td { a href={ "/cameras/" (camera.id) } data-role="name" { (camera.name) } }
+                            td { (status_badge(camera.status.as_str())) }
+                            td data-role="count" { (camera.image_count) }
+                            td { @if let Some(at) = camera.last_capture_at {
+                                time data-role="last" datetime=(at.to_rfc3339()) { (at.to_rfc3339()) }
+                            } @else { time data-role="last" { "never" } } }
+                        }
+                    }
+                }
+            }
+        }
+        section aria-labelledby="renders-heading" {
+            h2 #renders-heading { "Rendering" }
+            ul #renders {
+                @for video in &renders {
+                    li data-video-id=(video.id) {
+                        span data-role="label" { "Video " (video.id) " (timelapse " (video.timelapse_id) "): " (format!("{:?}", video.status).to_lowercase()) }
+                        " " progress max="1" value=(video.progress) {}
+                    }
+                }
+            }
+        }
+        section aria-labelledby="health-heading" {
+            h2 #health-heading { "Health" }
+            dl {
+                dt { "Database" } dd data-component="database" { (format!("{database:?}").to_lowercase()) }
+                dt { "Media disk" } dd data-component="media_disk" { "ok" }
+            }
+        }
+    };
+    Ok(page_response(
+        &method,
+        &headers,
+        layout(&site, "Dashboard", "dashboard", None, content),
+    ))
+}
+
+fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
