@@ -10,6 +10,7 @@
 
 use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpListener};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -35,6 +36,8 @@ pub enum Part {
     Captures,
     /// 10,000 SSE clients.
     Sse,
+    /// Origin offload of a gallery workload through the edge.
+    Offload,
 }
 
 /// A child process killed when dropped (also on errors).
@@ -47,9 +50,9 @@ impl Drop for Guard {
     /// SIGTERM first (nginx's master then stops its workers; SIGKILL would orphan them), then
     /// SIGKILL if it has not exited after 5 s.
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        // Each child leads its own process group (wrangler runs workerd as its own child).
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -58,7 +61,7 @@ impl Drop for Guard {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = self.child.kill();
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.wait();
         eprintln!("    killed {}", self.name);
     }
@@ -112,7 +115,10 @@ async fn start_origin(
         command.arg("--threads").arg(threads.to_string());
     }
     let guard = Guard {
-        child: command.spawn().context("starting the origin")?,
+        child: command
+            .process_group(0)
+            .spawn()
+            .context("starting the origin")?,
         name: "origin",
     };
     wait_ready(&format!("http://{addr}/healthz")).await?;
@@ -285,6 +291,7 @@ async fn media(origin_bin: &Path, work: &Path) -> Result<MediaResults> {
             .arg("-p")
             .arg(&nginx_dir)
             .stdout(Stdio::null())
+            .process_group(0)
             .spawn()
             .context("starting nginx")?,
         name: "nginx",
@@ -553,7 +560,13 @@ fn write_section(root: &Path, heading: &str, body: &str) -> Result<()> {
 
 /// Runs the parts asked for (all by default) and writes BENCHMARKS.md.
 pub fn bench(root: &Path, parts: &[Part]) -> Result<()> {
-    let all = [Part::Core, Part::Media, Part::Captures, Part::Sse];
+    let all = [
+        Part::Core,
+        Part::Media,
+        Part::Captures,
+        Part::Sse,
+        Part::Offload,
+    ];
     let parts: Vec<Part> = if parts.is_empty() {
         all.to_vec()
     } else {
@@ -682,5 +695,55 @@ pub fn bench(root: &Path, parts: &[Part]) -> Result<()> {
         eprintln!("{body}");
         write_section(root, "SSE fan-out", &body)?;
     }
+    if parts.contains(&Part::Offload) {
+        crate::edge::build_edge(root)?;
+        let o = runtime.block_on(offload(root, &origin_bin, &work))?;
+        let body = crate::offload::report(&o, &today, &host);
+        eprintln!("{body}");
+        write_section(root, "Origin offload through the edge", &body)?;
+    }
     Ok(())
+}
+
+async fn offload(root: &Path, origin_bin: &Path, work: &Path) -> Result<crate::offload::Offload> {
+    const VIEWERS: usize = 50;
+    let (origin, addr) = start_origin(origin_bin, &work.join("offload-data"), None, None).await?;
+    let base = format!("http://{addr}");
+    let mut cameras = Vec::new();
+    for n in 0..3u32 {
+        let (camera, token) = create_camera(&base).await?;
+        for seed in 0..20u32 {
+            let jpeg = encode(320, 240, &frame(320, 240, n * 100 + seed, 20), 85)?;
+            reqwest::Client::new()
+                .post(format!("{base}/api/cameras/{camera}/captures"))
+                .bearer_auth(&token)
+                .header("content-type", "image/jpeg")
+                .body(jpeg)
+                .send()
+                .await?
+                .error_for_status()?;
+        }
+        cameras.push(camera);
+    }
+    let state = work.join("offload-edge");
+    let _ = std::fs::remove_dir_all(&state);
+    let port = free_port()?;
+    let edge = Guard {
+        child: crate::edge::wrangler_dev_prebuilt(root, port, free_port()?, &state, &base)?
+            .stdout(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .context("starting wrangler dev")?,
+        name: "wrangler dev",
+    };
+    let edge_base = format!("http://127.0.0.1:{port}");
+    wait_ready(&format!("{edge_base}/healthz")).await?;
+    step(&format!(
+        "offload: {VIEWERS} viewers, gallery and {} camera pages, twice",
+        cameras.len()
+    ));
+    let result = crate::offload::run(addr, &edge_base, &cameras, VIEWERS).await;
+    drop(edge);
+    drop(origin);
+    result
 }

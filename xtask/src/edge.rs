@@ -162,3 +162,38 @@ pub fn ensure_browser(root: &Path) -> Result<()> {
         .arg(format!("playwright-core@{PLAYWRIGHT_CORE_VERSION}"))
         .current_dir(&prefix))
 }
+
+/// `wrangler dev` on the Worker as built (no build command), with its state in `state`:
+/// for tests and benchmarks, which build first and must not run cargo inside cargo.
+pub fn wrangler_dev_prebuilt(
+    root: &Path,
+    port: u16,
+    inspector_port: u16,
+    state: &Path,
+    origin: &str,
+) -> Result<Command> {
+    let bin = ensure_wrangler(root)?;
+    std::fs::create_dir_all(state)?;
+    let config = state.join("wrangler.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "name = \"timelapser-edge\"\nmain = \"{}\"\ncompatibility_date = \"2025-09-01\"\n\n[vars]\nORIGIN = \"{origin}\"\n",
+            root.join("edge/build/index.js").display()
+        ),
+    )?;
+    let mut command = Command::new(bin.join("wrangler"));
+    command
+        .args(["dev", "--config"])
+        .arg(&config)
+        .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--inspector-port", &inspector_port.to_string()])
+        .arg("--persist-to")
+        .arg(state.join("persist"))
+        .arg("--show-interactive-dev-session=false")
+        .current_dir(state);
+    for (name, value) in wrangler_env(root) {
+        command.env(name, value);
+    }
+    Ok(command)
+}

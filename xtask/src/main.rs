@@ -8,6 +8,7 @@
 
 mod bench;
 mod edge;
+mod offload;
 mod sse_bench;
 mod tools;
 

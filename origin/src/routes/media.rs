@@ -84,6 +84,14 @@ async fn serve(
     h.insert(header::ETAG, media.etag_header.clone());
     h.insert(header::LAST_MODIFIED, media.last_modified_header.clone());
     h.insert(header::ACCEPT_RANGES, ACCEPT_RANGES);
+    let sent = match (status, range) {
+        (StatusCode::OK, _) => media.len,
+        (StatusCode::PARTIAL_CONTENT, Some(RangeResponse::Partial(part))) => part.len(),
+        _ => 0,
+    };
+    if sent > 0 && method != Method::HEAD {
+        metrics::counter!("media_bytes_sent_total", "folder" => name.kind.folder()).increment(sent);
+    }
     match (status, range) {
         (StatusCode::OK, _) => {
             h.insert(

@@ -1,0 +1,241 @@
+//! Origin offload through the edge: viewers load the gallery and a camera page with their
+//! thumbnails, then come back with their browser caches; the origin's own counters say what
+//! reached it. Viewers behave as a browser does with these headers: a page (`max-age=0`) is
+//! revalidated with its ETag on every visit, an immutable thumbnail is never asked again.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+
+use anyhow::{bail, Context, Result};
+
+/// What reached the origin.
+#[derive(Debug, Default, Clone)]
+pub struct OriginCounters {
+    /// Requests by route.
+    pub requests: HashMap<String, u64>,
+    /// Media bytes sent.
+    pub media_bytes: u64,
+    /// Media 200s.
+    pub media_fetches: u64,
+}
+
+impl OriginCounters {
+    fn total(&self) -> u64 {
+        self.requests.values().sum()
+    }
+
+    fn minus(&self, before: &OriginCounters) -> OriginCounters {
+        let mut requests = HashMap::new();
+        for (route, n) in &self.requests {
+            let d = n - before.requests.get(route).copied().unwrap_or(0);
+            if d > 0 {
+                requests.insert(route.clone(), d);
+            }
+        }
+        OriginCounters {
+            requests,
+            media_bytes: self.media_bytes - before.media_bytes,
+            media_fetches: self.media_fetches - before.media_fetches,
+        }
+    }
+}
+
+/// Reads the origin's counters from /metrics (requests to /metrics itself excluded).
+pub async fn counters(origin: SocketAddr) -> Result<OriginCounters> {
+    let text = reqwest::get(format!("http://{origin}/metrics"))
+        .await?
+        .text()
+        .await?;
+    let mut c = OriginCounters::default();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("http_requests_total{") {
+            let route = rest
+                .split("route=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or("?");
+            let value: u64 = line
+                .rsplit(' ')
+                .next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if route != "/metrics" && route != "/healthz" {
+                *c.requests.entry(route.to_owned()).or_default() += value;
+            }
+            if route == "/media/{folder}/{file}" && line.contains("status=\"200\"") {
+                c.media_fetches += value;
+            }
+        } else if line.starts_with("media_bytes_sent_total{") {
+            c.media_bytes += line
+                .rsplit(' ')
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    Ok(c)
+}
+
+/// One viewer's browser cache: pages with their ETags, and the immutable objects it holds.
+#[derive(Default)]
+struct Browser {
+    pages: HashMap<String, (String, String)>,
+    immutable: HashSet<String>,
+}
+
+fn thumbnails(html: &str) -> Vec<String> {
+    html.split("src=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .filter(|s| s.starts_with("/media/thumbnails/"))
+        .map(str::to_owned)
+        .collect()
+}
+
+impl Browser {
+    /// Loads a page and its thumbnails as a browser would; returns (page views, bytes received).
+    async fn visit(&mut self, client: &reqwest::Client, edge: &str, path: &str) -> Result<u64> {
+        let mut request = client.get(format!("{edge}{path}"));
+        if let Some((etag, _)) = self.pages.get(path) {
+            request = request.header("if-none-match", etag);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let etag = response
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response.text().await?;
+        let html = if status == reqwest::StatusCode::NOT_MODIFIED {
+            // The browser renders the copy it holds.
+            self.pages
+                .get(path)
+                .map(|(_, html)| html.clone())
+                .context("304 for a page never seen")?
+        } else if status.is_success() {
+            if let Some(etag) = etag {
+                self.pages.insert(path.to_owned(), (etag, body.clone()));
+            }
+            body
+        } else {
+            bail!("{path} answered {status}");
+        };
+        let mut bytes = 0;
+        for thumb in thumbnails(&html) {
+            if self.immutable.contains(&thumb) {
+                continue; // immutable and fresh: not even revalidated
+            }
+            let response = client.get(format!("{edge}{thumb}")).send().await?;
+            if !response.status().is_success() {
+                bail!("{thumb} answered {}", response.status());
+            }
+            bytes += response.bytes().await?.len() as u64;
+            self.immutable.insert(thumb);
+        }
+        Ok(bytes)
+    }
+}
+
+/// Results of the workload.
+pub struct Offload {
+    /// Viewers, and page views per viewer per round.
+    pub viewers: usize,
+    /// Page views in all.
+    pub page_views: u64,
+    /// Distinct media objects the pages show.
+    pub media_objects: usize,
+    /// What reached the origin in the first round (cold browsers).
+    pub first: OriginCounters,
+    /// What reached the origin in the revisits.
+    pub revisits: OriginCounters,
+}
+
+/// Runs `viewers` viewers, each loading the gallery and every camera page, twice.
+pub async fn run(
+    origin: SocketAddr,
+    edge: &str,
+    camera_ids: &[i64],
+    viewers: usize,
+) -> Result<Offload> {
+    let client = reqwest::Client::new();
+    let mut pages = vec!["/".to_owned()];
+    pages.extend(camera_ids.iter().map(|id| format!("/cameras/{id}")));
+    let mut objects = HashSet::new();
+    for page in &pages {
+        let html = client
+            .get(format!("http://{origin}{page}"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        objects.extend(thumbnails(&html));
+    }
+    let mut browsers: Vec<Browser> = (0..viewers).map(|_| Browser::default()).collect();
+    let before = counters(origin).await?;
+    for browser in &mut browsers {
+        for page in &pages {
+            browser.visit(&client, edge, page).await?;
+        }
+    }
+    let middle = counters(origin).await?;
+    for browser in &mut browsers {
+        for page in &pages {
+            let bytes = browser.visit(&client, edge, page).await?;
+            if bytes != 0 {
+                bail!("a revisit downloaded {bytes} image bytes");
+            }
+        }
+    }
+    let after = counters(origin).await?;
+    Ok(Offload {
+        viewers,
+        page_views: (viewers * pages.len() * 2) as u64,
+        media_objects: objects.len(),
+        first: middle.minus(&before),
+        revisits: after.minus(&middle),
+    })
+}
+
+/// The BENCHMARKS.md section.
+pub fn report(o: &Offload, today: &str, host: &str) -> String {
+    let per_1000 = |n: u64, views: u64| n as f64 * 1000.0 / views as f64;
+    let round_views = o.page_views / 2;
+    let mut routes: Vec<String> = o
+        .first
+        .requests
+        .iter()
+        .map(|(r, n)| format!("`{r}` {n}"))
+        .collect();
+    routes.sort();
+    let fetches_per_object = o.first.media_fetches as f64 / o.media_objects.max(1) as f64;
+    format!(
+        "{today}, {host}.\n\n\
+         {viewers} viewers, each with its own browser cache, load the gallery and every camera page with \
+         their thumbnails through the edge (`wrangler dev`), then come back. Pages (`max-age=0`) are \
+         revalidated with their ETag on every visit; immutable thumbnails are not asked again. \
+         Counted at the origin (`/metrics`). {objects} distinct thumbnails.\n\n\
+         | | first visits | revisits | target |\n|---|---:|---:|---|\n\
+         | page views | {rv} | {rv} | |\n\
+         | origin requests | {fr} ({fr1000:.0} per 1,000 views) | {rr} ({rr1000:.0} per 1,000 views) | |\n\
+         | origin media fetches | {mf} ({fpo:.2} per object) | {rmf} | <= 1 per object: {vf} |\n\
+         | origin media bytes | {mb} | {rmb} | 0 on revisits: {vb} |\n\n\
+         First-visit origin requests by route: {routes}. Every page view still reaches the origin once \
+         (the edge revalidates `max-age=0` pages; a 304 carries no body).\n",
+        viewers = o.viewers,
+        objects = o.media_objects,
+        rv = round_views,
+        fr = o.first.total(),
+        fr1000 = per_1000(o.first.total(), round_views),
+        rr = o.revisits.total(),
+        rr1000 = per_1000(o.revisits.total(), round_views),
+        mf = o.first.media_fetches,
+        fpo = fetches_per_object,
+        rmf = o.revisits.media_fetches,
+        vf = if fetches_per_object <= 1.0 { "met" } else { "NOT met" },
+        mb = o.first.media_bytes,
+        rmb = o.revisits.media_bytes,
+        vb = if o.revisits.media_bytes == 0 { "met" } else { "NOT met" },
+        routes = routes.join(", "),
+    )
+}
