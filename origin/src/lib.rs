@@ -65,6 +65,10 @@ pub struct Options {
     pub sse_heartbeat: Duration,
     /// Interval of event log pruning.
     pub prune_interval: Duration,
+    /// Renders run at once (one suits a small machine: ffmpeg uses every core).
+    pub render_workers: usize,
+    /// The ffmpeg binary; `ffmpeg` on PATH when not set.
+    pub ffmpeg: Option<PathBuf>,
 }
 
 impl Options {
@@ -83,6 +87,8 @@ impl Options {
             sse_retry: Duration::from_secs(2),
             sse_heartbeat: Duration::from_secs(15),
             prune_interval: Duration::from_secs(60),
+            render_workers: 1,
+            ffmpeg: None,
         }
     }
 }
@@ -100,7 +106,9 @@ pub fn metrics_handle() -> PrometheusHandle {
 }
 
 /// Opens the database and media, and builds the application state.
-pub async fn build_state(options: &Options) -> anyhow::Result<(AppState, Option<String>)> {
+pub async fn build_state(
+    options: &Options,
+) -> anyhow::Result<(AppState, Option<String>, services::render::Queue)> {
     std::fs::create_dir_all(&options.data_dir)
         .with_context(|| format!("creating the data directory {}", options.data_dir.display()))?;
     let database_url = match &options.database_url {
@@ -118,6 +126,8 @@ pub async fn build_state(options: &Options) -> anyhow::Result<(AppState, Option<
     let handlers: Vec<Arc<dyn EventHandler>> = vec![Arc::new(Invalidation::new(cache.clone()))];
     let bus = EventBus::new(options.event_buffer, handlers);
     let events = EventLog::open(db.clone(), bus.clone()).await?;
+    let (renderer, queue) =
+        services::render::Renderer::new(services::render::find_ffmpeg(options.ffmpeg.as_deref()));
     let state = AppState::new(Shared {
         config: Arc::new(Config {
             data_dir: options.data_dir.clone(),
@@ -133,10 +143,11 @@ pub async fn build_state(options: &Options) -> anyhow::Result<(AppState, Option<
         events,
         admin,
         metrics: metrics_handle(),
+        renderer,
         shutdown: CancellationToken::new(),
     });
     services::settings::seed_defaults(&state).await?;
-    Ok((state, generated))
+    Ok((state, generated, queue))
 }
 
 /// A running origin.
@@ -173,7 +184,7 @@ impl Server {
 
 /// Starts the origin: binds, spawns the background tasks and serves until shut down.
 pub async fn start(options: Options) -> anyhow::Result<Server> {
-    let (state, generated) = build_state(&options).await?;
+    let (state, generated, queue) = build_state(&options).await?;
     if let Some(token) = generated {
         // Shown once: only its hash is kept.
         eprintln!(
@@ -187,6 +198,13 @@ pub async fn start(options: Options) -> anyhow::Result<Server> {
     let addr = listener.local_addr()?;
     let shutdown = state.shutdown.clone();
     spawn_background(&state, &options, shutdown.clone());
+    services::render::spawn_workers(
+        state.clone(),
+        queue,
+        options.render_workers,
+        shutdown.clone(),
+    )
+    .await?;
     if options.demo {
         demo::start(state.clone(), options.demo_interval, shutdown.clone()).await?;
     }

@@ -52,6 +52,12 @@ struct ServeArgs {
     /// Log as JSON lines instead of text.
     #[arg(long, env = "TIMELAPSER_LOG_JSON")]
     log_json: bool,
+    /// Renders run at once.
+    #[arg(long, env = "TIMELAPSER_RENDER_WORKERS", default_value_t = 1)]
+    render_workers: usize,
+    /// The ffmpeg binary (default: `ffmpeg` on PATH).
+    #[arg(long, env = "TIMELAPSER_FFMPEG")]
+    ffmpeg: Option<PathBuf>,
     /// Worker threads serving requests (default: one per core). With 1, the origin runs a
     /// single-threaded scheduler, the cheapest on a one-core allotment.
     #[arg(long, env = "TIMELAPSER_THREADS")]
@@ -92,6 +98,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     options.admin_token = args.admin_token.filter(|t| !t.is_empty());
     options.max_capture_bytes = args.max_capture_bytes;
     options.demo = args.demo;
+    options.render_workers = args.render_workers.max(1);
+    options.ffmpeg = args.ffmpeg;
     options.demo_interval = Duration::from_secs(args.demo_interval_seconds.max(1));
     let server = timelapser_origin::start(options).await?;
     let stop = server.shutdown_token();

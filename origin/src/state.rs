@@ -64,6 +64,8 @@ pub struct Shared {
     pub admin: AdminToken,
     /// Prometheus metrics.
     pub metrics: PrometheusHandle,
+    /// The render queue.
+    pub renderer: crate::services::render::Renderer,
     /// Cancelled when the server shuts down (ends SSE streams and background tasks).
     pub shutdown: tokio_util::sync::CancellationToken,
 }

@@ -443,3 +443,74 @@ async fn pages_are_served_stale_within_stale_if_error_when_the_origin_is_down() 
     assert!(json.status().is_server_error());
     assert_eq!(header(&json, "content-type"), "application/problem+json");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_seeking_a_video_gets_ranges_from_the_edge() {
+    let (origin, edge) = stack().await;
+    let client = Client::new();
+    let (camera, token) = origin.create_camera("Roof").await.unwrap();
+    let timelapse: Value = client
+        .post(origin.url(&format!("/api/cameras/{camera}/timelapses")))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"name": "Spring"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for seed in 0..8 {
+        origin.capture(camera, &token, 900 + seed).await.unwrap();
+    }
+    let queued: Value = client
+        .post(origin.url(&format!("/api/timelapses/{}/videos", timelapse["id"])))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"fps": 4}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let video = loop {
+        let v: Value = client
+            .get(origin.url(&format!("/api/videos/{}", queued["id"])))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        match v["status"].as_str().unwrap() {
+            "ready" => break v,
+            "failed" => panic!("render failed: {v}"),
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
+    let url = edge.url(video["url"].as_str().unwrap());
+    let len = video["bytes"].as_u64().unwrap();
+    // A video element's first request, then a seek.
+    let r = client
+        .get(&url)
+        .header("range", "bytes=0-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(header(&r, "content-type"), "video/mp4");
+    assert_eq!(
+        header(&r, "content-range"),
+        format!("bytes 0-{}/{len}", len - 1)
+    );
+    let whole = r.bytes().await.unwrap();
+    let r = client
+        .get(&url)
+        .header("range", format!("bytes={}-{}", len / 2, len / 2 + 99))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(header(&r, "x-timelapser-cache"), "HIT");
+    let part = r.bytes().await.unwrap();
+    assert_eq!(part, whole[(len / 2) as usize..(len / 2 + 100) as usize]);
+}

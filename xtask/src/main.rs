@@ -98,6 +98,8 @@ fn test(root: &Path) -> Result<()> {
     tools::require_node()?;
     tools::require_postgres()?;
     tools::ensure_build_libraries()?;
+    // The origin renders videos with Debian's ffmpeg; its tests check them with ffprobe.
+    tools::ensure_apt_packages(&[("ffmpeg", "ffmpeg"), ("ffprobe", "ffmpeg")])?;
     tools::ensure_wasm_target()?;
     let wasm_bindgen = tools::ensure_wasm_bindgen_cli(root)?;
 

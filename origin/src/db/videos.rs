@@ -133,3 +133,117 @@ pub async fn in_flight(conn: &mut AnyConnection) -> Result<Vec<VideoRow>, sqlx::
     .fetch_all(conn)
     .await
 }
+
+/// Queues a render.
+pub async fn insert(
+    conn: &mut AnyConnection,
+    timelapse_id: i64,
+    camera_id: i64,
+    fps: i64,
+    frame_count: i64,
+    now: i64,
+) -> Result<VideoRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "INSERT INTO videos (timelapse_id, camera_id, status, progress, fps, frame_count, created_at, updated_at) \
+         VALUES ($1, $2, 'queued', 0, $3, $4, $5, $5) RETURNING {COLUMNS}"
+    ))
+    .bind(timelapse_id)
+    .bind(camera_id)
+    .bind(fps)
+    .bind(frame_count)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+}
+
+/// Moves a video to `rendering`/`queued` with a progress; `None` when it is no longer in
+/// flight (cancelled).
+pub async fn set_progress(
+    conn: &mut AnyConnection,
+    id: i64,
+    status: &str,
+    progress: f64,
+    now: i64,
+) -> Result<Option<VideoRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE videos SET status = $1, progress = $2, updated_at = $3 \
+         WHERE id = $4 AND status IN ('queued', 'rendering') RETURNING {COLUMNS}"
+    ))
+    .bind(status)
+    .bind(progress)
+    .bind(now)
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Marks a render done.
+pub async fn set_ready(
+    conn: &mut AnyConnection,
+    id: i64,
+    bytes: i64,
+    sha256: &str,
+    now: i64,
+) -> Result<Option<VideoRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE videos SET status = 'ready', progress = 1, bytes = $1, sha256 = $2, error = NULL, updated_at = $3 \
+         WHERE id = $4 AND status IN ('queued', 'rendering') RETURNING {COLUMNS}"
+    ))
+    .bind(bytes)
+    .bind(sha256)
+    .bind(now)
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Marks a render failed, with the reason.
+pub async fn set_failed(
+    conn: &mut AnyConnection,
+    id: i64,
+    error: &str,
+    now: i64,
+) -> Result<Option<VideoRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE videos SET status = 'failed', error = $1, updated_at = $2 \
+         WHERE id = $3 AND status IN ('queued', 'rendering') RETURNING {COLUMNS}"
+    ))
+    .bind(error)
+    .bind(now)
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Deletes a video row.
+pub async fn delete(conn: &mut AnyConnection, id: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM videos WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Whether another video row refers to these bytes.
+pub async fn sha256_in_use(conn: &mut AnyConnection, sha256: &str) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM videos WHERE sha256 = $1")
+        .bind(sha256)
+        .fetch_one(conn)
+        .await?;
+    Ok(row.try_get::<i64, _>("n")? > 0)
+}
+
+/// Renders interrupted by a stop go back to the queue; returns every queued id, oldest first.
+pub async fn requeue_interrupted(
+    conn: &mut AnyConnection,
+    now: i64,
+) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query("UPDATE videos SET status = 'queued', progress = 0, updated_at = $1 WHERE status = 'rendering'")
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    let rows = sqlx::query("SELECT id FROM videos WHERE status = 'queued' ORDER BY id")
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(|r| r.try_get("id")).collect()
+}

@@ -11,15 +11,15 @@ use super::respond::{self, JSON};
 use super::Path;
 use crate::cache::Representation;
 use crate::error::Result;
-use crate::services::timelapses;
+use crate::services::{render, timelapses};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/timelapses/{id}", get(show))
         .route("/api/timelapses/{id}/stop", post(stop))
-        .route("/api/timelapses/{id}/videos", get(videos))
-        .route("/api/videos/{id}", get(video))
+        .route("/api/timelapses/{id}/videos", get(videos).post(render))
+        .route("/api/videos/{id}", get(video).delete(delete_video))
 }
 
 async fn show(
@@ -78,5 +78,48 @@ async fn video(
         ContentKind::EntityMetadata,
         &rep,
         JSON,
+    ))
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RenderRequest {
+    fps: Option<u32>,
+}
+
+async fn render(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response> {
+    state.admin.require(&headers)?;
+    // The body is optional: `{}` or nothing renders at the default frame rate.
+    let request: RenderRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RenderRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            crate::error::Error::Unprocessable(format!("expected {{\"fps\": <1..120>}}: {e}"))
+        })?
+    };
+    let video = render::queue(&state, id, request.fps).await?;
+    let rep = Representation::json(&video, timelapses::video_etag(&video))?;
+    let mut response = respond::written(StatusCode::ACCEPTED, &rep);
+    response.headers_mut().insert(
+        axum::http::header::LOCATION,
+        axum::http::HeaderValue::from_str(&format!("/api/videos/{}", video.id)).expect("digits"),
+    );
+    Ok(response)
+}
+
+async fn delete_video(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    state.admin.require(&headers)?;
+    render::delete(&state, id).await?;
+    Ok(axum::response::IntoResponse::into_response(
+        StatusCode::NO_CONTENT,
     ))
 }

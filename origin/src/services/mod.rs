@@ -7,6 +7,7 @@ pub mod cameras;
 pub mod captures;
 pub mod invalidation;
 pub mod live;
+pub mod render;
 pub mod settings;
 pub mod stats;
 pub mod timelapses;
