@@ -13,6 +13,7 @@ pub mod event_log;
 pub mod media;
 pub mod media_cache;
 pub mod routes;
+mod serve;
 pub mod services;
 pub mod state;
 pub mod thumbnail;
@@ -210,7 +211,9 @@ pub async fn start(options: Options) -> anyhow::Result<Server> {
     }
     let app = routes::router(state.clone());
     let stop = shutdown.clone();
-    let task = tokio::spawn(async move { serve_http1(listener, app, stop).await });
+    let serve_state = state.clone();
+    let task =
+        tokio::spawn(async move { serve::serve_http1(listener, app, serve_state, stop).await });
     tracing::info!(%addr, backend = ?state.db.backend(), "timelapser origin listening");
     Ok(Server {
         addr,
@@ -250,48 +253,4 @@ fn spawn_background(state: &AppState, options: &Options, shutdown: CancellationT
             }
         }
     });
-}
-
-/// Serves HTTP/1.1 until `shutdown`, then waits for open connections to finish (SSE streams
-/// end on the same signal).
-///
-/// Not `axum::serve`: its HTTP/1-or-2 connection builder made every open connection cost
-/// over 40 KiB, which matters with thousands of idle SSE clients; the origin speaks HTTP/1.1
-/// to the edge and to camera hosts, so a plain HTTP/1 connection is all it needs.
-async fn serve_http1(
-    listener: TcpListener,
-    app: axum::Router,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
-    loop {
-        let (stream, _) = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = stream.set_nodelay(true);
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        let connection =
-            graceful.watch(builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    graceful.shutdown().await;
-    Ok(())
 }

@@ -562,3 +562,173 @@ mod replicas {
         a.finish().await;
     }
 }
+
+/// A stream is the same whether it is the first request of its connection (served without
+/// hyper's buffers) or follows another request on a kept-alive connection (served by hyper).
+mod both_connection_paths {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    /// Reads until `needle` has arrived; everything read so far.
+    async fn read_until(stream: &mut TcpStream, seen: &mut Vec<u8>, needle: &str) -> String {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !String::from_utf8_lossy(seen).contains(needle) {
+            let mut buf = [0u8; 4096];
+            let n = tokio::time::timeout_at(deadline, stream.read(&mut buf))
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "no {needle:?} in time; got {:?}",
+                        String::from_utf8_lossy(seen)
+                    )
+                })
+                .unwrap();
+            assert!(
+                n > 0,
+                "closed before {needle:?}: {:?}",
+                String::from_utf8_lossy(seen)
+            );
+            seen.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(seen).into_owned()
+    }
+
+    /// The response head, lower-cased, with its Date removed.
+    fn head_fields(response: &str) -> Vec<String> {
+        let head = response.split("\r\n\r\n").next().unwrap();
+        let mut fields: Vec<String> = head
+            .lines()
+            .map(str::to_ascii_lowercase)
+            .filter(|line| !line.starts_with("date:"))
+            .collect();
+        fields.sort();
+        fields
+    }
+
+    const REQUEST: &str =
+        "GET /api/events?types=camera_created HTTP/1.1\r\nHost: origin\r\nAccept: text/event-stream\r\n\r\n";
+
+    #[tokio::test]
+    async fn first_request_and_kept_alive_streams_match() {
+        let origin = TestOrigin::start(Backend::Sqlite).await;
+        let bus = origin.state().events.bus().clone();
+        let before = bus.receiver_count();
+
+        let mut fresh = TcpStream::connect(origin.addr).await.unwrap();
+        fresh.write_all(REQUEST.as_bytes()).await.unwrap();
+        let mut fresh_seen = Vec::new();
+        let fresh_head = read_until(&mut fresh, &mut fresh_seen, "retry: 2000").await;
+
+        let mut reused = TcpStream::connect(origin.addr).await.unwrap();
+        reused
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: origin\r\n\r\n")
+            .await
+            .unwrap();
+        let mut health = Vec::new();
+        read_until(&mut reused, &mut health, "\r\n\r\n").await;
+        assert!(
+            health.starts_with(b"HTTP/1.1 200"),
+            "{:?}",
+            String::from_utf8_lossy(&health)
+        );
+        // Drain the health body, then ask for the stream on the same connection.
+        let text = String::from_utf8_lossy(&health).into_owned();
+        let length: usize = text
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse().unwrap())
+            })
+            .expect("health has a length");
+        let have = health.len() - (text.find("\r\n\r\n").unwrap() + 4);
+        let mut rest = vec![0u8; length - have];
+        reused.read_exact(&mut rest).await.unwrap();
+        reused.write_all(REQUEST.as_bytes()).await.unwrap();
+        let mut reused_seen = Vec::new();
+        let reused_head = read_until(&mut reused, &mut reused_seen, "retry: 2000").await;
+
+        assert!(
+            fresh_head.starts_with("HTTP/1.1 200 OK\r\n"),
+            "{fresh_head}"
+        );
+        assert_eq!(head_fields(&fresh_head), head_fields(&reused_head));
+        for expected in [
+            "content-type: text/event-stream",
+            "cache-control: no-cache, no-transform",
+            "x-accel-buffering: no",
+            "transfer-encoding: chunked",
+        ] {
+            assert!(
+                head_fields(&fresh_head).iter().any(|f| f == expected),
+                "{expected} in {fresh_head}"
+            );
+        }
+        assert_eq!(bus.receiver_count(), before + 2);
+
+        origin.create_camera("Roof").await;
+        let id = origin.log_newest().await;
+        let frame = format!("id: {id}\nevent: camera_created\n");
+        read_until(&mut fresh, &mut fresh_seen, &frame).await;
+        read_until(&mut reused, &mut reused_seen, &frame).await;
+
+        // A client that goes away stops its stream: its bus subscription is dropped.
+        drop(fresh);
+        drop(reused);
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while bus.receiver_count() > before {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} streams still subscribed after their clients left",
+                bus.receiver_count() - before
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        origin.finish().await;
+    }
+
+    #[tokio::test]
+    async fn a_bad_filter_as_first_request_is_a_problem() {
+        let origin = TestOrigin::start(Backend::Sqlite).await;
+        let mut stream = TcpStream::connect(origin.addr).await.unwrap();
+        stream
+            .write_all(
+                b"GET /api/events?types=nope HTTP/1.1\r\nHost: origin\r\nConnection: close\r\n\r\n",
+            )
+            .await
+            .unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.unwrap();
+        let response = String::from_utf8_lossy(&response);
+        assert!(response.starts_with("HTTP/1.1 400"), "{response}");
+        assert!(
+            response
+                .to_ascii_lowercase()
+                .contains("content-type: application/problem+json"),
+            "{response}"
+        );
+        assert!(response.contains("unknown event type"), "{response}");
+        origin.finish().await;
+    }
+
+    #[tokio::test]
+    async fn shutdown_ends_a_first_request_stream_with_the_last_chunk() {
+        let origin = TestOrigin::start(Backend::Sqlite).await;
+        let mut stream = TcpStream::connect(origin.addr).await.unwrap();
+        stream.write_all(REQUEST.as_bytes()).await.unwrap();
+        let mut seen = Vec::new();
+        read_until(&mut stream, &mut seen, "retry: 2000").await;
+        let finishing = tokio::spawn(origin.finish());
+        let mut rest = Vec::new();
+        tokio::time::timeout(WAIT, stream.read_to_end(&mut rest))
+            .await
+            .expect("the stream ends")
+            .unwrap();
+        seen.extend_from_slice(&rest);
+        let text = String::from_utf8_lossy(&seen);
+        assert!(text.contains(": server shutting down; reconnect"), "{text}");
+        assert!(text.ends_with("\r\n0\r\n\r\n"), "{text:?}");
+        finishing.await.unwrap();
+    }
+}

@@ -7,13 +7,16 @@
 //! caught up from the log the same way; one whose resume point was pruned gets `resync`.
 //! Heartbeat comments keep idle connections open; shutdown ends every stream cleanly so
 //! clients reconnect (with their Last-Event-ID) to whichever origin is up.
+//!
+//! [`EventStream`] is the body; this route serves it through hyper, and
+//! [`crate::serve`] serves it without hyper's buffers when a connection opens with it.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -31,7 +34,7 @@ use crate::error::{Error, Result};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/events", get(events))
+    Router::new().route(EVENTS_PATH, get(events))
 }
 
 /// Events read from the log per step of a replay.
@@ -101,48 +104,34 @@ impl Filter {
     }
 }
 
+/// The path of the event stream.
+pub(crate) const EVENTS_PATH: &str = "/api/events";
+
 async fn events(
     State(state): State<AppState>,
     Query(query): Query<EventsQuery>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let filter = Filter::parse(query.camera_id.as_deref(), query.types.as_deref())?;
     let resume = headers
         .get("last-event-id")
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .or(query.last_event_id);
-    // Subscribe before reading anything from the log: see the module docs.
-    let (receiver, published) = state.events.subscribe().await;
-    let mut heartbeat = tokio::time::interval_at(
-        Instant::now() + state.config.sse_heartbeat,
-        state.config.sse_heartbeat,
-    );
-    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let stream = Stream {
-        phase: Phase::Start(resume),
-        last_sent: published,
-        receiver,
-        filter,
-        heartbeat,
+    let stream = EventStream::open(
         state,
-    };
+        resume,
+        query.camera_id.as_deref(),
+        query.types.as_deref(),
+    )
+    .await?;
     let unfolded = futures::stream::unfold(stream, |mut s| async move {
         s.next()
             .await
             .map(|chunk| (Ok::<_, std::convert::Infallible>(chunk), s))
     });
-    let body = Body::from_stream(unfolded);
-    let mut response = Response::new(body);
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        ContentKind::EventStream.cache_control(),
-    );
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    let mut response = Response::new(Body::from_stream(unfolded));
+    response
+        .headers_mut()
+        .extend(EventStream::response_fields());
     Ok(response)
 }
 
@@ -157,7 +146,8 @@ enum Phase {
     Done,
 }
 
-struct Stream {
+/// One client's event stream: the chunks of its response body, in order.
+pub(crate) struct EventStream {
     phase: Phase,
     /// The id of the last event sent or skipped; nothing at or below it is sent again.
     last_sent: i64,
@@ -167,9 +157,53 @@ struct Stream {
     state: AppState,
 }
 
-impl Stream {
+impl EventStream {
+    /// A stream for a client that asked for `camera_id` and `types` (comma-separated lists)
+    /// and resumes after `resume` (its Last-Event-ID), if any. A bad filter is a 400.
+    pub(crate) async fn open(
+        state: AppState,
+        resume: Option<String>,
+        camera_id: Option<&str>,
+        types: Option<&str>,
+    ) -> Result<Self> {
+        let filter = Filter::parse(camera_id, types)?;
+        // Subscribe before reading anything from the log: see the module docs.
+        let (receiver, published) = state.events.subscribe().await;
+        let mut heartbeat = tokio::time::interval_at(
+            Instant::now() + state.config.sse_heartbeat,
+            state.config.sse_heartbeat,
+        );
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        Ok(Self {
+            phase: Phase::Start(resume),
+            last_sent: published,
+            receiver,
+            filter,
+            heartbeat,
+            state,
+        })
+    }
+
+    /// The header fields of an event stream response, besides framing.
+    pub(crate) fn response_fields() -> [(HeaderName, HeaderValue); 3] {
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                ContentKind::EventStream.cache_control(),
+            ),
+            (
+                HeaderName::from_static("x-accel-buffering"),
+                HeaderValue::from_static("no"),
+            ),
+        ]
+    }
+
     /// The next chunk of the body, or `None` to end the stream.
-    async fn next(&mut self) -> Option<Bytes> {
+    pub(crate) async fn next(&mut self) -> Option<Bytes> {
         loop {
             match std::mem::replace(&mut self.phase, Phase::Done) {
                 Phase::Done => return None,

@@ -4,7 +4,7 @@
 mod assets;
 mod cameras;
 mod dashboard;
-mod events;
+pub(crate) mod events;
 mod media;
 mod ops;
 mod pages;
@@ -78,7 +78,11 @@ async fn record_metrics(request: Request, next: Next) -> Response {
 
 type CounterTable = HashMap<Box<str>, Vec<(Method, StatusCode, metrics::Counter)>>;
 
-fn request_counter(route: &str, method: &Method, status: StatusCode) -> metrics::Counter {
+pub(crate) fn request_counter(
+    route: &str,
+    method: &Method,
+    status: StatusCode,
+) -> metrics::Counter {
     static COUNTERS: OnceLock<RwLock<CounterTable>> = OnceLock::new();
     let table = COUNTERS.get_or_init(Default::default);
     let find = |table: &CounterTable| {
