@@ -36,20 +36,25 @@ fn ffprobe(path: &Path) -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
-/// A camera with a timelapse of `frames` captures of `width`x`height`.
-async fn timelapse(origin: &TestOrigin, frames: u32, width: u32, height: u32) -> (i64, i64) {
-    let (camera, token) = origin.create_camera("Roof").await;
-    let t: Value = origin
+/// Starts a timelapse of `camera`; its representation.
+async fn start_timelapse(origin: &TestOrigin, camera: i64, name: &str) -> Value {
+    origin
         .client
         .post(origin.url(&format!("/api/cameras/{camera}/timelapses")))
         .bearer_auth(ADMIN)
-        .json(&json!({"name": "Spring"}))
+        .json(&json!({ "name": name }))
         .send()
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// A camera with a timelapse of `frames` captures of `width`x`height`.
+async fn timelapse(origin: &TestOrigin, frames: u32, width: u32, height: u32) -> (i64, i64) {
+    let (camera, token) = origin.create_camera("Roof").await;
+    let t = start_timelapse(origin, camera, "Spring").await;
     for seed in 0..frames {
         let jpeg = timelapser_origin::demo::synthetic_frame(width, height, seed % 2, seed);
         assert_eq!(
@@ -237,17 +242,7 @@ on_both!(render_requests_are_checked, |origin| {
     .await;
     problem(render(origin, 999, json!({})).await, StatusCode::NOT_FOUND).await;
     let (camera, _) = origin.create_camera("Empty").await;
-    let empty: Value = origin
-        .client
-        .post(origin.url(&format!("/api/cameras/{camera}/timelapses")))
-        .bearer_auth(ADMIN)
-        .json(&json!({"name": "none"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let empty = start_timelapse(origin, camera, "none").await;
     problem(
         render(origin, empty["id"].as_i64().unwrap(), json!({})).await,
         StatusCode::UNPROCESSABLE_ENTITY,

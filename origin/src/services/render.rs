@@ -267,26 +267,7 @@ async fn run_job(state: &AppState, id: i64, shutdown: CancellationToken) {
         }
         Err(reason) => {
             tracing::warn!(video = id, %reason, "render failed");
-            let result = async {
-                let now = to_micros(db::now());
-                let mut tx = state.db.begin_write().await?;
-                let mut logged = Vec::new();
-                if let Some(failed) = db::videos::set_failed(&mut tx, id, &reason, now).await? {
-                    logged.push(
-                        log_event(
-                            &mut tx,
-                            Event::VideoFailed {
-                                video: failed.to_resource(),
-                            },
-                            now,
-                        )
-                        .await?,
-                    );
-                }
-                state.events.commit(tx, logged).await
-            }
-            .await;
-            if let Err(e) = result {
+            if let Err(e) = record_end(state, id, End::Failed(&reason)).await {
                 tracing::error!(video = id, error = %e, "could not record a failed render");
             }
         }
@@ -299,6 +280,40 @@ enum Outcome {
     Skipped,
     /// Stopped by shutdown or cancellation.
     Interrupted,
+}
+
+/// How a render ended, as recorded.
+enum End<'a> {
+    Ready { bytes: u64, sha256: &'a str },
+    Failed(&'a str),
+}
+
+/// Marks the video ready or failed and logs its event, in one transaction; nothing when the
+/// video is no longer in flight (deleted meanwhile).
+async fn record_end(state: &AppState, id: i64, end: End<'_>) -> Result<()> {
+    let now = to_micros(db::now());
+    let mut tx = state.db.begin_write().await?;
+    let event = match end {
+        End::Ready { bytes, sha256 } => {
+            db::videos::set_ready(&mut tx, id, bytes as i64, sha256, now)
+                .await?
+                .map(|video| Event::VideoReady {
+                    video: video.to_resource(),
+                })
+        }
+        End::Failed(reason) => {
+            db::videos::set_failed(&mut tx, id, reason, now)
+                .await?
+                .map(|video| Event::VideoFailed {
+                    video: video.to_resource(),
+                })
+        }
+    };
+    let mut logged = Vec::new();
+    if let Some(event) = event {
+        logged.push(log_event(&mut tx, event, now).await?);
+    }
+    state.events.commit(tx, logged).await
 }
 
 fn temp_paths(state: &AppState, id: i64) -> (PathBuf, PathBuf) {
@@ -495,26 +510,16 @@ async fn render(
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("storing the video: {e}"))?;
-    let result: Result<()> = async {
-        let now = to_micros(db::now());
-        let mut tx = state.db.begin_write().await?;
-        let mut logged = Vec::new();
-        if let Some(ready) = db::videos::set_ready(&mut tx, id, bytes as i64, &sha256, now).await? {
-            logged.push(
-                log_event(
-                    &mut tx,
-                    Event::VideoReady {
-                        video: ready.to_resource(),
-                    },
-                    now,
-                )
-                .await?,
-            );
-        }
-        state.events.commit(tx, logged).await
-    }
-    .await;
-    result.map_err(|e| format!("recording the finished video: {e}"))?;
+    record_end(
+        state,
+        id,
+        End::Ready {
+            bytes,
+            sha256: &sha256,
+        },
+    )
+    .await
+    .map_err(|e| format!("recording the finished video: {e}"))?;
     Ok(Outcome::Ready)
 }
 
