@@ -174,11 +174,24 @@ async fn pass_through(
     method: &http::Method,
     headers: &HeaderMap,
 ) -> Response {
-    let url = match edge.origin_url(&req) {
+    let body = req.inner().body().map(Into::into);
+    forward(edge, &req, method, headers, body, CacheStatus::Bypass).await
+}
+
+/// Sends the client's request to the origin as is (hop-by-hop fields dropped) and streams
+/// its answer back, labelled with `status`.
+async fn forward(
+    edge: &Edge,
+    req: &Request,
+    method: &http::Method,
+    headers: &HeaderMap,
+    body: Option<worker::wasm_bindgen::JsValue>,
+    status: CacheStatus,
+) -> Response {
+    let url = match edge.origin_url(req) {
         Ok(url) => url,
         Err(e) => return problem(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    let body = req.inner().body().map(Into::into);
     match edge
         .fetch(
             method,
@@ -189,11 +202,11 @@ async fn pass_through(
         .await
     {
         Ok((origin, _)) => {
-            let status =
+            let code =
                 StatusCode::from_u16(origin.status_code()).unwrap_or(StatusCode::BAD_GATEWAY);
-            let out = plan::client_headers(header_map(origin.headers()), CacheStatus::Bypass, None);
+            let out = plan::client_headers(header_map(origin.headers()), status, None);
             let (_, body) = origin.into_parts();
-            response(status, &out, body)
+            response(code, &out, body)
         }
         Err(e) => e.into_response(),
     }
@@ -248,28 +261,7 @@ async fn media(edge: &Edge, req: &Request, method: &http::Method, headers: &Head
         }
     }
     // Not storable (a 404, say): forward this request to the origin as is.
-    let url = match edge.origin_url(req) {
-        Ok(url) => url,
-        Err(e) => return problem(StatusCode::BAD_REQUEST, &e.to_string()),
-    };
-    match edge
-        .fetch(
-            method,
-            &url,
-            &plan::pass_through_request_headers(headers),
-            None,
-        )
-        .await
-    {
-        Ok((origin, _)) => {
-            let status =
-                StatusCode::from_u16(origin.status_code()).unwrap_or(StatusCode::BAD_GATEWAY);
-            let out = plan::client_headers(header_map(origin.headers()), CacheStatus::Miss, None);
-            let (_, body) = origin.into_parts();
-            response(status, &out, body)
-        }
-        Err(e) => e.into_response(),
-    }
+    forward(edge, req, method, headers, None, CacheStatus::Miss).await
 }
 
 /// The outcome of filling the cache with one object.

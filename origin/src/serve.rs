@@ -23,7 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::routes::events::{EventStream, EVENTS_PATH};
+use crate::routes::events::{EventStream, EventsQuery, EVENTS_PATH};
 use crate::state::AppState;
 
 /// How long a new connection may take to send its first request head.
@@ -156,13 +156,6 @@ async fn first_request(stream: &TcpStream, state: &AppState) -> First {
 #[derive(Debug, PartialEq)]
 struct EventsRequest {
     head_len: usize,
-    last_event_id: Option<String>,
-    camera_id: Option<String>,
-    types: Option<String>,
-}
-
-#[derive(serde::Deserialize)]
-struct EventsQuery {
     last_event_id: Option<String>,
     camera_id: Option<String>,
     types: Option<String>,

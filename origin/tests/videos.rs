@@ -151,12 +151,7 @@ on_both!(
             (duration - 2.0).abs() < 0.1,
             "12 frames at 6 fps: {duration} s"
         );
-        assert_eq!(
-            std::fs::read_dir(origin.dir.path().join("tmp"))
-                .unwrap()
-                .count(),
-            0
-        );
+        assert!(origin.temp_files().is_empty(), "{:?}", origin.temp_files());
         // The video is immutable media: ranges for seeking, and its own listing.
         let r = origin
             .get_with(video["url"].as_str().unwrap(), &[("range", "bytes=0-99")])
@@ -205,18 +200,12 @@ on_both!(
             "names the missing frame: {}",
             video["error"]
         );
-        assert_eq!(
-            std::fs::read_dir(origin.dir.path().join("media/videos"))
-                .unwrap()
-                .count(),
-            0
+        assert!(
+            origin.media_files("videos").is_empty(),
+            "{:?}",
+            origin.media_files("videos")
         );
-        assert_eq!(
-            std::fs::read_dir(origin.dir.path().join("tmp"))
-                .unwrap()
-                .count(),
-            0
-        );
+        assert!(origin.temp_files().is_empty(), "{:?}", origin.temp_files());
     }
 );
 
@@ -293,18 +282,12 @@ on_both!(
             StatusCode::NOT_FOUND,
         )
         .await;
-        assert_eq!(
-            std::fs::read_dir(origin.dir.path().join("media/videos"))
-                .unwrap()
-                .count(),
-            0
+        assert!(
+            origin.media_files("videos").is_empty(),
+            "{:?}",
+            origin.media_files("videos")
         );
-        assert_eq!(
-            std::fs::read_dir(origin.dir.path().join("tmp"))
-                .unwrap()
-                .count(),
-            0
-        );
+        assert!(origin.temp_files().is_empty(), "{:?}", origin.temp_files());
     }
 );
 
@@ -348,12 +331,7 @@ mod restart {
             video["sha256"].as_str().unwrap()
         ));
         assert_eq!(ffprobe(&path)["streams"][0]["nb_read_frames"], "60");
-        assert_eq!(
-            std::fs::read_dir(origin.dir.path().join("tmp"))
-                .unwrap()
-                .count(),
-            0
-        );
+        assert!(origin.temp_files().is_empty(), "{:?}", origin.temp_files());
         origin.finish().await;
     }
 

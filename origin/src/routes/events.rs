@@ -40,11 +40,12 @@ pub fn router() -> Router<AppState> {
 /// Events read from the log per step of a replay.
 const REPLAY_BATCH: i64 = 200;
 
+/// The query of `GET /api/events`.
 #[derive(Deserialize)]
-struct EventsQuery {
-    last_event_id: Option<String>,
-    camera_id: Option<String>,
-    types: Option<String>,
+pub(crate) struct EventsQuery {
+    pub(crate) last_event_id: Option<String>,
+    pub(crate) camera_id: Option<String>,
+    pub(crate) types: Option<String>,
 }
 
 /// `?camera_id=1,2` and `?types=a,b`.

@@ -196,7 +196,16 @@ impl TestOrigin {
 
     /// Files under `media/<folder>`.
     pub fn media_files(&self, folder: &str) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(self.dir.path().join("media").join(folder))
+        self.files(&self.dir.path().join("media").join(folder))
+    }
+
+    /// Files left in the temp directory (partial uploads and renders).
+    pub fn temp_files(&self) -> Vec<String> {
+        self.files(&self.dir.path().join("tmp"))
+    }
+
+    fn files(&self, dir: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
