@@ -217,6 +217,16 @@ on_both!(preferences_are_for_the_admin_only, |origin| {
         .await
         .unwrap();
     problem(r, StatusCode::PAYLOAD_TOO_LARGE).await;
+    // Past the server's body limit too: still a problem document.
+    let r = origin
+        .client
+        .put(origin.url("/api/preferences"))
+        .bearer_auth(ADMIN)
+        .body(format!("{{\"big\": \"{}\"}}", "x".repeat(3 << 20)))
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::PAYLOAD_TOO_LARGE).await;
     let current: Value = origin
         .client
         .get(origin.url("/api/preferences"))

@@ -229,6 +229,24 @@ on_both!(render_requests_are_checked, |origin| {
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
+    for (body, status) in [
+        ("{\"fps\":".to_owned(), StatusCode::BAD_REQUEST),
+        (
+            format!("{{\"fps\": 24, \"pad\": \"{}\"}}", "x".repeat(3 << 20)),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+    ] {
+        let r = origin
+            .client
+            .post(origin.url(&format!("/api/timelapses/{timelapse}/videos")))
+            .bearer_auth(ADMIN)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        problem(r, status).await;
+    }
     problem(render(origin, 999, json!({})).await, StatusCode::NOT_FOUND).await;
     let (camera, _) = origin.create_camera("Empty").await;
     let empty = start_timelapse(origin, camera, "none").await;
@@ -242,6 +260,13 @@ on_both!(render_requests_are_checked, |origin| {
         .await
         .iter()
         .all(|e| e.1 != "video_queued"));
+    let videos: Value = origin
+        .get(&format!("/api/timelapses/{timelapse}/videos"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(videos.as_array().map(Vec::len), Some(0), "{videos}");
 });
 
 on_both!(

@@ -146,6 +146,24 @@ pub struct Path<T>(pub T);
 #[from_request(via(axum::extract::Query), rejection(Error))]
 pub struct Query<T>(pub T);
 
+/// A body whose rejection (too large, unreadable) is a problem document.
+pub struct RawBody(pub bytes::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = Error;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(bytes::Bytes::from_request(request, state).await?))
+    }
+}
+
+/// Parses a JSON body: 400 when it is not JSON, 422 when it is JSON of the wrong shape.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| Error::BadRequest(format!("the body is not JSON: {e}")))?;
+    serde_json::from_value(value).map_err(|e| Error::Unprocessable(format!("unexpected JSON: {e}")))
+}
+
 /// A JSON body whose errors are problem documents: 400 for malformed JSON, 422 for JSON of
 /// the wrong shape, 413 when too large.
 pub struct Json<T>(pub T);
@@ -154,12 +172,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     type Rejection = Error;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = bytes::Bytes::from_request(request, state).await?;
-        let value: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::BadRequest(format!("the body is not JSON: {e}")))?;
-        serde_json::from_value(value)
-            .map(Json)
-            .map_err(|e| Error::Unprocessable(format!("unexpected JSON: {e}")))
+        let RawBody(bytes) = RawBody::from_request(request, state).await?;
+        parse_json(&bytes).map(Json)
     }
 }
 

@@ -1,6 +1,5 @@
 //! `/api/settings` and `/api/preferences`.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
@@ -9,6 +8,7 @@ use axum::Router;
 use timelapser_core::policy::ContentKind;
 
 use super::respond::{self, JSON};
+use super::RawBody;
 use crate::error::Result;
 use crate::services::settings;
 use crate::state::AppState;
@@ -40,7 +40,7 @@ async fn show(
 async fn update(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response> {
     state.admin.require(&headers)?;
     let rep = settings::put(&state, &headers, &body).await?;
@@ -66,7 +66,7 @@ async fn show_preferences(
 async fn update_preferences(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response> {
     state.admin.require(&headers)?;
     let rep = settings::put_preferences(&state, &headers, &body).await?;

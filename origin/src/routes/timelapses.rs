@@ -8,7 +8,7 @@ use axum::Router;
 use timelapser_core::policy::ContentKind;
 
 use super::respond::{self, JSON};
-use super::Path;
+use super::{parse_json, Path, RawBody};
 use crate::cache::Representation;
 use crate::error::Result;
 use crate::services::{render, timelapses};
@@ -91,16 +91,14 @@ async fn render(
     State(state): State<AppState>,
     Path(id): Path<i64>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response> {
     state.admin.require(&headers)?;
     // The body is optional: `{}` or nothing renders at the default frame rate.
     let request: RenderRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RenderRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            crate::error::Error::Unprocessable(format!("expected {{\"fps\": <1..120>}}: {e}"))
-        })?
+        parse_json(&body)?
     };
     let video = render::queue(&state, id, request.fps).await?;
     let rep = Representation::json(&video, timelapses::video_etag(&video))?;
