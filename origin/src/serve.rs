@@ -68,7 +68,13 @@ pub(crate) async fn serve_http1(
         connections.spawn(async move {
             // Each path boxed: an event stream's task then holds no room for a hyper
             // connection, and the other way round.
-            match Box::pin(first_request(&stream, &state)).await {
+            // A connection that has not sent a request yet is closed at shutdown, as hyper
+            // closes an idle one.
+            let first = tokio::select! {
+                first = Box::pin(first_request(&stream, &state)) => first,
+                _ = shutdown.cancelled() => First::Close,
+            };
+            match first {
                 First::Events(events) => Box::pin(serve_event_stream(stream, events)).await,
                 First::Other => Box::pin(serve_with_hyper(stream, app, &builder, shutdown)).await,
                 First::Close => {}

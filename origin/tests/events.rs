@@ -668,7 +668,14 @@ mod both_connection_paths {
         assert_eq!(bus.receiver_count(), before + 2);
 
         origin.create_camera("Roof").await;
-        let id = origin.log_newest().await;
+        // Other events (stats, health) may be logged after it: find the camera's own id.
+        let id = origin
+            .events_after(0)
+            .await
+            .into_iter()
+            .find(|e| e.1 == "camera_created")
+            .expect("camera_created is logged")
+            .0;
         let frame = format!("id: {id}\nevent: camera_created\n");
         read_until(&mut fresh, &mut fresh_seen, &frame).await;
         read_until(&mut reused, &mut reused_seen, &frame).await;
@@ -710,6 +717,18 @@ mod both_connection_paths {
         );
         assert!(response.contains("unknown event type"), "{response}");
         origin.finish().await;
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_sent_nothing_does_not_hold_up_shutdown() {
+        let origin = TestOrigin::start(Backend::Sqlite).await;
+        let silent = TcpStream::connect(origin.addr).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Well under the 30 s a request head may take to arrive.
+        tokio::time::timeout(WAIT, origin.finish())
+            .await
+            .expect("shutdown does not wait for a silent connection");
+        drop(silent);
     }
 
     #[tokio::test]

@@ -236,8 +236,8 @@ on_both!(render_requests_are_checked, |origin| {
             StatusCode::PAYLOAD_TOO_LARGE,
         ),
     ] {
-        let r = origin
-            .client
+        // Its own connection: the server closes one whose body it did not read.
+        let r = reqwest::Client::new()
             .post(origin.url(&format!("/api/timelapses/{timelapse}/videos")))
             .bearer_auth(ADMIN)
             .header("content-type", "application/json")
