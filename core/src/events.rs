@@ -18,8 +18,14 @@ use crate::resources::{
 
 /// Every event of the catalogue (API.md "Event names and payloads"). Each payload carries what
 /// a page needs to update itself, so no client refetches anything on an event.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// The names are generated from the variants (`strum`, snake_case, as serde names them), so
+/// the catalogue, [`Event::name`] and [`EVENT_NAMES`] cannot disagree.
+#[derive(
+    Clone, Debug, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames,
+)]
 #[serde(tag = "event", content = "data", rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Event {
     /// A camera was created.
     CameraCreated {
@@ -115,24 +121,8 @@ pub enum Event {
     },
 }
 
-/// Every event name of the catalogue, in API.md's order.
-pub const EVENT_NAMES: [&str; 15] = [
-    "camera_created",
-    "camera_updated",
-    "camera_deleted",
-    "camera_status_changed",
-    "image_captured",
-    "timelapse_started",
-    "timelapse_stopped",
-    "video_queued",
-    "video_progress",
-    "video_ready",
-    "video_failed",
-    "settings_updated",
-    "stats_updated",
-    "health_changed",
-    "resync",
-];
+/// Every event name of the catalogue, in API.md's order (the variants' order).
+pub const EVENT_NAMES: &[&str] = <Event as strum::VariantNames>::VARIANTS;
 
 /// Why an event could not be decoded from a name and data.
 #[derive(Debug, thiserror::Error)]
@@ -142,23 +132,7 @@ pub struct UnknownEvent(#[from] serde_json::Error);
 impl Event {
     /// The `event:` field: the catalogue name.
     pub fn name(&self) -> &'static str {
-        match self {
-            Event::CameraCreated { .. } => "camera_created",
-            Event::CameraUpdated { .. } => "camera_updated",
-            Event::CameraDeleted { .. } => "camera_deleted",
-            Event::CameraStatusChanged { .. } => "camera_status_changed",
-            Event::ImageCaptured { .. } => "image_captured",
-            Event::TimelapseStarted { .. } => "timelapse_started",
-            Event::TimelapseStopped { .. } => "timelapse_stopped",
-            Event::VideoQueued { .. } => "video_queued",
-            Event::VideoProgress { .. } => "video_progress",
-            Event::VideoReady { .. } => "video_ready",
-            Event::VideoFailed { .. } => "video_failed",
-            Event::SettingsUpdated { .. } => "settings_updated",
-            Event::StatsUpdated(_) => "stats_updated",
-            Event::HealthChanged { .. } => "health_changed",
-            Event::Resync { .. } => "resync",
-        }
+        self.into()
     }
 
     /// The payload as one line of JSON (serde_json escapes every newline).
@@ -394,11 +368,10 @@ impl EventStreamParser {
     }
 
     /// Ends the stream: an event without its terminating blank line is discarded (HTML §9.2.6
-    /// "Once the end of the file is reached, any pending data must be discarded").
-    pub fn finish(mut self) -> Vec<MessageEvent> {
-        self.buffer.clear();
-        self.data.clear();
-        Vec::new()
+    /// "Once the end of the file is reached, any pending data must be discarded"). Returns
+    /// whether anything was: data fields of an undispatched event, or an unterminated line.
+    pub fn finish(self) -> bool {
+        !self.data.is_empty() || !self.buffer.is_empty()
     }
 
     fn process_line(&mut self, line: &[u8], events: &mut Vec<MessageEvent>) {
@@ -585,8 +558,32 @@ mod tests {
 
     #[test]
     fn catalogue_names_match_api_md() {
+        // API.md's list, written out: the generated names must be exactly these.
+        let api_md = [
+            "camera_created",
+            "camera_updated",
+            "camera_deleted",
+            "camera_status_changed",
+            "image_captured",
+            "timelapse_started",
+            "timelapse_stopped",
+            "video_queued",
+            "video_progress",
+            "video_ready",
+            "video_failed",
+            "settings_updated",
+            "stats_updated",
+            "health_changed",
+            "resync",
+        ];
+        assert_eq!(EVENT_NAMES, api_md);
         let names: Vec<_> = catalogue().iter().map(Event::name).collect();
-        assert_eq!(names, EVENT_NAMES);
+        assert_eq!(names, api_md);
+        // serde's tag (what the log stores and `from_parts` reads) is the same name.
+        for event in catalogue() {
+            let tagged = serde_json::to_value(&event).unwrap();
+            assert_eq!(tagged["event"], event.name());
+        }
     }
 
     #[test]
@@ -800,7 +797,13 @@ mod tests {
         // The event type was reset by the blank line, the id was not.
         assert_eq!(p.push(b"data: x\n\n"), vec![ev("message", "x", "5")]);
         assert!(p.push(b"data: never finished\n").is_empty());
-        assert!(p.finish().is_empty());
+        assert!(p.finish(), "the incomplete event is discarded");
+        let mut p = EventStreamParser::new();
+        assert!(p.push(b"data: unterminated").is_empty());
+        assert!(p.finish(), "the unterminated line is discarded");
+        let mut p = EventStreamParser::new();
+        assert_eq!(p.push(b"data: whole\n\n"), vec![ev("message", "whole", "")]);
+        assert!(!p.finish(), "nothing pending after a complete event");
     }
 
     #[test]

@@ -122,6 +122,75 @@ impl fmt::Display for KeyPattern {
     }
 }
 
+/// The entities whose representations the origin keeps in memory: the first component of
+/// every key, and what invalidation patterns are made of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Entity {
+    /// One camera (`camera:get:<id>`, `camera:get_latest_image:<id>`).
+    Camera,
+    /// The list of cameras (`cameras:list`).
+    Cameras,
+    /// The dashboard numbers (`dashboard:get_stats`).
+    Dashboard,
+    /// The settings (`settings:get_all`).
+    Settings,
+    /// One timelapse (`timelapse:get:<id>`).
+    Timelapse,
+}
+
+impl Entity {
+    /// The key component.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Entity::Camera => "camera",
+            Entity::Cameras => "cameras",
+            Entity::Dashboard => "dashboard",
+            Entity::Settings => "settings",
+            Entity::Timelapse => "timelapse",
+        }
+    }
+
+    /// Every key of this entity: `entity:*`.
+    pub fn all(self) -> KeyPattern {
+        KeyPattern::entity(self.as_str())
+    }
+
+    /// Every key of one of its members: `entity:*:id`.
+    pub fn member(self, id: impl fmt::Display) -> KeyPattern {
+        self.all().id(id)
+    }
+}
+
+/// `camera:get:<id>`: one camera's representation.
+pub fn camera(id: i64) -> CacheKey {
+    CacheKey::new(Entity::Camera.as_str(), "get", id)
+}
+
+/// `camera:get_latest_image:<id>`: a camera's latest image.
+pub fn latest_image(camera_id: i64) -> CacheKey {
+    CacheKey::new(Entity::Camera.as_str(), "get_latest_image", camera_id)
+}
+
+/// `cameras:list`: every camera.
+pub fn camera_list() -> CacheKey {
+    CacheKey::singleton(Entity::Cameras.as_str(), "list")
+}
+
+/// `dashboard:get_stats`: the dashboard numbers.
+pub fn dashboard_stats() -> CacheKey {
+    CacheKey::singleton(Entity::Dashboard.as_str(), "get_stats")
+}
+
+/// `settings:get_all`: the settings.
+pub fn settings() -> CacheKey {
+    CacheKey::singleton(Entity::Settings.as_str(), "get_all")
+}
+
+/// `timelapse:get:<id>`: one timelapse.
+pub fn timelapse(id: i64) -> CacheKey {
+    CacheKey::new(Entity::Timelapse.as_str(), "get", id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,5 +246,21 @@ mod tests {
             KeyPattern::entity("camera").operation("get").id(1).prefix(),
             "camera:get:1"
         );
+    }
+
+    #[test]
+    fn named_keys_fall_under_their_entity_patterns() {
+        assert_eq!(camera(7).as_str(), "camera:get:7");
+        assert_eq!(latest_image(7).as_str(), "camera:get_latest_image:7");
+        assert_eq!(camera_list().as_str(), "cameras:list");
+        assert_eq!(dashboard_stats().as_str(), "dashboard:get_stats");
+        assert_eq!(settings().as_str(), "settings:get_all");
+        assert_eq!(timelapse(3).as_str(), "timelapse:get:3");
+        let member = Entity::Camera.member(7);
+        assert!(camera(7).matches(&member) && latest_image(7).matches(&member));
+        assert!(!camera(70).matches(&member));
+        assert!(!camera_list().matches(&Entity::Camera.all()));
+        assert!(timelapse(3).matches(&Entity::Timelapse.all()));
+        assert!(settings().matches(&Entity::Settings.all()));
     }
 }

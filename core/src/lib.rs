@@ -12,6 +12,9 @@
 //! | [`range`] | Range, If-Range, Content-Range | RFC 9110 §14, §13.1.5 |
 //! | [`cache_control`] | Cache-Control, storability, freshness, age | RFC 9111, RFC 8246, RFC 5861 |
 //! | [`policy`] | the decision matrix: content kind → headers | DESIGN.md |
+//! | [`response`] | what to answer from a representation: 200, 206, 304, 412, 416 | RFC 9110 §13.2.2, §14, §15.4.5 |
+//! | [`problem`] | problem documents | RFC 9457 |
+//! | [`paths`] | the event stream and media paths, media names | API.md |
 //! | [`keys`] | in-memory cache key naming | the v4 caching guide |
 //! | [`events`] | the SSE event catalogue and the event-stream wire format | API.md, HTML §9.2 |
 //! | [`forwarding`] | hop-by-hop fields, the edge's cache status | RFC 9110 §7.6.1, RFC 9211 |
@@ -26,9 +29,12 @@ pub mod etag;
 pub mod events;
 pub mod forwarding;
 pub mod keys;
+pub mod paths;
 pub mod policy;
+pub mod problem;
 pub mod range;
 pub mod resources;
+pub mod response;
 
 mod syntax;
 
@@ -36,3 +42,4 @@ pub use cache_control::CacheControl;
 pub use conditional::{Precondition, Preconditions, Validators};
 pub use etag::EntityTag;
 pub use policy::ContentKind;
+pub use problem::Problem;

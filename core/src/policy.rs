@@ -4,17 +4,21 @@
 //! Every Cache-Control value the origin and the edge send comes from [`ContentKind::cache_control`],
 //! so a literal such as `public, max-age=31536000, immutable` exists once, here.
 //!
-//! | content | kind | Cache-Control | validator |
+//! | content | kind | Cache-Control | Last-Modified, ranges |
 //! |---|---|---|---|
-//! | images, thumbnails, videos | [`ContentKind::ImmutableMedia`] | `public, max-age=31536000, immutable, stale-if-error=86400` | content hash, Last-Modified, ranges |
-//! | CSS, JS under hashed names | [`ContentKind::StaticAsset`] | `public, max-age=31536000, immutable` | content hash |
-//! | settings, preferences | [`ContentKind::Settings`] | `private, max-age=300` | timestamp |
-//! | one camera, timelapse, video | [`ContentKind::EntityMetadata`] | `no-cache` | composite |
-//! | lists of cameras, images, videos | [`ContentKind::Collection`] | `no-cache` | collection |
-//! | dashboard stats | [`ContentKind::Aggregate`] | `no-cache` | content hash |
-//! | HTML pages | [`ContentKind::Page`] | `max-age=0, stale-if-error=86400` | content hash |
-//! | the event stream | [`ContentKind::EventStream`] | `no-cache, no-transform` | none |
-//! | health, metrics, cache stats | [`ContentKind::Operational`] | `no-store` | none |
+//! | images, thumbnails, videos | [`ContentKind::ImmutableMedia`] | `public, max-age=31536000, immutable, stale-if-error=86400` | yes |
+//! | CSS, JS under hashed names | [`ContentKind::StaticAsset`] | `public, max-age=31536000, immutable` | no |
+//! | settings, preferences | [`ContentKind::Settings`] | `private, max-age=300` | no |
+//! | one camera, timelapse, video | [`ContentKind::EntityMetadata`] | `no-cache` | no |
+//! | lists of cameras, images, videos | [`ContentKind::Collection`] | `no-cache` | no |
+//! | dashboard stats | [`ContentKind::Aggregate`] | `no-cache` | no |
+//! | HTML pages | [`ContentKind::Page`] | `max-age=0, stale-if-error=86400` | no |
+//! | the event stream | [`ContentKind::EventStream`] | `no-cache, no-transform` | no |
+//! | health, metrics, cache stats | [`ContentKind::Operational`] | `no-store` | no |
+//!
+//! Which entity tag each kind carries (content hash, timestamp, composite, collection) is the
+//! generator its service calls from [`crate::etag`]; [`crate::response::answer`] uses the
+//! Last-Modified and ranges columns.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -58,28 +62,11 @@ pub enum ContentKind {
     Operational,
 }
 
-/// How a kind of content is validated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ValidatorKind {
-    /// Strong ETag of the bytes' SHA-256.
-    ContentHash,
-    /// Strong ETag `"<secs>.<micros>"` of `updated_at`.
-    Timestamp,
-    /// Strong ETag of id and `updated_at`.
-    Composite,
-    /// Strong ETag over every member's id and version.
-    Collection,
-    /// No validator: never revalidated because never stored.
-    None,
-}
-
 /// The policy of one kind of content.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
     /// The directives sent with every response (200, 206 and 304 alike).
     pub cache_control: CacheControl,
-    /// The validator that identifies a representation.
-    pub validator: ValidatorKind,
     /// Whether `Last-Modified` is sent (and so If-Modified-Since honoured).
     pub last_modified: bool,
     /// Whether Range requests are answered with 206 (`Accept-Ranges: bytes`).
@@ -110,18 +97,17 @@ impl ContentKind {
         };
         let media = || immutable().stale_if_error(STALE_IF_ERROR);
         let revalidate = || CacheControl::new().no_cache();
-        let (cache_control, validator, last_modified, ranges) = match self {
-            ContentKind::ImmutableMedia => (media(), ValidatorKind::ContentHash, true, true),
-            ContentKind::StaticAsset => (immutable(), ValidatorKind::ContentHash, false, false),
+        let (cache_control, last_modified, ranges) = match self {
+            ContentKind::ImmutableMedia => (media(), true, true),
+            ContentKind::StaticAsset => (immutable(), false, false),
             ContentKind::Settings => (
                 CacheControl::new().private().max_age(SETTINGS_MAX_AGE),
-                ValidatorKind::Timestamp,
                 false,
                 false,
             ),
-            ContentKind::EntityMetadata => (revalidate(), ValidatorKind::Composite, false, false),
-            ContentKind::Collection => (revalidate(), ValidatorKind::Collection, false, false),
-            ContentKind::Aggregate => (revalidate(), ValidatorKind::ContentHash, false, false),
+            ContentKind::EntityMetadata => (revalidate(), false, false),
+            ContentKind::Collection => (revalidate(), false, false),
+            ContentKind::Aggregate => (revalidate(), false, false),
             // `max-age=0` rather than `no-cache`: both make every cache revalidate every time,
             // but `no-cache` forbids serving stale even when the origin is down (RFC 9111
             // §4.2.4), and a gallery that survives an origin outage is the point of the edge.
@@ -129,26 +115,14 @@ impl ContentKind {
                 CacheControl::new()
                     .max_age(Duration::ZERO)
                     .stale_if_error(STALE_IF_ERROR),
-                ValidatorKind::ContentHash,
                 false,
                 false,
             ),
-            ContentKind::EventStream => (
-                CacheControl::new().no_cache().no_transform(),
-                ValidatorKind::None,
-                false,
-                false,
-            ),
-            ContentKind::Operational => (
-                CacheControl::new().no_store(),
-                ValidatorKind::None,
-                false,
-                false,
-            ),
+            ContentKind::EventStream => (CacheControl::new().no_cache().no_transform(), false, false),
+            ContentKind::Operational => (CacheControl::new().no_store(), false, false),
         };
         Policy {
             cache_control,
-            validator,
             last_modified,
             ranges,
         }
@@ -156,18 +130,29 @@ impl ContentKind {
 
     /// The Cache-Control header value of this kind, built once per process.
     pub fn cache_control(self) -> HeaderValue {
-        static VALUES: OnceLock<Vec<(ContentKind, HeaderValue)>> = OnceLock::new();
-        let values = VALUES.get_or_init(|| {
-            ContentKind::ALL
-                .iter()
-                .map(|kind| (*kind, kind.policy().cache_control.to_header_value()))
-                .collect()
-        });
-        values
-            .iter()
-            .find(|(kind, _)| *kind == self)
-            .map(|(_, value)| value.clone())
-            .expect("ALL lists every kind")
+        static IMMUTABLE_MEDIA: OnceLock<HeaderValue> = OnceLock::new();
+        static STATIC_ASSET: OnceLock<HeaderValue> = OnceLock::new();
+        static SETTINGS: OnceLock<HeaderValue> = OnceLock::new();
+        static ENTITY_METADATA: OnceLock<HeaderValue> = OnceLock::new();
+        static COLLECTION: OnceLock<HeaderValue> = OnceLock::new();
+        static AGGREGATE: OnceLock<HeaderValue> = OnceLock::new();
+        static PAGE: OnceLock<HeaderValue> = OnceLock::new();
+        static EVENT_STREAM: OnceLock<HeaderValue> = OnceLock::new();
+        static OPERATIONAL: OnceLock<HeaderValue> = OnceLock::new();
+        let value = match self {
+            ContentKind::ImmutableMedia => &IMMUTABLE_MEDIA,
+            ContentKind::StaticAsset => &STATIC_ASSET,
+            ContentKind::Settings => &SETTINGS,
+            ContentKind::EntityMetadata => &ENTITY_METADATA,
+            ContentKind::Collection => &COLLECTION,
+            ContentKind::Aggregate => &AGGREGATE,
+            ContentKind::Page => &PAGE,
+            ContentKind::EventStream => &EVENT_STREAM,
+            ContentKind::Operational => &OPERATIONAL,
+        };
+        value
+            .get_or_init(|| self.policy().cache_control.to_header_value())
+            .clone()
     }
 }
 
@@ -205,29 +190,12 @@ mod tests {
     }
 
     #[test]
-    fn validators_follow_the_matrix() {
-        assert_eq!(
-            ContentKind::ImmutableMedia.policy().validator,
-            ValidatorKind::ContentHash
-        );
-        assert!(ContentKind::ImmutableMedia.policy().ranges);
-        assert!(ContentKind::ImmutableMedia.policy().last_modified);
-        assert_eq!(
-            ContentKind::Settings.policy().validator,
-            ValidatorKind::Timestamp
-        );
-        assert_eq!(
-            ContentKind::EntityMetadata.policy().validator,
-            ValidatorKind::Composite
-        );
-        assert_eq!(
-            ContentKind::Collection.policy().validator,
-            ValidatorKind::Collection
-        );
-        assert_eq!(
-            ContentKind::EventStream.policy().validator,
-            ValidatorKind::None
-        );
+    fn only_media_sends_last_modified_and_offers_ranges() {
+        for kind in ContentKind::ALL {
+            let policy = kind.policy();
+            let media = kind == ContentKind::ImmutableMedia;
+            assert_eq!((policy.last_modified, policy.ranges), (media, media), "{kind:?}");
+        }
     }
 
     #[test]

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::paths::{media_url, MediaKind};
+
 /// A camera's reported state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -217,17 +219,17 @@ pub enum HealthStatus {
 
 /// The path of an original image: `/media/images/<sha256>.jpg`.
 pub fn image_url(sha256: &str) -> String {
-    format!("/media/images/{sha256}.jpg")
+    media_url(MediaKind::Image, sha256)
 }
 
 /// The path of a thumbnail: `/media/thumbnails/<sha256>.jpg`.
 pub fn thumbnail_url(sha256: &str) -> String {
-    format!("/media/thumbnails/{sha256}.jpg")
+    media_url(MediaKind::Thumbnail, sha256)
 }
 
 /// The path of a video: `/media/videos/<sha256>.mp4`.
 pub fn video_url(sha256: &str) -> String {
-    format!("/media/videos/{sha256}.mp4")
+    media_url(MediaKind::Video, sha256)
 }
 
 #[cfg(test)]
