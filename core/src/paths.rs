@@ -172,8 +172,14 @@ mod tests {
         assert_eq!(name.kind, MediaKind::Thumbnail);
         assert_eq!(name.url(), path);
         assert_eq!(name.file_name(), format!("{HASH}.jpg"));
-        assert_eq!(MediaName::from_path(&format!("/media/images/{HASH}.jpg/x")), None);
-        assert_eq!(MediaName::from_path(&format!("/api/images/{HASH}.jpg")), None);
+        assert_eq!(
+            MediaName::from_path(&format!("/media/images/{HASH}.jpg/x")),
+            None
+        );
+        assert_eq!(
+            MediaName::from_path(&format!("/api/images/{HASH}.jpg")),
+            None
+        );
         assert!(is_media_path("/media/anything"));
         assert!(!is_media_path("/api/events"));
         assert_eq!(MediaName::new(MediaKind::Video, "abc"), None);

@@ -118,7 +118,9 @@ impl ContentKind {
                 false,
                 false,
             ),
-            ContentKind::EventStream => (CacheControl::new().no_cache().no_transform(), false, false),
+            ContentKind::EventStream => {
+                (CacheControl::new().no_cache().no_transform(), false, false)
+            }
             ContentKind::Operational => (CacheControl::new().no_store(), false, false),
         };
         Policy {
@@ -194,7 +196,11 @@ mod tests {
         for kind in ContentKind::ALL {
             let policy = kind.policy();
             let media = kind == ContentKind::ImmutableMedia;
-            assert_eq!((policy.last_modified, policy.ranges), (media, media), "{kind:?}");
+            assert_eq!(
+                (policy.last_modified, policy.ranges),
+                (media, media),
+                "{kind:?}"
+            );
         }
     }
 

@@ -50,10 +50,7 @@ impl Problem {
     /// The fields every problem response carries: its media type, and `no-store`.
     pub fn fields() -> HeaderMap {
         let mut fields = HeaderMap::with_capacity(2);
-        fields.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(PROBLEM_JSON),
-        );
+        fields.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         fields.insert(
             header::CACHE_CONTROL,
             ContentKind::Operational.cache_control(),

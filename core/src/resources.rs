@@ -99,6 +99,16 @@ pub enum TimelapseStatus {
     Stopped,
 }
 
+impl TimelapseStatus {
+    /// The wire name (`"running"`, `"stopped"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimelapseStatus::Running => "running",
+            TimelapseStatus::Stopped => "stopped",
+        }
+    }
+}
+
 /// A run of captures of one camera, to be rendered into videos.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timelapse {
@@ -132,6 +142,30 @@ pub enum VideoStatus {
     Ready,
     /// Failed; `error` says why.
     Failed,
+}
+
+impl VideoStatus {
+    /// The wire name (`"queued"`, ...), also what the database stores.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VideoStatus::Queued => "queued",
+            VideoStatus::Rendering => "rendering",
+            VideoStatus::Ready => "ready",
+            VideoStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Queued, Self::Rendering, Self::Ready, Self::Failed]
+            .into_iter()
+            .find(|status| status.as_str() == s)
+    }
+
+    /// Whether the render is still to finish (queued or rendering).
+    pub fn in_flight(self) -> bool {
+        matches!(self, VideoStatus::Queued | VideoStatus::Rendering)
+    }
 }
 
 /// A rendered (or rendering) video of a timelapse.
@@ -273,6 +307,21 @@ mod tests {
             json,
             serde_json::json!({"offline_after_seconds": 120, "updated_at": "2023-11-14T22:13:20Z"})
         );
+    }
+
+    #[test]
+    fn video_status_names_round_trip() {
+        for (status, name) in [
+            (VideoStatus::Queued, "queued"),
+            (VideoStatus::Rendering, "rendering"),
+            (VideoStatus::Ready, "ready"),
+            (VideoStatus::Failed, "failed"),
+        ] {
+            assert_eq!(status.as_str(), name);
+            assert_eq!(VideoStatus::parse(name), Some(status));
+            assert_eq!(serde_json::to_value(status).unwrap(), name);
+        }
+        assert_eq!(VideoStatus::parse("done"), None);
     }
 
     #[test]

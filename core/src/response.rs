@@ -342,28 +342,45 @@ mod tests {
         use Content::{Empty, Part, Whole};
         let tag = EntityTag::strong("abc").unwrap();
         let part = |first, last| Part(ByteRange { first, last });
-        let cases: [(&[(&str, &str)], u16, Content); 10] = [
+        type Fields<'a> = &'a [(&'a str, &'a str)];
+        let cases: [(Fields, u16, Content); 10] = [
             (&[], 200, Whole),
             (&[("if-none-match", "\"abc\"")], 304, Empty),
             (&[("if-none-match", "W/\"abc\"")], 304, Empty),
             (&[("if-modified-since", LM)], 304, Empty),
             (&[("range", "bytes=0-9")], 206, part(0, 9)),
             (&[("range", "bytes=-10")], 206, part(90, 99)),
-            (&[("range", "bytes=0-9"), ("if-range", "\"old\"")], 200, Whole),
-            (&[("range", "bytes=0-9"), ("if-range", "\"abc\"")], 206, part(0, 9)),
+            (
+                &[("range", "bytes=0-9"), ("if-range", "\"old\"")],
+                200,
+                Whole,
+            ),
+            (
+                &[("range", "bytes=0-9"), ("if-range", "\"abc\"")],
+                206,
+                part(0, 9),
+            ),
             (&[("range", "bytes=9-0")], 200, Whole),
             (&[("range", "items=0-9")], 200, Whole),
         ];
         for (fields, status, content) in cases {
             let got = answer(&Method::GET, &request(fields), media(&tag));
-            assert_eq!((got.status.as_u16(), got.content), (status, content), "{fields:?}");
+            assert_eq!(
+                (got.status.as_u16(), got.content),
+                (status, content),
+                "{fields:?}"
+            );
         }
     }
 
     #[test]
     fn a_part_says_which_bytes_of_how_many() {
         let tag = EntityTag::strong("abc").unwrap();
-        let got = answer(&Method::GET, &request(&[("range", "bytes=10-19")]), media(&tag));
+        let got = answer(
+            &Method::GET,
+            &request(&[("range", "bytes=10-19")]),
+            media(&tag),
+        );
         assert_eq!(got.fields["content-range"], "bytes 10-19/100");
         assert_eq!(got.fields["content-length"], "10");
         assert_eq!(got.fields["accept-ranges"], "bytes");
@@ -387,16 +404,27 @@ mod tests {
     #[test]
     fn failed_preconditions_and_unsatisfiable_ranges_are_problems() {
         let tag = EntityTag::strong("abc").unwrap();
-        let got = answer(&Method::GET, &request(&[("if-match", "\"zzz\"")]), media(&tag));
+        let got = answer(
+            &Method::GET,
+            &request(&[("if-match", "\"zzz\"")]),
+            media(&tag),
+        );
         assert_eq!(got.status, StatusCode::PRECONDITION_FAILED);
         assert!(matches!(got.content, Content::Problem(ref p) if p.status == 412));
         assert_eq!(got.fields["content-type"], "application/problem+json");
         assert_eq!(got.fields["cache-control"], "no-store");
-        let got = answer(&Method::GET, &request(&[("range", "bytes=100-")]), media(&tag));
+        let got = answer(
+            &Method::GET,
+            &request(&[("range", "bytes=100-")]),
+            media(&tag),
+        );
         assert_eq!(got.status, StatusCode::RANGE_NOT_SATISFIABLE);
         assert_eq!(got.fields["content-range"], "bytes */100");
         let body_length = got.body_length(100);
-        assert_eq!(got.fields["content-length"], body_length.to_string().as_str());
+        assert_eq!(
+            got.fields["content-length"],
+            body_length.to_string().as_str()
+        );
     }
 
     #[test]
@@ -415,7 +443,11 @@ mod tests {
         // If-Modified-Since means nothing without Last-Modified.
         let got = answer(&Method::GET, &request(&[("if-modified-since", LM)]), json());
         assert_eq!(got.status, StatusCode::OK);
-        let got = answer(&Method::HEAD, &request(&[("if-none-match", "\"v1\"")]), json());
+        let got = answer(
+            &Method::HEAD,
+            &request(&[("if-none-match", "\"v1\"")]),
+            json(),
+        );
         assert_eq!(got.status, StatusCode::NOT_MODIFIED);
         assert_eq!(names(&got.fields), ["cache-control", "etag"]);
     }
@@ -445,7 +477,10 @@ mod tests {
             names(&not_modified.fields),
             ["cache-control", "date", "etag", "last-modified"]
         );
-        assert_eq!(ask(&[("if-modified-since", LM)]).status, StatusCode::NOT_MODIFIED);
+        assert_eq!(
+            ask(&[("if-modified-since", LM)]).status,
+            StatusCode::NOT_MODIFIED
+        );
         assert_eq!(
             ask(&[("range", "bytes=0-9")]).content,
             Content::Part(ByteRange { first: 0, last: 9 })

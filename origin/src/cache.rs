@@ -1,4 +1,6 @@
-//! The in-memory cache of expensive reads: serialized representations with their entity tags.
+//! The in-memory cache of expensive reads: typed values with their serialized representations
+//! and entity tags, so the API sends the bytes and the pages use the values, and neither
+//! serialises or parses again.
 //!
 //! This is v4's `MemoryCache` + `cached_response_with_etag`, on moka: per-entry TTL, a memory
 //! bound (entries are weighed by their body), single-flight loading (a burst of identical
@@ -10,6 +12,7 @@
 //! number and is remembered for a while; a loaded value carries the generation its load
 //! started at, and a value older than a matching invalidation is dropped and loaded again.
 
+use std::any::Any;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,31 +28,58 @@ use timelapser_core::EntityTag;
 
 use crate::error::{Error, Result};
 
-/// A representation ready to send: body bytes and entity tag.
+/// A value, its representation ready to send, and the representation's entity tag.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Representation {
-    /// The body.
+pub struct Represented<T> {
+    /// The value (for pages and services).
+    pub value: T,
+    /// The body (for the API).
     pub body: Bytes,
     /// Its entity tag.
     pub etag: EntityTag,
 }
 
-impl Representation {
-    /// Serializes `value` as JSON with the given tag.
-    pub fn json(value: &impl Serialize, etag: EntityTag) -> Result<Self> {
-        let body = serde_json::to_vec(value).map_err(|e| Error::Internal(e.into()))?;
+impl<T: Serialize> Represented<T> {
+    /// `value`, serialized as JSON, with the given tag.
+    pub fn json(value: T, etag: EntityTag) -> Result<Self> {
+        let body = serde_json::to_vec(&value).map_err(|e| Error::Internal(e.into()))?;
         Ok(Self {
+            value,
             body: Bytes::from(body),
             etag,
         })
     }
 }
 
+impl<T: Serialize> Represented<T> {
+    /// `value` as JSON, tagged by a SHA-256 of the body (equal values revalidate).
+    pub fn json_tagged_by_content(value: T) -> Result<Self> {
+        let body = serde_json::to_vec(&value).map_err(|e| Error::Internal(e.into()))?;
+        let etag = EntityTag::from_content(&body, timelapser_core::etag::HashAlgorithm::Sha256);
+        Ok(Self {
+            value,
+            body: Bytes::from(body),
+            etag,
+        })
+    }
+}
+
+/// One cached value, type-erased: each key is loaded by one service with one type.
 #[derive(Clone)]
 struct Entry {
-    value: Arc<Representation>,
+    value: Arc<dyn Any + Send + Sync>,
+    weight: usize,
     ttl: Duration,
     generation: u64,
+}
+
+impl Entry {
+    fn typed<T: Send + Sync + 'static>(&self) -> Arc<Represented<T>> {
+        self.value
+            .clone()
+            .downcast::<Represented<T>>()
+            .expect("a cache key always holds the type its service loads")
+    }
 }
 
 struct PerEntryTtl;
@@ -79,8 +109,9 @@ pub struct CacheStats {
     pub invalidations: u64,
 }
 
-#[derive(Default)]
 struct Counters {
+    hits_total: metrics::Counter,
+    misses_total: metrics::Counter,
     hits: AtomicU64,
     misses: AtomicU64,
     loads: AtomicU64,
@@ -101,14 +132,23 @@ pub struct ResponseCache {
 }
 
 impl ResponseCache {
-    /// A cache holding at most `max_bytes` of bodies.
-    pub fn new(max_bytes: u64) -> Self {
-        let counters = Arc::new(Counters::default());
+    /// A cache holding at most `max_bytes` of bodies, counting hits and misses into
+    /// `metrics` too.
+    pub fn new(max_bytes: u64, metrics: &crate::metrics::Metrics) -> Self {
+        let counters = Arc::new(Counters {
+            hits_total: metrics.record(|| metrics::counter!("cache_hits_total")),
+            misses_total: metrics.record(|| metrics::counter!("cache_misses_total")),
+            hits: AtomicU64::default(),
+            misses: AtomicU64::default(),
+            loads: AtomicU64::default(),
+            evictions: AtomicU64::default(),
+            invalidations: AtomicU64::default(),
+        });
         let listener_counters = counters.clone();
         let inner = moka::future::Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|key: &String, entry: &Entry| {
-                let weight = key.len() + entry.value.body.len() + 128;
+                let weight = key.len() + entry.weight + 128;
                 u32::try_from(weight).unwrap_or(u32::MAX)
             })
             .expire_after(PerEntryTtl)
@@ -135,26 +175,27 @@ impl ResponseCache {
 
     /// Returns the cached representation of `key`, or runs `loader` (once for all concurrent
     /// callers) and keeps its result for `ttl`. Errors are not cached.
-    pub async fn get_or_load<F, Fut>(
+    pub async fn get_or_load<T, F, Fut>(
         &self,
         key: &CacheKey,
         ttl: Duration,
         loader: F,
-    ) -> Result<Arc<Representation>>
+    ) -> Result<Arc<Represented<T>>>
     where
+        T: Send + Sync + 'static,
         F: Fn() -> Fut,
-        Fut: Future<Output = Result<Representation>>,
+        Fut: Future<Output = Result<Represented<T>>>,
     {
         if let Some(entry) = self.inner.get(key.as_str()).await {
             if !self.invalidated_since(key, entry.generation) {
                 self.counters.hits.fetch_add(1, Ordering::Relaxed);
-                metrics::counter!("cache_hits_total").increment(1);
-                return Ok(entry.value);
+                self.counters.hits_total.increment(1);
+                return Ok(entry.typed());
             }
             self.inner.invalidate(key.as_str()).await;
         }
         self.counters.misses.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("cache_misses_total").increment(1);
+        self.counters.misses_total.increment(1);
         // Two rounds at most: the second only when a write invalidated the key while the
         // first load was running.
         for _ in 0..2 {
@@ -165,6 +206,7 @@ impl ResponseCache {
                     self.counters.loads.fetch_add(1, Ordering::Relaxed);
                     let value = loader().await?;
                     Ok::<_, Error>(Entry {
+                        weight: value.body.len(),
                         value: Arc::new(value),
                         ttl,
                         generation,
@@ -173,7 +215,7 @@ impl ResponseCache {
                 .await
                 .map_err(Error::from_shared)?;
             if !self.invalidated_since(key, entry.generation) {
-                return Ok(entry.value);
+                return Ok(entry.typed());
             }
             self.inner.invalidate(key.as_str()).await;
         }

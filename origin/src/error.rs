@@ -5,8 +5,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use timelapser_core::policy::ContentKind;
+use timelapser_core::Problem;
 
 /// `Result` with the origin's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -26,6 +25,9 @@ pub enum Error {
     /// 404.
     #[error("{0}")]
     NotFound(String),
+    /// 408: the request (head and body) did not arrive within the time allowed.
+    #[error("the request did not arrive within the {0} s allowed")]
+    RequestTimeout(u64),
     /// 409: the request conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
@@ -63,6 +65,7 @@ impl Error {
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -83,6 +86,7 @@ impl Error {
                 Error::Unauthorized => Error::Unauthorized,
                 Error::Forbidden(m) => Error::Forbidden(m.clone()),
                 Error::NotFound(m) => Error::NotFound(m.clone()),
+                Error::RequestTimeout(s) => Error::RequestTimeout(*s),
                 Error::Conflict(m) => Error::Conflict(m.clone()),
                 Error::PreconditionFailed => Error::PreconditionFailed,
                 Error::PayloadTooLarge { limit } => Error::PayloadTooLarge { limit: *limit },
@@ -102,40 +106,15 @@ impl Error {
     }
 }
 
-/// An RFC 9457 problem document.
-#[derive(Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
-pub struct Problem {
-    /// A URI identifying the problem type; `about:blank` means "see the status".
-    #[serde(rename = "type")]
-    pub problem_type: String,
-    /// The status's reason phrase.
-    pub title: String,
-    /// The HTTP status.
-    pub status: u16,
-    /// What went wrong with this request.
-    pub detail: String,
-}
-
 /// Builds a problem+json response (also used for 404s of unknown routes and 405s).
 pub fn problem_response(status: StatusCode, detail: String) -> Response {
-    let problem = Problem {
-        problem_type: "about:blank".into(),
-        title: status.canonical_reason().unwrap_or("Error").into(),
-        status: status.as_u16(),
-        detail,
-    };
-    let body = serde_json::to_vec(&problem).expect("problems serialize");
-    let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
-    // Errors describe one moment; no cache should keep them.
-    headers.insert(
-        header::CACHE_CONTROL,
-        ContentKind::Operational.cache_control(),
-    );
+    problem_document(&Problem::new(status, detail))
+}
+
+/// The response of a problem document: core's body and fields.
+pub fn problem_document(problem: &Problem) -> Response {
+    let mut response = (problem.status(), problem.to_json()).into_response();
+    response.headers_mut().extend(Problem::fields());
     response
 }
 

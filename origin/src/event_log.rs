@@ -7,11 +7,15 @@
 //! - On SQLite (one process), writers are serialised by the writer lock; the publication lock
 //!   is taken before that lock is released, so events are published in commit order, which is
 //!   id order.
-//! - On PostgreSQL, several replicas share the log. Writers are serialised by an advisory lock,
-//!   so ids commit in increasing order; each replica publishes by reading the log after the
-//!   last id it published ([`EventLog::catch_up`]), after its own commits and whenever
-//!   `LISTEN timelapser_events` wakes it for another replica's commit. No cluster protocol:
-//!   the database's order is the order.
+//! - On PostgreSQL, several replicas share the log. Writers are serialised by an advisory lock
+//!   held from before their first insert to their commit, so ids commit in increasing order.
+//!   A committing writer reads, on its own transaction's connection and before committing,
+//!   whatever other replicas logged after the last id this process published: all of it has
+//!   smaller ids than its own and is already committed (its writers held the lock). It then
+//!   commits and publishes those events and its own, in id order, with no I/O left to fail
+//!   after the commit and no second pool connection to wait for. `LISTEN timelapser_events`
+//!   wakes idle replicas to read the log the same way ([`EventLog::catch_up`]). No cluster
+//!   protocol: the database's order is the order.
 //!
 //! Ids may have gaps (a rolled-back transaction consumes one); readers never rely on ids being
 //! contiguous, only increasing.
@@ -19,6 +23,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::AnyConnection;
 use timelapser_core::events::Event;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -33,6 +38,50 @@ pub const CHANNEL: &str = "timelapser_events";
 /// How many events one catch-up reads at a time.
 const BATCH: i64 = 500;
 
+/// Appends `event` to the event log inside the caller's write transaction; publish it with
+/// [`EventLog::commit`].
+pub async fn log_event(
+    conn: &mut AnyConnection,
+    event: Event,
+    now: i64,
+) -> std::result::Result<LoggedEvent, sqlx::Error> {
+    let id = db::events::append(conn, event.name(), &event.data(), event.camera_id(), now).await?;
+    Ok(LoggedEvent::new(id, event))
+}
+
+/// The logged events after `after` (and before `before`, when given), in id order; an
+/// unreadable row is logged and skipped.
+async fn read_after(
+    conn: &mut AnyConnection,
+    mut after: i64,
+    before: Option<i64>,
+) -> Result<Vec<LoggedEvent>> {
+    let mut events = Vec::new();
+    loop {
+        let rows = db::events::after(conn, after, BATCH).await?;
+        let full = rows.len() as i64 == BATCH;
+        for row in rows {
+            if before.is_some_and(|before| row.id >= before) {
+                return Ok(events);
+            }
+            after = row.id;
+            match Event::from_parts(&row.name, &row.payload) {
+                Ok(event) => events.push(LoggedEvent::new(row.id, event)),
+                Err(e) => {
+                    tracing::error!(id = row.id, error = %e, "unreadable event in the log; skipped")
+                }
+            }
+        }
+        if !full {
+            return Ok(events);
+        }
+    }
+}
+
+/// Replays (resumes, catch-ups) reading the log at once; the others wait their turn, so
+/// resuming clients never hold more than this many database connections.
+const CONCURRENT_REPLAYS: usize = 2;
+
 /// The log's publisher.
 #[derive(Clone)]
 pub struct EventLog {
@@ -40,6 +89,7 @@ pub struct EventLog {
     bus: EventBus,
     /// The id of the last event published by this process.
     published: Arc<Mutex<i64>>,
+    replays: Arc<tokio::sync::Semaphore>,
 }
 
 impl EventLog {
@@ -52,7 +102,17 @@ impl EventLog {
             db,
             bus,
             published: Arc::new(Mutex::new(newest.unwrap_or(0))),
+            replays: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_REPLAYS)),
         })
+    }
+
+    /// A turn to read the log for a replay (held while reading one batch).
+    pub async fn replay_permit(&self) -> tokio::sync::OwnedSemaphorePermit {
+        self.replays
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the replay semaphore is never closed")
     }
 
     /// The bus events are published on.
@@ -74,67 +134,53 @@ impl EventLog {
 
     /// Commits a write transaction whose `events` were appended to the log, then publishes
     /// them (and, on PostgreSQL, anything other replicas committed before them) in order.
+    /// Once the commit succeeds nothing can fail: publication is in memory.
     pub async fn commit(&self, mut tx: WriteTx, events: Vec<LoggedEvent>) -> Result<()> {
-        if events.is_empty() {
+        let Some(first) = events.first().and_then(|e| e.id) else {
             tx.commit().await?;
             return Ok(());
-        }
+        };
+        // Taken before the writer lock is released by the commit, so no later writer can
+        // publish before these events.
+        let mut published = self.published.lock().await;
+        let mut earlier = Vec::new();
         if self.db.backend() == Backend::Postgres {
             // Delivered on commit, to every replica listening (this one too, harmlessly).
             sqlx::query("SELECT pg_notify($1, '')")
                 .bind(CHANNEL)
                 .execute(&mut *tx)
                 .await?;
+            // Other replicas' events below ours, read on this connection (see the module docs).
+            earlier = read_after(&mut tx, *published, Some(first)).await?;
         }
-        // Taken before the writer lock is released by the commit, so no later writer can
-        // publish before these events.
-        let mut published = self.published.lock().await;
         tx.commit().await?;
-        match self.db.backend() {
-            Backend::Sqlite => {
-                if let Some(last) = events.last().and_then(|e| e.id) {
-                    *published = last;
-                }
-                self.bus.publish(events);
-            }
-            Backend::Postgres => self.catch_up_locked(&mut published).await?,
+        if let Some(last) = events.last().and_then(|e| e.id) {
+            *published = last;
         }
+        self.bus.publish(earlier.into_iter().chain(events));
         Ok(())
     }
 
-    /// Publishes whatever the log holds after the last published id.
+    /// Publishes whatever the log holds after the last published id (another replica's
+    /// commits, when NOTIFY wakes this one).
     pub async fn catch_up(&self) -> Result<()> {
-        let mut published = self.published.lock().await;
-        self.catch_up_locked(&mut published).await
-    }
-
-    async fn catch_up_locked(&self, published: &mut i64) -> Result<()> {
+        // The connection first, then the lock: a committer holding the lock never waits
+        // for a connection this holds.
         let mut conn = self.db.pool().acquire().await?;
-        loop {
-            let rows = db::events::after(&mut conn, *published, BATCH).await?;
-            let full = rows.len() as i64 == BATCH;
-            let mut batch = Vec::with_capacity(rows.len());
-            for row in rows {
-                *published = row.id;
-                match Event::from_parts(&row.name, &row.payload) {
-                    Ok(event) => batch.push(LoggedEvent::new(row.id, event)),
-                    Err(e) => {
-                        tracing::error!(id = row.id, error = %e, "unreadable event in the log; skipped")
-                    }
-                }
-            }
-            self.bus.publish(batch);
-            if !full {
-                return Ok(());
-            }
+        let mut published = self.published.lock().await;
+        let batch = read_after(&mut conn, *published, None).await?;
+        if let Some(last) = batch.last().and_then(|e| e.id) {
+            *published = last;
         }
+        self.bus.publish(batch);
+        Ok(())
     }
 
     /// Appends one event in its own transaction and publishes it (for events with no other
     /// change to commit: stats, health).
     pub async fn append(&self, event: Event) -> Result<()> {
         let mut tx = self.db.begin_write().await?;
-        let logged = crate::services::log_event(&mut tx, event, db::to_micros(db::now())).await?;
+        let logged = log_event(&mut tx, event, db::to_micros(db::now())).await?;
         self.commit(tx, vec![logged]).await
     }
 

@@ -4,6 +4,7 @@
 //! (every value from `timelapser_core`); [`services`] make entity tags, use and invalidate
 //! the in-memory [`cache`], and log and publish events; [`db`] is pure data access.
 
+pub mod auth;
 pub mod bus;
 pub mod cache;
 pub mod db;
@@ -12,31 +13,35 @@ pub mod error;
 pub mod event_log;
 pub mod media;
 pub mod media_cache;
+pub mod metrics;
+pub mod render;
 pub mod routes;
-mod serve;
+pub mod serve;
 pub mod services;
 pub mod state;
 pub mod thumbnail;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::AdminToken;
 use crate::bus::{EventBus, EventHandler};
 use crate::cache::ResponseCache;
 use crate::db::Db;
 use crate::event_log::EventLog;
 use crate::media::MediaStore;
 use crate::media_cache::MediaCache;
-use crate::services::auth::AdminToken;
+use crate::render::Renderer;
+use crate::serve::ServeLimits;
 use crate::services::invalidation::Invalidation;
-use crate::state::{AppState, Config, Shared};
+use crate::services::media_sweep::{self, MediaFiles};
+use crate::state::{AppState, CaptureWindow, Config, Shared};
 
 /// Everything needed to start an origin.
 #[derive(Clone, Debug)]
@@ -70,6 +75,23 @@ pub struct Options {
     pub render_workers: usize,
     /// The ffmpeg binary; `ffmpeg` on PATH when not set.
     pub ffmpeg: Option<PathBuf>,
+    /// Where to serve `/metrics`, `/api/cache/stats` and `/healthz` without a token (never
+    /// through the edge); `None`: no operations listener.
+    pub ops_listen: Option<SocketAddr>,
+    /// Capture times accepted around the server's clock.
+    pub capture_window: CaptureWindow,
+    /// The longest a request may take to arrive (head and body), before its response.
+    pub request_timeout: Duration,
+    /// How long shutdown waits for open connections before closing them.
+    pub shutdown_grace: Duration,
+    /// Connections open at once (default: the file-descriptor limit, less a reserve).
+    pub max_connections: usize,
+    /// How long an event-stream write may stall before that client is dropped.
+    pub sse_write_timeout: Duration,
+    /// The most events a resume or catch-up replays before `resync` instead.
+    pub sse_max_replay: i64,
+    /// Seconds between sweeps for media files no row refers to (after the one at start-up).
+    pub orphan_sweep_interval: Duration,
 }
 
 impl Options {
@@ -90,26 +112,22 @@ impl Options {
             prune_interval: Duration::from_secs(60),
             render_workers: 1,
             ffmpeg: None,
+            ops_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9000))),
+            capture_window: CaptureWindow::default(),
+            request_timeout: routes::DEFAULT_REQUEST_TIMEOUT,
+            shutdown_grace: Duration::from_secs(10),
+            max_connections: serve::default_max_connections(),
+            sse_write_timeout: Duration::from_secs(30),
+            sse_max_replay: 10_000,
+            orphan_sweep_interval: Duration::from_secs(3600),
         }
     }
-}
-
-/// The process-wide Prometheus recorder (metrics macros are global).
-pub fn metrics_handle() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            PrometheusBuilder::new()
-                .install_recorder()
-                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle())
-        })
-        .clone()
 }
 
 /// Opens the database and media, and builds the application state.
 pub async fn build_state(
     options: &Options,
-) -> anyhow::Result<(AppState, Option<String>, services::render::Queue)> {
+) -> anyhow::Result<(AppState, Option<String>, render::Queue)> {
     std::fs::create_dir_all(&options.data_dir)
         .with_context(|| format!("creating the data directory {}", options.data_dir.display()))?;
     let database_url = match &options.database_url {
@@ -123,27 +141,37 @@ pub async fn build_state(
     let media = MediaStore::open(&options.data_dir)?;
     let (admin, generated) =
         AdminToken::load_or_generate(options.admin_token.as_deref(), &options.data_dir)?;
-    let cache = ResponseCache::new(64 * 1024 * 1024);
+    let metrics = crate::metrics::Metrics::new();
+    let cache = ResponseCache::new(64 * 1024 * 1024, &metrics);
     let handlers: Vec<Arc<dyn EventHandler>> = vec![Arc::new(Invalidation::new(cache.clone()))];
     let bus = EventBus::new(options.event_buffer, handlers);
     let events = EventLog::open(db.clone(), bus.clone()).await?;
-    let (renderer, queue) =
-        services::render::Renderer::new(services::render::find_ffmpeg(options.ffmpeg.as_deref()));
+    let media_cache = MediaCache::new(128 * 1024 * 1024);
+    let (renderer, queue) = Renderer::new(
+        render::find_ffmpeg(options.ffmpeg.as_deref()),
+        db.clone(),
+        media.clone(),
+        media_cache.clone(),
+        events.clone(),
+    );
     let state = AppState::new(Shared {
         config: Arc::new(Config {
             data_dir: options.data_dir.clone(),
             max_capture_bytes: options.max_capture_bytes,
+            capture_window: options.capture_window,
             sse_retry: options.sse_retry,
             sse_heartbeat: options.sse_heartbeat,
+            sse_max_replay: options.sse_max_replay,
+            request_timeout: options.request_timeout,
         }),
         db,
         media,
-        media_cache: MediaCache::new(128 * 1024 * 1024),
+        media_cache,
         cache,
         bus,
         events,
         admin,
-        metrics: metrics_handle(),
+        metrics,
         renderer,
         shutdown: CancellationToken::new(),
     });
@@ -155,6 +183,8 @@ pub async fn build_state(
 pub struct Server {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where its operations listener listens, if it has one.
+    pub ops_addr: Option<SocketAddr>,
     /// Its state (tests reach into it).
     pub state: AppState,
     shutdown: CancellationToken,
@@ -197,26 +227,52 @@ pub async fn start(options: Options) -> anyhow::Result<Server> {
         .await
         .with_context(|| format!("cannot listen on {}", options.listen))?;
     let addr = listener.local_addr()?;
+    let ops_listener = match options.ops_listen {
+        Some(ops) => Some(
+            TcpListener::bind(ops)
+                .await
+                .with_context(|| format!("cannot listen on {ops} (--ops-listen)"))?,
+        ),
+        None => None,
+    };
+    let ops_addr = ops_listener
+        .as_ref()
+        .map(TcpListener::local_addr)
+        .transpose()?;
     let shutdown = state.shutdown.clone();
     spawn_background(&state, &options, shutdown.clone());
-    services::render::spawn_workers(
-        state.clone(),
-        queue,
-        options.render_workers,
-        shutdown.clone(),
-    )
-    .await?;
+    state
+        .renderer
+        .spawn_workers(queue, options.render_workers, shutdown.clone())
+        .await?;
     if options.demo {
         demo::start(state.clone(), options.demo_interval, shutdown.clone()).await?;
     }
+    let limits = ServeLimits {
+        max_connections: options.max_connections,
+        shutdown_grace: options.shutdown_grace,
+        sse_write_timeout: options.sse_write_timeout,
+    };
     let app = routes::router(state.clone());
-    let stop = shutdown.clone();
-    let serve_state = state.clone();
-    let task =
-        tokio::spawn(async move { serve::serve_http1(listener, app, serve_state, stop).await });
-    tracing::info!(%addr, backend = ?state.db.backend(), "timelapser origin listening");
+    let (stop, serve_state) = (shutdown.clone(), state.clone());
+    let ops = ops_listener.map(|listener| {
+        let (stop, ops_state) = (shutdown.clone(), state.clone());
+        let app = routes::ops::operations_router(state.clone());
+        tokio::spawn(
+            async move { serve::serve_http1(listener, app, ops_state, limits, stop).await },
+        )
+    });
+    let task = tokio::spawn(async move {
+        let served = serve::serve_http1(listener, app, serve_state, limits, stop).await;
+        if let Some(ops) = ops {
+            ops.await.context("operations listener panicked")??;
+        }
+        served
+    });
+    tracing::info!(%addr, ?ops_addr, backend = ?state.db.backend(), "timelapser origin listening");
     Ok(Server {
         addr,
+        ops_addr,
         state,
         shutdown,
         task,
@@ -225,6 +281,7 @@ pub async fn start(options: Options) -> anyhow::Result<Server> {
 
 fn spawn_background(state: &AppState, options: &Options, shutdown: CancellationToken) {
     state.events.spawn_listener(shutdown.clone());
+    spawn_media_sweeper(state.clone(), options, shutdown.clone());
     services::live::spawn_stats_publisher(state.clone(), shutdown.clone());
     services::live::spawn_health_monitor(state.clone(), Duration::from_secs(10), shutdown.clone());
     services::live::spawn_pruner(state.clone(), options.prune_interval, shutdown.clone());
@@ -250,6 +307,34 @@ fn spawn_background(state: &AppState, options: &Options, shutdown: CancellationT
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "offline sweep failed"),
+            }
+        }
+    });
+}
+
+/// Sweeps media files no row refers to: once at start-up (what a crash left), then every
+/// `orphan_sweep_interval`, leaving files younger than the request timeout alone (an upload
+/// that has moved its file into place but not yet committed its row).
+fn spawn_media_sweeper(state: AppState, options: &Options, shutdown: CancellationToken) {
+    let interval = options.orphan_sweep_interval;
+    let grace = options.request_timeout;
+    tokio::spawn(async move {
+        let mut first = true;
+        loop {
+            // Writers check their files under the writer lock, so even the start-up sweep's
+            // zero grace cannot take a file from an upload that is about to commit.
+            let result = media_sweep::sweep_orphans(
+                MediaFiles::of(&state),
+                if first { Duration::ZERO } else { grace },
+            )
+            .await;
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "the media sweep failed");
+            }
+            first = false;
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(interval) => {}
             }
         }
     });

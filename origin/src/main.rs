@@ -62,6 +62,31 @@ struct ServeArgs {
     /// single-threaded scheduler, the cheapest on a one-core allotment.
     #[arg(long, env = "TIMELAPSER_THREADS")]
     threads: Option<usize>,
+    /// Where to serve /metrics, /api/cache/stats and /healthz without a token ("off": nowhere;
+    /// on the main listener they need the admin token).
+    #[arg(long, env = "TIMELAPSER_OPS_LISTEN", default_value = "127.0.0.1:9000")]
+    ops_listen: String,
+    /// Seconds a request may take to arrive, head and body (408 after).
+    #[arg(long, env = "TIMELAPSER_REQUEST_TIMEOUT", default_value_t = 60)]
+    request_timeout_seconds: u64,
+    /// Seconds shutdown waits for open connections before closing them.
+    #[arg(long, env = "TIMELAPSER_SHUTDOWN_GRACE", default_value_t = 10)]
+    shutdown_grace_seconds: u64,
+    /// Connections open at once (default: the file-descriptor limit, less a reserve).
+    #[arg(long, env = "TIMELAPSER_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Oldest capture time accepted, in days before the server's clock.
+    #[arg(long, env = "TIMELAPSER_CAPTURE_MAX_AGE_DAYS", default_value_t = 365)]
+    capture_max_age_days: u64,
+    /// Newest capture time accepted, in seconds after the server's clock.
+    #[arg(long, env = "TIMELAPSER_CAPTURE_MAX_SKEW", default_value_t = 600)]
+    capture_max_skew_seconds: u64,
+    /// Seconds an event-stream client may stop reading before it is dropped.
+    #[arg(long, env = "TIMELAPSER_SSE_WRITE_TIMEOUT", default_value_t = 30)]
+    sse_write_timeout_seconds: u64,
+    /// The most events replayed to a resuming client; further behind, it gets `resync`.
+    #[arg(long, env = "TIMELAPSER_SSE_MAX_REPLAY", default_value_t = 10_000)]
+    sse_max_replay: i64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -101,6 +126,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     options.render_workers = args.render_workers.max(1);
     options.ffmpeg = args.ffmpeg;
     options.demo_interval = Duration::from_secs(args.demo_interval_seconds.max(1));
+    options.ops_listen = match args.ops_listen.as_str() {
+        "off" | "" => None,
+        addr => Some(addr.parse().with_context(|| {
+            format!("--ops-listen must be an address or \"off\", not {addr:?}")
+        })?),
+    };
+    options.request_timeout = Duration::from_secs(args.request_timeout_seconds.max(1));
+    options.shutdown_grace = Duration::from_secs(args.shutdown_grace_seconds);
+    if let Some(max) = args.max_connections {
+        options.max_connections = max.max(1);
+    }
+    options.capture_window = timelapser_origin::state::CaptureWindow {
+        past: Duration::from_secs(args.capture_max_age_days.saturating_mul(86_400)),
+        future: Duration::from_secs(args.capture_max_skew_seconds),
+    };
+    options.sse_write_timeout = Duration::from_secs(args.sse_write_timeout_seconds.max(1));
+    options.sse_max_replay = args.sse_max_replay.max(0);
     let server = timelapser_origin::start(options).await?;
     let stop = server.shutdown_token();
     tokio::spawn(async move {

@@ -18,81 +18,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-/// The kinds of media file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum MediaKind {
-    /// Captured originals.
-    Image,
-    /// Thumbnails of captures.
-    Thumbnail,
-    /// Rendered videos.
-    Video,
-}
-
-impl MediaKind {
-    /// The folder under `media/` and the first path segment under `/media/`.
-    pub fn folder(self) -> &'static str {
-        match self {
-            MediaKind::Image => "images",
-            MediaKind::Thumbnail => "thumbnails",
-            MediaKind::Video => "videos",
-        }
-    }
-
-    /// The file extension.
-    pub fn extension(self) -> &'static str {
-        match self {
-            MediaKind::Image | MediaKind::Thumbnail => "jpg",
-            MediaKind::Video => "mp4",
-        }
-    }
-
-    /// The media type sent as Content-Type.
-    pub fn content_type(self) -> &'static str {
-        match self {
-            MediaKind::Image | MediaKind::Thumbnail => "image/jpeg",
-            MediaKind::Video => "video/mp4",
-        }
-    }
-
-    fn from_folder(folder: &str) -> Option<Self> {
-        [MediaKind::Image, MediaKind::Thumbnail, MediaKind::Video]
-            .into_iter()
-            .find(|k| k.folder() == folder)
-    }
-}
-
-/// Whether `s` is a SHA-256 in lowercase hex.
-pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-/// A media file named by a request: `/media/<folder>/<sha256>.<ext>`, validated.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct MediaName {
-    /// Its kind.
-    pub kind: MediaKind,
-    /// Its hash (64 lowercase hex digits; nothing else can reach the file system).
-    pub sha256: String,
-}
-
-impl MediaName {
-    /// Parses the two path segments after `/media/`; `None` for anything that is not exactly
-    /// a known folder and `<64 hex>.<its extension>`.
-    pub fn parse(folder: &str, file: &str) -> Option<Self> {
-        let kind = MediaKind::from_folder(folder)?;
-        let (hash, extension) = file.split_once('.')?;
-        if extension != kind.extension() || !is_sha256_hex(hash) {
-            return None;
-        }
-        Some(Self {
-            kind,
-            sha256: hash.to_owned(),
-        })
-    }
-}
+pub use timelapser_core::paths::{is_sha256_hex, MediaKind, MediaName};
 
 /// The media directory.
 #[derive(Clone, Debug)]
@@ -107,7 +33,7 @@ impl MediaStore {
     pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
         let media = data_dir.join("media");
         let tmp = data_dir.join("tmp");
-        for kind in [MediaKind::Image, MediaKind::Thumbnail, MediaKind::Video] {
+        for kind in MediaKind::ALL {
             std::fs::create_dir_all(media.join(kind.folder()))
                 .with_context(|| format!("creating {}", media.join(kind.folder()).display()))?;
         }
@@ -130,14 +56,40 @@ impl MediaStore {
         Ok(Self { media, tmp })
     }
 
-    /// The path of a media file (only ever built from a validated hash).
+    /// The path of a media file (a [`MediaName`] is only ever a validated hash).
     pub fn path(&self, name: &MediaName) -> PathBuf {
-        debug_assert!(is_sha256_hex(&name.sha256));
-        self.media.join(name.kind.folder()).join(format!(
-            "{}.{}",
-            name.sha256,
-            name.kind.extension()
-        ))
+        self.media.join(name.kind.folder()).join(name.file_name())
+    }
+
+    /// Every media file of a kind, with its modification time (for the orphan sweep); names
+    /// that are not media names (a stray file) are skipped.
+    pub fn list(&self, kind: MediaKind) -> anyhow::Result<Vec<(MediaName, std::time::SystemTime)>> {
+        let folder = self.media.join(kind.folder());
+        let mut files = Vec::new();
+        for entry in
+            std::fs::read_dir(&folder).with_context(|| format!("listing {}", folder.display()))?
+        {
+            let entry = entry?;
+            let Some(name) = entry
+                .file_name()
+                .to_str()
+                .and_then(|file| MediaName::parse(kind.folder(), file))
+            else {
+                continue;
+            };
+            match entry.metadata() {
+                Ok(metadata) if metadata.is_file() => files.push((name, metadata.modified()?)),
+                _ => {}
+            }
+        }
+        Ok(files)
+    }
+
+    /// Whether a media file is present.
+    pub async fn exists(&self, name: &MediaName) -> bool {
+        tokio::fs::try_exists(self.path(name))
+            .await
+            .unwrap_or(false)
     }
 
     /// The temp folder, for writers that stream (video renders).
@@ -209,31 +161,6 @@ mod tests {
 
     const HASH: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
 
-    #[test]
-    fn only_hash_and_extension_names_are_accepted() {
-        assert_eq!(
-            MediaName::parse("images", &format!("{HASH}.jpg")),
-            Some(MediaName {
-                kind: MediaKind::Image,
-                sha256: HASH.into()
-            })
-        );
-        assert!(MediaName::parse("videos", &format!("{HASH}.mp4")).is_some());
-        for (folder, file) in [
-            ("images", format!("{HASH}.mp4")),
-            ("images", format!("{}.jpg", HASH.to_uppercase())),
-            ("images", format!("{HASH}.jpg.jpg")),
-            ("images", "../../etc/passwd".to_owned()),
-            ("images", format!("..%2F{HASH}.jpg")),
-            ("images", format!("{}.jpg", &HASH[1..])),
-            ("../images", format!("{HASH}.jpg")),
-            ("tmp", format!("{HASH}.jpg")),
-            ("images", HASH.to_string()),
-        ] {
-            assert_eq!(MediaName::parse(folder, &file), None, "{folder}/{file}");
-        }
-    }
-
     #[tokio::test]
     async fn writes_are_atomic_and_tmp_is_cleaned_at_open() {
         let dir = tempfile::tempdir().unwrap();
@@ -244,10 +171,7 @@ mod tests {
             std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
             0
         );
-        let name = MediaName {
-            kind: MediaKind::Thumbnail,
-            sha256: HASH.into(),
-        };
+        let name = MediaName::new(MediaKind::Thumbnail, HASH).unwrap();
         store
             .write(&name, bytes::Bytes::from_static(b"abc"))
             .await

@@ -72,7 +72,7 @@ impl MediaCache {
         } else {
             None
         };
-        let etag = EntityTag::strong(name.sha256.clone()).expect("hex is etagc");
+        let etag = EntityTag::strong(name.sha256()).expect("hex is etagc");
         let modified = metadata.modified()?;
         let file = Arc::new(MediaFile {
             len: bytes.as_ref().map_or(metadata.len(), |b| b.len() as u64),

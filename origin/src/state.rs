@@ -3,15 +3,16 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use metrics_exporter_prometheus::PrometheusHandle;
+use chrono::{DateTime, Utc};
 
+use crate::auth::AdminToken;
 use crate::bus::EventBus;
 use crate::cache::ResponseCache;
 use crate::db::Db;
 use crate::event_log::EventLog;
 use crate::media::MediaStore;
 use crate::media_cache::MediaCache;
-use crate::services::auth::AdminToken;
+use crate::render::Renderer;
 
 /// Settings fixed at start-up.
 #[derive(Clone, Debug)]
@@ -20,10 +21,64 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Largest capture accepted, in bytes.
     pub max_capture_bytes: u64,
+    /// Capture times accepted around the server's clock.
+    pub capture_window: CaptureWindow,
     /// Reconnection delay sent to SSE clients.
     pub sse_retry: std::time::Duration,
     /// Interval of SSE heartbeat comments.
     pub sse_heartbeat: std::time::Duration,
+    /// The most events a resume or catch-up replays; further behind, a client gets `resync`.
+    pub sse_max_replay: i64,
+    /// The longest a request may take to arrive.
+    pub request_timeout: std::time::Duration,
+}
+
+/// How far from the server's clock a capture time may be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CaptureWindow {
+    /// The oldest capture accepted, before now (an agent's spool after an outage).
+    pub past: std::time::Duration,
+    /// The newest, after now (clock skew between a camera host and the origin).
+    pub future: std::time::Duration,
+}
+
+impl Default for CaptureWindow {
+    fn default() -> Self {
+        Self {
+            past: std::time::Duration::from_secs(365 * 86_400),
+            future: std::time::Duration::from_secs(600),
+        }
+    }
+}
+
+impl CaptureWindow {
+    /// 422 for a capture time outside the window around `now`: a frame dated in year 9999
+    /// would otherwise stay "latest" forever.
+    pub fn check(
+        &self,
+        captured_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> crate::error::Result<()> {
+        let span =
+            |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+        let earliest = now
+            .checked_sub_signed(span(self.past))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let latest = now
+            .checked_add_signed(span(self.future))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        if captured_at < earliest || captured_at > latest {
+            return Err(crate::error::Error::Unprocessable(format!(
+                "Capture-Time {} is outside the accepted window, {} to {} (the server's clock, minus {} s and plus {} s)",
+                captured_at.to_rfc3339(),
+                earliest.to_rfc3339(),
+                latest.to_rfc3339(),
+                self.past.as_secs(),
+                self.future.as_secs(),
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// The application context, shared by every handler: cloning it is one reference count.
@@ -62,10 +117,10 @@ pub struct Shared {
     pub events: EventLog,
     /// The admin token.
     pub admin: AdminToken,
-    /// Prometheus metrics.
-    pub metrics: PrometheusHandle,
+    /// Its metrics.
+    pub metrics: crate::metrics::Metrics,
     /// The render queue.
-    pub renderer: crate::services::render::Renderer,
+    pub renderer: Renderer,
     /// Cancelled when the server shuts down (ends SSE streams and background tasks).
     pub shutdown: tokio_util::sync::CancellationToken,
 }

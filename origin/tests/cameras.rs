@@ -514,12 +514,54 @@ on_both!(health_metrics_and_cache_stats, |origin| {
     let r = origin.get("/healthz").await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(header(r.headers(), "cache-control"), "no-store");
-    let (id, _) = origin.create_camera("Roof").await;
+    let (id, token) = origin.create_camera("Roof").await;
     origin.get(&format!("/api/cameras/{id}")).await;
     origin.get(&format!("/api/cameras/{id}")).await;
-    let r = origin.get("/metrics").await;
+    // Operational endpoints are never public: the admin token on the main listener...
+    problem(origin.get("/metrics").await, StatusCode::UNAUTHORIZED).await;
+    for path in ["/metrics", "/api/cache/stats"] {
+        let r = origin
+            .client
+            .get(origin.url(path))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        problem(r, StatusCode::FORBIDDEN).await;
+    }
+    let r = origin
+        .client
+        .get(origin.url("/metrics"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(header(r.headers(), "cache-control"), "no-store");
     let text = r.text().await.unwrap();
+    // ...or the operations listener, which needs none and serves nothing else.
+    let ops = origin.server.as_ref().unwrap().ops_addr.unwrap();
+    let r = origin
+        .client
+        .get(format!("http://{ops}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("http_requests_total"));
+    for (path, status) in [
+        ("/api/cache/stats", StatusCode::OK),
+        ("/healthz", StatusCode::OK),
+        ("/api/cameras", StatusCode::NOT_FOUND),
+    ] {
+        let r = origin
+            .client
+            .get(format!("http://{ops}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{path} on the operations listener");
+    }
     assert!(
         text.contains(
             "http_requests_total{route=\"/api/cameras/{id}\",method=\"GET\",status=\"200\"}"

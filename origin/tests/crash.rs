@@ -33,7 +33,14 @@ async fn spawn(data_dir: &Path, database_url: Option<&str>) -> Origin {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let mut command = Command::new(env!("CARGO_BIN_EXE_timelapser-origin"));
     command
-        .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            &addr.to_string(),
+            "--ops-listen",
+            "off",
+            "--data-dir",
+        ])
         .arg(data_dir)
         .env("TIMELAPSER_ADMIN_TOKEN", ADMIN)
         .env("RUST_LOG", "warn")
@@ -56,6 +63,27 @@ async fn spawn(data_dir: &Path, database_url: Option<&str>) -> Origin {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Origin { child, addr }
+}
+
+/// Waits until the peer's kernel has every byte written to `socket` (nothing left in its send
+/// queue), so the origin has the partial upload in hand when it is killed.
+fn wait_until_delivered(socket: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut unsent: libc::c_int = 0;
+        // SIOCOUTQ (= TIOCOUTQ): bytes not yet acknowledged by the peer.
+        let rc = unsafe { libc::ioctl(socket.as_raw_fd(), libc::TIOCOUTQ, &mut unsent) };
+        assert_eq!(rc, 0, "ioctl(SIOCOUTQ)");
+        if unsent == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{unsent} bytes still unsent after 30 s"
+        );
+        std::thread::yield_now();
+    }
 }
 
 fn kill(mut origin: Origin) {
@@ -126,7 +154,7 @@ async fn run(backend: Backend) {
     .unwrap();
     socket.write_all(&body[..body.len() / 2]).unwrap();
     socket.flush().unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_until_delivered(&socket);
     kill(origin);
     drop(socket);
 
@@ -170,7 +198,27 @@ async fn run(backend: Backend) {
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Killed once some uploads have committed and others are still in flight.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let camera: Value = client
+            .get(format!("{base}/api/cameras/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let committed = camera["image_count"].as_u64().unwrap();
+        if committed >= 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {committed} of 12 uploads committed within 60 s"
+        );
+        tokio::task::yield_now().await;
+    }
     kill(origin);
     let mut accepted = 0;
     for upload in uploads {

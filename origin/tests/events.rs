@@ -524,7 +524,7 @@ mod replicas {
         assert!(
             b.state
                 .cache
-                .contains(&timelapser_origin::services::keys::camera(id))
+                .contains(&timelapser_core::keys::camera(id))
                 .await
         );
         let mut on_b = SseClient::connect(&format!("{b_url}/api/events"), None).await;

@@ -11,9 +11,9 @@ use common::ADMIN;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use timelapser_core::events::Event;
+use timelapser_core::keys;
 use timelapser_origin::bus::LoggedEvent;
-use timelapser_origin::cache::Representation;
-use timelapser_origin::services::keys;
+use timelapser_origin::cache::Represented;
 
 /// Warms the cache with every key of two cameras, one timelapse, settings and stats.
 async fn warm(origin: &common::TestOrigin, a: i64, b: i64, timelapse: i64) {
@@ -283,32 +283,53 @@ on_both!(
     }
 );
 
+fn represented(body: &str) -> Represented<()> {
+    Represented {
+        value: (),
+        body: body.to_owned().into(),
+        etag: timelapser_core::EntityTag::strong(body).unwrap(),
+    }
+}
+
 #[tokio::test]
 async fn a_burst_of_identical_misses_runs_one_load() {
-    let cache = timelapser_origin::cache::ResponseCache::new(1 << 20);
+    let cache = timelapser_origin::cache::ResponseCache::new(1 << 20, &Default::default());
     let loads = Arc::new(AtomicUsize::new(0));
+    // The load is held until all 50 requests have missed, so they all meet it in flight.
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
     let key = keys::dashboard_stats();
-    let requests = (0..50).map(|_| {
-        let cache = cache.clone();
-        let loads = loads.clone();
-        let key = key.clone();
-        tokio::spawn(async move {
-            cache
-                .get_or_load(&key, Duration::from_secs(60), || {
-                    let loads = loads.clone();
-                    async move {
-                        loads.fetch_add(1, Ordering::SeqCst);
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        Ok(Representation {
-                            body: "{}".into(),
-                            etag: timelapser_core::EntityTag::strong("x").unwrap(),
-                        })
-                    }
-                })
-                .await
-                .unwrap()
+    let requests: Vec<_> = (0..50)
+        .map(|_| {
+            let (cache, loads, key, gate) =
+                (cache.clone(), loads.clone(), key.clone(), gate.clone());
+            tokio::spawn(async move {
+                cache
+                    .get_or_load(&key, Duration::from_secs(60), || {
+                        let (loads, gate) = (loads.clone(), gate.clone());
+                        async move {
+                            loads.fetch_add(1, Ordering::SeqCst);
+                            let _open = gate.acquire().await.unwrap();
+                            Ok(represented("{}"))
+                        }
+                    })
+                    .await
+                    .unwrap()
+            })
         })
-    });
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let misses = cache.stats().await.misses;
+        if misses == 50 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {misses} of 50 requests missed within 10 s"
+        );
+        tokio::task::yield_now().await;
+    }
+    gate.add_permits(1);
     for r in futures::future::join_all(requests).await {
         assert_eq!(r.unwrap().body, "{}");
     }
@@ -322,30 +343,27 @@ async fn a_burst_of_identical_misses_runs_one_load() {
 async fn a_load_that_raced_an_invalidation_is_not_served_afterwards() {
     // A load starts, a write invalidates the key, the stale load finishes: the next read must
     // load again rather than serve what the first load produced.
-    let cache = timelapser_origin::cache::ResponseCache::new(1 << 20);
+    let cache = timelapser_origin::cache::ResponseCache::new(1 << 20, &Default::default());
     let key = keys::camera(1);
     let version = Arc::new(AtomicUsize::new(1));
     let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
     let started_tx = Arc::new(std::sync::Mutex::new(Some(started_tx)));
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
     let slow = {
-        let cache = cache.clone();
-        let key = key.clone();
-        let version = version.clone();
+        let (cache, key, version, gate) =
+            (cache.clone(), key.clone(), version.clone(), gate.clone());
         tokio::spawn(async move {
             cache
                 .get_or_load(&key, Duration::from_secs(60), || {
-                    let version = version.clone();
-                    let started = started_tx.clone();
+                    let (version, started, gate) =
+                        (version.clone(), started_tx.clone(), gate.clone());
                     async move {
                         let seen = version.load(Ordering::SeqCst);
                         if let Some(tx) = started.lock().unwrap().take() {
                             let _ = tx.send(());
                         }
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        Ok(Representation {
-                            body: seen.to_string().into(),
-                            etag: timelapser_core::EntityTag::strong(seen.to_string()).unwrap(),
-                        })
+                        let _open = gate.acquire().await.unwrap();
+                        Ok(represented(&seen.to_string()))
                     }
                 })
                 .await
@@ -354,18 +372,14 @@ async fn a_load_that_raced_an_invalidation_is_not_served_afterwards() {
     };
     started_rx.await.unwrap();
     version.store(2, Ordering::SeqCst);
-    cache.invalidate(&timelapser_core::keys::KeyPattern::entity("camera").id(1));
+    cache.invalidate(&timelapser_core::keys::Entity::Camera.member(1));
+    gate.add_permits(1);
+    // The racing read began before the write, so either version may answer it.
     let _ = slow.await.unwrap();
     let fresh = cache
         .get_or_load(&key, Duration::from_secs(60), || {
             let version = version.clone();
-            async move {
-                let seen = version.load(Ordering::SeqCst);
-                Ok(Representation {
-                    body: seen.to_string().into(),
-                    etag: timelapser_core::EntityTag::strong(seen.to_string()).unwrap(),
-                })
-            }
+            async move { Ok(represented(&version.load(Ordering::SeqCst).to_string())) }
         })
         .await
         .unwrap();

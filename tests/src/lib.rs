@@ -3,7 +3,7 @@
 //!
 //! The Worker must be built (`cargo xtask build-edge`, which `cargo xtask test` runs first)
 //! and wrangler installed under target/tools; the stack fails with that advice otherwise.
-//! Tests that read the origin's counters take [`exclusive`], since metrics are per process.
+//! Each origin counts into its own metrics, so tests that read them run concurrently.
 
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt;
@@ -35,12 +35,6 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// Serialises tests that read process-wide origin counters.
-pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
-    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    LOCK.lock().await
 }
 
 /// `wrangler dev` running the edge Worker; stopped (with its workerd) when dropped.
@@ -160,6 +154,7 @@ impl Origin {
         let mut options = Options::new(dir.path().to_path_buf());
         options.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         options.admin_token = Some(ADMIN.to_owned());
+        options.ops_listen = None;
         let server = timelapser_origin::start(options).await?;
         let addr = server.addr;
         Ok(Self {
@@ -186,7 +181,14 @@ impl Origin {
     /// Requests the origin has answered for `route` with `method` and `status`, read from
     /// its `/metrics`.
     pub async fn requests(&self, route: &str, method: &str, status: u16) -> Result<u64> {
-        let text = reqwest::get(self.url("/metrics")).await?.text().await?;
+        let text = reqwest::Client::new()
+            .get(self.url("/metrics"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
         let needle = format!(
             "http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} "
         );

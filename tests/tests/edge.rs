@@ -8,7 +8,7 @@ use futures::StreamExt;
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 use timelapser_core::events::EventStreamParser;
-use timelapser_tests::{exclusive, Edge, Origin, ADMIN};
+use timelapser_tests::{Edge, Origin, ADMIN};
 
 const MEDIA: &str = "/media/{folder}/{file}";
 
@@ -29,7 +29,6 @@ async fn stack() -> (Origin, Edge) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_is_fetched_once_then_served_and_validated_by_the_edge() {
-    let _serial = exclusive().await;
     let (origin, edge) = stack().await;
     let client = Client::new();
     let (camera, token) = origin.create_camera("Roof").await.unwrap();
@@ -78,7 +77,6 @@ async fn media_is_fetched_once_then_served_and_validated_by_the_edge() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_misses_cost_the_origin_one_fetch() {
-    let _serial = exclusive().await;
     let (origin, edge) = stack().await;
     let (camera, token) = origin.create_camera("Roof").await.unwrap();
     let image = origin.capture(camera, &token, 2).await.unwrap();
@@ -102,7 +100,6 @@ async fn concurrent_misses_cost_the_origin_one_fetch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ranges_and_if_range_are_answered_at_the_edge() {
-    let _serial = exclusive().await;
     let (origin, edge) = stack().await;
     let (camera, token) = origin.create_camera("Roof").await.unwrap();
     let image = origin.capture(camera, &token, 3).await.unwrap();
@@ -174,7 +171,6 @@ async fn ranges_and_if_range_are_answered_at_the_edge() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_and_authorized_responses_are_never_served_from_the_edge() {
-    let _serial = exclusive().await;
     let (origin, edge) = stack().await;
     let client = Client::new();
     let before = origin.requests("/api/settings", "GET", 200).await.unwrap();
@@ -215,7 +211,6 @@ async fn private_and_authorized_responses_are_never_served_from_the_edge() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_is_revalidated_and_fresh_after_a_capture() {
-    let _serial = exclusive().await;
     let (origin, edge) = stack().await;
     let client = Client::new();
     let (camera, token) = origin.create_camera("Roof").await.unwrap();

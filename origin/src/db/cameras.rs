@@ -112,6 +112,11 @@ pub async fn list(conn: &mut AnyConnection) -> Result<Vec<CameraRow>, sqlx::Erro
     rows.iter().map(CameraRow::from_row).collect()
 }
 
+/// Whether a camera exists.
+pub async fn exists(conn: &mut AnyConnection, id: i64) -> Result<bool, sqlx::Error> {
+    super::exists(conn, "SELECT 1 FROM cameras WHERE id = $1", id).await
+}
+
 /// The token hash of a camera.
 pub async fn token_hash(conn: &mut AnyConnection, id: i64) -> Result<Option<String>, sqlx::Error> {
     let row = sqlx::query("SELECT token_hash FROM cameras WHERE id = $1")

@@ -231,11 +231,12 @@ pub async fn storage_bytes(conn: &mut AnyConnection) -> Result<i64, sqlx::Error>
 
 /// Whether any image still refers to these bytes (before deleting the files).
 pub async fn sha256_in_use(conn: &mut AnyConnection, sha256: &str) -> Result<bool, sqlx::Error> {
-    let row = sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM images WHERE sha256 = $1")
-        .bind(sha256)
-        .fetch_one(conn)
-        .await?;
-    Ok(row.try_get::<i64, _>("n")? > 0)
+    super::exists(
+        conn,
+        "SELECT 1 FROM images WHERE sha256 = $1",
+        sha256.to_owned(),
+    )
+    .await
 }
 
 /// The distinct hashes of a camera's images (for cleaning up files when it is deleted).

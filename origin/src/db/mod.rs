@@ -5,15 +5,19 @@
 //! are generated. Times are stored as microseconds since the epoch, the resolution of the
 //! timestamp entity tags, so what the database holds is exactly what validators are made of.
 //!
-//! Writes go through [`Db::begin_write`], which serialises writers: an in-process mutex on
-//! SQLite (one writer at a time is SQLite's rule anyway, and taking it up front avoids
-//! `SQLITE_BUSY` on lock upgrades) and a transaction-scoped advisory lock on PostgreSQL, so
-//! that event ids are committed in increasing order even with several replicas.
+//! Writes go through [`Db::begin_write`], which serialises writers in two steps: first an
+//! in-process FIFO mutex, taken *before* a pool connection (so writers queue in memory, never
+//! by holding connections the committer and the readers need), then, on PostgreSQL, a
+//! transaction-scoped advisory lock that orders the replicas' writers. One writer at a time
+//! is SQLite's rule anyway (taking the mutex up front avoids `SQLITE_BUSY` on lock upgrades);
+//! on PostgreSQL it makes event ids commit in increasing order across every replica: a writer
+//! takes its ids while holding the lock and keeps it until its commit.
 
 pub mod cameras;
 pub mod events;
 pub mod images;
 pub mod key_values;
+pub mod media;
 pub mod timelapses;
 pub mod videos;
 
@@ -24,7 +28,7 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 /// Which database is behind the pool.
@@ -89,6 +93,15 @@ impl Db {
         };
         let options = AnyConnectOptions::from_str(url)
             .with_context(|| format!("invalid database URL {url:?}"))?;
+        if backend == Backend::Postgres {
+            // One direct attempt first: the pool retries until its acquire timeout and then
+            // says only "pool timed out", where the server's own answer ("connection
+            // refused", "password authentication failed") is what the operator needs.
+            let probe = sqlx::AnyConnection::connect_with(&options)
+                .await
+                .with_context(|| format!("cannot connect to the database at {}", redact(url)))?;
+            probe.close().await.ok();
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
                 Backend::Sqlite => 8,
@@ -143,10 +156,7 @@ impl Db {
 
     /// Begins a write transaction, holding the writer lock (see the module docs).
     pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
-        let writer = match self.backend {
-            Backend::Sqlite => Some(self.write_lock.clone().lock_owned().await),
-            Backend::Postgres => None,
-        };
+        let writer = Some(self.write_lock.clone().lock_owned().await);
         let mut tx = self.pool.begin().await?;
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -169,6 +179,22 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Runs `SELECT EXISTS (<query>) AS present` with one bound parameter. SQLite answers an
+/// integer, PostgreSQL a boolean; both become a `bool`.
+pub(crate) async fn exists(
+    conn: &mut sqlx::AnyConnection,
+    query: &str,
+    parameter: impl for<'q> sqlx::Encode<'q, Any> + sqlx::Type<Any> + Send,
+) -> Result<bool, sqlx::Error> {
+    use sqlx::Row;
+    let row = sqlx::query(&format!("SELECT EXISTS ({query}) AS present"))
+        .bind(parameter)
+        .fetch_one(conn)
+        .await?;
+    row.try_get::<bool, _>("present")
+        .or_else(|_| row.try_get::<i64, _>("present").map(|n| n != 0))
 }
 
 /// Hides a password in a URL for logs and errors.

@@ -19,7 +19,7 @@ pub struct VideoRow {
     /// Camera of the timelapse.
     pub camera_id: i64,
     /// `queued`, `rendering`, `ready` or `failed`.
-    pub status: String,
+    pub status: VideoStatus,
     /// 0..1.
     pub progress: f64,
     /// Frames per second.
@@ -44,7 +44,13 @@ impl FromRow<'_, AnyRow> for VideoRow {
             id: row.try_get("id")?,
             timelapse_id: row.try_get("timelapse_id")?,
             camera_id: row.try_get("camera_id")?,
-            status: row.try_get("status")?,
+            status: {
+                let status: String = row.try_get("status")?;
+                VideoStatus::parse(&status).ok_or_else(|| sqlx::Error::ColumnDecode {
+                    index: "status".into(),
+                    source: format!("not a video status: {status:?}").into(),
+                })?
+            },
             progress: row.try_get("progress")?,
             fps: row.try_get("fps")?,
             frame_count: row.try_get("frame_count")?,
@@ -60,17 +66,11 @@ impl FromRow<'_, AnyRow> for VideoRow {
 impl VideoRow {
     /// The API representation.
     pub fn to_resource(&self) -> Video {
-        let status = match self.status.as_str() {
-            "queued" => VideoStatus::Queued,
-            "rendering" => VideoStatus::Rendering,
-            "ready" => VideoStatus::Ready,
-            _ => VideoStatus::Failed,
-        };
         Video {
             id: self.id,
             timelapse_id: self.timelapse_id,
             camera_id: self.camera_id,
-            status,
+            status: self.status,
             progress: self.progress,
             fps: self.fps as u32,
             frame_count: self.frame_count as u64,
@@ -161,7 +161,7 @@ pub async fn insert(
 pub async fn set_progress(
     conn: &mut AnyConnection,
     id: i64,
-    status: &str,
+    status: VideoStatus,
     progress: f64,
     now: i64,
 ) -> Result<Option<VideoRow>, sqlx::Error> {
@@ -169,7 +169,7 @@ pub async fn set_progress(
         "UPDATE videos SET status = $1, progress = $2, updated_at = $3 \
          WHERE id = $4 AND status IN ('queued', 'rendering') RETURNING {COLUMNS}"
     ))
-    .bind(status)
+    .bind(status.as_str())
     .bind(progress)
     .bind(now)
     .bind(id)
@@ -224,13 +224,28 @@ pub async fn delete(conn: &mut AnyConnection, id: i64) -> Result<bool, sqlx::Err
     Ok(done.rows_affected() > 0)
 }
 
+/// The distinct hashes of a camera's finished videos (for removing files when it goes).
+pub async fn sha256s_of_camera(
+    conn: &mut AnyConnection,
+    camera_id: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT DISTINCT sha256 FROM videos WHERE camera_id = $1 AND sha256 IS NOT NULL",
+    )
+    .bind(camera_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(|r| r.try_get("sha256")).collect()
+}
+
 /// Whether another video row refers to these bytes.
 pub async fn sha256_in_use(conn: &mut AnyConnection, sha256: &str) -> Result<bool, sqlx::Error> {
-    let row = sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM videos WHERE sha256 = $1")
-        .bind(sha256)
-        .fetch_one(conn)
-        .await?;
-    Ok(row.try_get::<i64, _>("n")? > 0)
+    super::exists(
+        conn,
+        "SELECT 1 FROM videos WHERE sha256 = $1",
+        sha256.to_owned(),
+    )
+    .await
 }
 
 /// Renders interrupted by a stop go back to the queue; returns every queued id, oldest first.

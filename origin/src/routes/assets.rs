@@ -15,7 +15,7 @@ use timelapser_core::policy::ContentKind;
 
 use super::respond;
 use super::Path;
-use crate::cache::Representation;
+use crate::cache::Represented;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
@@ -24,7 +24,7 @@ pub struct Asset {
     /// `app.<12 hex>.css`.
     pub name: String,
     content_type: &'static str,
-    representation: Representation,
+    representation: Represented<()>,
 }
 
 fn asset(stem: &str, extension: &str, content_type: &'static str, text: &'static str) -> Asset {
@@ -33,7 +33,8 @@ fn asset(stem: &str, extension: &str, content_type: &'static str, text: &'static
     Asset {
         name,
         content_type,
-        representation: Representation {
+        representation: Represented {
+            value: (),
             body: Bytes::from_static(text.as_bytes()),
             etag,
         },

@@ -9,11 +9,13 @@ use axum::Router;
 use serde::Deserialize;
 use timelapser_core::policy::ContentKind;
 
+use super::auth::{AdminAuth, CameraAuth};
 use super::respond::{self, JSON};
-use super::{Json, Path, Query};
+use super::{declared_length, is_length_limit, Json, Path, Query};
+use crate::cache::Represented;
 use crate::error::{Error, Result};
 use crate::services::captures::{self, Captured};
-use crate::services::{auth, cameras, timelapses};
+use crate::services::{cameras, timelapses};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -52,19 +54,15 @@ struct NewCamera {
 
 async fn create(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: AdminAuth,
     Json(body): Json<NewCamera>,
 ) -> Result<Response> {
-    state.admin.require(&headers)?;
     let created = cameras::create(&state, &body.name).await?;
-    let location = format!("/api/cameras/{}", created.camera.id);
     let mut response = respond::json(StatusCode::CREATED, &created)?;
-    response.headers_mut().insert(
-        header::LOCATION,
-        location
-            .parse()
-            .map_err(|e: header::InvalidHeaderValue| Error::Internal(e.into()))?,
-    );
+    respond::location(
+        &mut response,
+        &format!("/api/cameras/{}", created.camera.id),
+    )?;
     Ok(response)
 }
 
@@ -92,11 +90,10 @@ struct CameraChanges {
 
 async fn update(
     State(state): State<AppState>,
+    _: AdminAuth,
     Path(id): Path<i64>,
-    headers: HeaderMap,
     Json(changes): Json<CameraChanges>,
 ) -> Result<Response> {
-    state.admin.require(&headers)?;
     let camera = match changes.name {
         Some(name) => cameras::rename(&state, id, &name).await?,
         None => {
@@ -105,16 +102,18 @@ async fn update(
             return Ok(respond::written(StatusCode::OK, &rep));
         }
     };
-    let rep = crate::cache::Representation::json(&camera, cameras::camera_etag(&camera))?;
-    Ok(respond::written(StatusCode::OK, &rep))
+    let etag = cameras::camera_etag(&camera);
+    Ok(respond::written(
+        StatusCode::OK,
+        &Represented::json(camera, etag)?,
+    ))
 }
 
 async fn remove(
     State(state): State<AppState>,
+    _: AdminAuth,
     Path(id): Path<i64>,
-    headers: HeaderMap,
 ) -> Result<Response> {
-    state.admin.require(&headers)?;
     cameras::delete(&state, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -160,24 +159,19 @@ async fn images(
 
 async fn capture(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    CameraAuth { camera_id }: CameraAuth,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response> {
     let limit = state.config.max_capture_bytes;
     let rejected = |reason: &'static str| {
-        metrics::counter!("captures_rejected_total", "reason" => reason).increment(1)
+        state.metrics.record(|| {
+            metrics::counter!("captures_rejected_total", "reason" => reason).increment(1)
+        })
     };
-    // Who first, then how big, then what: nothing is read from a request that may not upload.
-    if let Err(e) = auth::require_camera(&state.db, &state.admin, &headers, id).await {
-        rejected("unauthorized");
-        return Err(e);
-    }
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit) {
+    // Who first (the extractor), then how big, then what: nothing is read from a request
+    // that may not upload, nor one that says it is too large.
+    if declared_length(&headers).is_some_and(|len| len > limit) {
         rejected("too_large");
         return Err(Error::PayloadTooLarge { limit });
     }
@@ -198,37 +192,33 @@ async fn capture(
     let body = match axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX)).await
     {
         Ok(bytes) => bytes,
+        Err(e) if is_length_limit(&e) => {
+            rejected("too_large");
+            return Err(Error::PayloadTooLarge { limit });
+        }
         Err(e) => {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            if too_large {
-                rejected("too_large");
-                return Err(Error::PayloadTooLarge { limit });
-            }
             rejected("body");
             return Err(Error::BadRequest(format!("could not read the body: {e}")));
         }
     };
-    match captures::ingest(&state, id, captured_at, body).await {
+    match captures::ingest(&state, camera_id, captured_at, body).await {
         Ok(Captured::Created(image)) => {
-            metrics::counter!("captures_accepted_total").increment(1);
+            state
+                .metrics
+                .record(|| metrics::counter!("captures_accepted_total").increment(1));
             let mut response = respond::json(StatusCode::CREATED, &image)?;
-            response.headers_mut().insert(
-                header::LOCATION,
-                image
-                    .url
-                    .parse()
-                    .map_err(|e: header::InvalidHeaderValue| Error::Internal(e.into()))?,
-            );
+            respond::location(&mut response, &image.url)?;
             Ok(response)
         }
         Ok(Captured::Existing(image)) => {
-            metrics::counter!("captures_duplicate_total").increment(1);
+            state
+                .metrics
+                .record(|| metrics::counter!("captures_duplicate_total").increment(1));
             respond::json(StatusCode::OK, &image)
         }
         Err(e) => {
             rejected(match e {
-                Error::Unprocessable(_) => "undecodable",
+                Error::Unprocessable(_) => "unprocessable",
                 _ => "error",
             });
             Err(e)
@@ -245,15 +235,17 @@ struct StatusReport {
 
 async fn status(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
-    headers: HeaderMap,
+    CameraAuth { camera_id }: CameraAuth,
     Json(report): Json<StatusReport>,
 ) -> Result<Response> {
-    auth::require_camera(&state.db, &state.admin, &headers, id).await?;
     let camera =
-        cameras::report_status(&state, id, &report.status, report.message.as_deref()).await?;
-    let rep = crate::cache::Representation::json(&camera, cameras::camera_etag(&camera))?;
-    Ok(respond::written(StatusCode::OK, &rep))
+        cameras::report_status(&state, camera_id, &report.status, report.message.as_deref())
+            .await?;
+    let etag = cameras::camera_etag(&camera);
+    Ok(respond::written(
+        StatusCode::OK,
+        &Represented::json(camera, etag)?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -263,21 +255,15 @@ struct NewTimelapse {
 
 async fn start_timelapse(
     State(state): State<AppState>,
+    _: AdminAuth,
     Path(id): Path<i64>,
-    headers: HeaderMap,
     Json(body): Json<NewTimelapse>,
 ) -> Result<Response> {
-    state.admin.require(&headers)?;
     let timelapse = timelapses::start(&state, id, &body.name).await?;
-    let rep =
-        crate::cache::Representation::json(&timelapse, timelapses::timelapse_etag(&timelapse))?;
-    let mut response = respond::written(StatusCode::CREATED, &rep);
-    response.headers_mut().insert(
-        header::LOCATION,
-        format!("/api/timelapses/{}", timelapse.id)
-            .parse()
-            .map_err(|e: header::InvalidHeaderValue| Error::Internal(e.into()))?,
-    );
+    let etag = timelapses::timelapse_etag(&timelapse);
+    let location = format!("/api/timelapses/{}", timelapse.id);
+    let mut response = respond::written(StatusCode::CREATED, &Represented::json(timelapse, etag)?);
+    respond::location(&mut response, &location)?;
     Ok(response)
 }
 

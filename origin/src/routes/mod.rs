@@ -2,22 +2,22 @@
 //! status and headers (every header value from core); services do the work.
 
 mod assets;
+pub mod auth;
 mod cameras;
 mod dashboard;
-pub(crate) mod events;
+pub mod events;
 mod media;
-mod ops;
+pub mod ops;
 mod pages;
 pub mod respond;
 mod settings;
 mod timelapses;
 
-use std::collections::HashMap;
-use std::sync::{OnceLock, RwLock};
+use std::time::Duration;
 
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request};
-use axum::http::{Method, StatusCode};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -45,7 +45,14 @@ pub fn router(state: AppState) -> Router {
                 "this method is not allowed on this resource".into(),
             )
         })
-        .layer(axum::middleware::from_fn(record_metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request_deadline,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::record,
+        ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             problem_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -55,60 +62,27 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Counts requests by route, method and status (`http_requests_total`).
-///
-/// Counter handles are looked up once per (route, method, status) and kept: building a
-/// labelled metric key per request (three label strings and a key allocation) cost as much
-/// as answering a 304.
-///
-/// It also logs each request at DEBUG (`RUST_LOG=timelapser_origin=debug`); tower-http's
-/// TraceLayer cost a tenth of the throughput of a 304 even with its spans disabled.
-async fn record_metrics(request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let method = request.method().clone();
-    let started = tracing::enabled!(tracing::Level::DEBUG).then(std::time::Instant::now);
-    let response = next.run(request).await;
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    request_counter(route, &method, response.status()).increment(1);
-    if let Some(started) = started {
-        tracing::debug!(%method, route, status = response.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request");
+/// Bounds the time from a request's head to its response's head (the body's arrival
+/// included): a client that stalls mid-upload gets 408 and its connection is closed,
+/// instead of holding memory and a task for as long as it likes. The bodies of responses
+/// (event streams, large files) are not bounded by this.
+async fn request_deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let limit = state.config.request_timeout;
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let mut response = Error::RequestTimeout(limit.as_secs()).into_response();
+            response.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            response
+        }
     }
-    response
 }
 
-type CounterTable = HashMap<Box<str>, Vec<(Method, StatusCode, metrics::Counter)>>;
-
-pub(crate) fn request_counter(
-    route: &str,
-    method: &Method,
-    status: StatusCode,
-) -> metrics::Counter {
-    static COUNTERS: OnceLock<RwLock<CounterTable>> = OnceLock::new();
-    let table = COUNTERS.get_or_init(Default::default);
-    let find = |table: &CounterTable| {
-        table.get(route).and_then(|row| {
-            row.iter()
-                .find(|(m, s, _)| m == method && *s == status)
-                .map(|(_, _, counter)| counter.clone())
-        })
-    };
-    if let Some(counter) = find(&table.read().expect("metrics table lock")) {
-        return counter;
-    }
-    let counter = metrics::counter!(
-        "http_requests_total",
-        "route" => route.to_owned(),
-        "method" => method.to_string(),
-        "status" => status.as_u16().to_string()
-    );
-    table
-        .write()
-        .expect("metrics table lock")
-        .entry(route.into())
-        .or_default()
-        .push((method.clone(), status, counter.clone()));
-    counter
-}
+/// The longest a request may take to arrive, by default.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl From<PathRejection> for Error {
     fn from(rejection: PathRejection) -> Self {
@@ -133,8 +107,8 @@ impl From<BytesRejection> for Error {
     }
 }
 
-/// Largest JSON body accepted (axum's default body limit).
-pub const JSON_BODY_LIMIT: usize = 2 * 1024 * 1024;
+/// Largest JSON body accepted: what the largest document (preferences, 64 KiB) needs.
+pub const JSON_BODY_LIMIT: usize = 64 * 1024;
 
 /// `Path` whose rejection is a problem document.
 #[derive(FromRequestParts)]
@@ -146,15 +120,47 @@ pub struct Path<T>(pub T);
 #[from_request(via(axum::extract::Query), rejection(Error))]
 pub struct Query<T>(pub T);
 
-/// A body whose rejection (too large, unreadable) is a problem document.
+/// A body of at most [`JSON_BODY_LIMIT`] bytes whose rejection (too large, unreadable) is a
+/// problem document. A declared Content-Length over the limit is refused before anything is
+/// read.
 pub struct RawBody(pub bytes::Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = Error;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(bytes::Bytes::from_request(request, state).await?))
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let too_large = Error::PayloadTooLarge {
+            limit: JSON_BODY_LIMIT as u64,
+        };
+        if declared_length(request.headers()).is_some_and(|n| n > JSON_BODY_LIMIT as u64) {
+            return Err(too_large);
+        }
+        match axum::body::to_bytes(request.into_body(), JSON_BODY_LIMIT).await {
+            Ok(bytes) => Ok(Self(bytes)),
+            Err(e) if is_length_limit(&e) => Err(too_large),
+            Err(e) => Err(Error::BadRequest(format!("could not read the body: {e}"))),
+        }
     }
+}
+
+/// The Content-Length a request declares, if any (and valid).
+pub fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// Whether a body error is its length limit.
+pub fn is_length_limit(error: &axum::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// Parses a JSON body: 400 when it is not JSON, 422 when it is JSON of the wrong shape.
@@ -175,9 +181,4 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
         let RawBody(bytes) = RawBody::from_request(request, state).await?;
         parse_json(&bytes).map(Json)
     }
-}
-
-/// An error response from an error, for handlers that build responses by hand.
-pub fn error_response(error: Error) -> Response {
-    error.into_response()
 }

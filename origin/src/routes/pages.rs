@@ -16,9 +16,8 @@ use timelapser_core::resources::{Camera, HealthStatus, Image, Timelapse, Video};
 use super::assets::{css_url, js_url};
 use super::respond;
 use super::{Path, Query};
-use crate::cache::Representation;
-use crate::db;
-use crate::error::{Error, Result};
+use crate::cache::Represented;
+use crate::error::Result;
 use crate::services::{cameras, settings, stats, timelapses};
 use crate::state::AppState;
 
@@ -40,18 +39,16 @@ const PAGE_SIZE: i64 = 24;
 
 fn page_response(method: &Method, headers: &HeaderMap, markup: Markup) -> Response {
     let body = markup.into_string();
-    let rep = Representation {
+    let rep = Represented {
+        value: (),
         etag: EntityTag::from_content(body.as_bytes(), HashAlgorithm::Sha256),
         body: body.into(),
     };
     respond::representation(method, headers, ContentKind::Page, &rep, HTML)
 }
 
-async fn site_name(state: &AppState) -> String {
-    let rep = settings::get(state).await.ok();
-    rep.and_then(|r| serde_json::from_slice::<serde_json::Value>(&r.body).ok())
-        .and_then(|v| v["site_name"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| "Timelapser".to_owned())
+async fn site_name(state: &AppState) -> Result<String> {
+    settings::site_name(state).await
 }
 
 fn layout(site: &str, title: &str, page: &str, camera_id: Option<i64>, content: Markup) -> Markup {
@@ -88,25 +85,21 @@ fn status_badge(status: &str) -> Markup {
     html! { span.status.(format!("status-{status}")) data-role="status" { (status) } }
 }
 
-async fn camera_list(state: &AppState) -> Result<Vec<Camera>> {
-    let rep = cameras::list(state).await?;
-    serde_json::from_slice(&rep.body).map_err(|e| Error::Internal(e.into()))
-}
-
 async fn gallery(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let site = site_name(&state).await;
-    let cameras = camera_list(&state).await?;
+    let site = site_name(&state).await?;
+    let cameras = cameras::list(&state).await?;
+    let cameras: &[Camera] = &cameras.value;
     let content = html! {
         h2.visually-hidden { "Cameras" }
         @if cameras.is_empty() {
             p.muted { "No cameras yet. Create one with POST /api/cameras." }
         }
         ul.grid {
-            @for camera in &cameras {
+            @for camera in cameras {
                 li.card data-camera-id=(camera.id) {
                     a href={ "/cameras/" (camera.id) } {
                         @match &camera.latest_image {
@@ -143,23 +136,15 @@ async fn camera(
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let site = site_name(&state).await;
-    let camera: Camera = serde_json::from_slice(&cameras::get(&state, id).await?.body)
-        .map_err(|e| Error::Internal(e.into()))?;
-    let page: cameras::ImagePage = serde_json::from_slice(
-        &cameras::images(&state, id, PAGE_SIZE, query.before)
-            .await?
-            .body,
-    )
-    .map_err(|e| Error::Internal(e.into()))?;
-    let timelapse_list: Vec<Timelapse> =
-        serde_json::from_slice(&timelapses::for_camera(&state, id).await?.body)
-            .map_err(|e| Error::Internal(e.into()))?;
+    let site = site_name(&state).await?;
+    let camera = cameras::get(&state, id).await?;
+    let camera: &Camera = &camera.value;
+    let page = cameras::images(&state, id, PAGE_SIZE, query.before)
+        .await?
+        .value;
     let mut videos: Vec<(Timelapse, Vec<Video>)> = Vec::new();
-    for timelapse in timelapse_list {
-        let list: Vec<Video> =
-            serde_json::from_slice(&timelapses::videos(&state, timelapse.id).await?.body)
-                .map_err(|e| Error::Internal(e.into()))?;
+    for timelapse in timelapses::for_camera(&state, id).await?.value {
+        let list = timelapses::videos(&state, timelapse.id).await?.value;
         videos.push((timelapse, list));
     }
     let first_page = query.before.is_none();
@@ -194,12 +179,12 @@ async fn camera(
                 h3 #timelapses-heading { "Timelapses" }
                 @if videos.is_empty() { p.muted { "No timelapses yet." } }
                 @for (timelapse, list) in &videos {
-                    h4 { (timelapse.name) " " span.muted { "(" (format!("{:?}", timelapse.status).to_lowercase()) ", " (timelapse.image_count) " frames)" } }
+                    h4 { (timelapse.name) " " span.muted { "(" (timelapse.status.as_str()) ", " (timelapse.image_count) " frames)" } }
                     @for video in list {
                         @if let Some(url) = &video.url {
                             video controls preload="metadata" src=(url) aria-label={ "Video " (video.id) " of " (timelapse.name) } {}
                         } @else {
-                            p.muted data-video-id=(video.id) { "Video " (video.id) ": " (format!("{:?}", video.status).to_lowercase()) }
+                            p.muted data-video-id=(video.id) { "Video " (video.id) ": " (video.status.as_str()) }
                         }
                     }
                 }
@@ -218,17 +203,12 @@ async fn dashboard(
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let site = site_name(&state).await;
-    let cameras = camera_list(&state).await?;
-    let numbers = stats::compute(&state).await?;
-    let renders: Vec<Video> = {
-        let mut conn = state.db.pool().acquire().await?;
-        db::videos::in_flight(&mut conn)
-            .await?
-            .iter()
-            .map(db::videos::VideoRow::to_resource)
-            .collect()
-    };
+    let site = site_name(&state).await?;
+    let cameras = cameras::list(&state).await?;
+    let cameras: &[Camera] = &cameras.value;
+    let numbers = stats::get(&state).await?;
+    let numbers = &numbers.value;
+    let renders = timelapses::renders_in_flight(&state).await?;
     let database = if state.db.ping().await {
         HealthStatus::Ok
     } else {
@@ -251,7 +231,7 @@ async fn dashboard(
             table {
                 thead { tr { th scope="col" { "Camera" } th scope="col" { "Status" } th scope="col" { "Frames" } th scope="col" { "Last capture" } } }
                 tbody {
-                    @for camera in &cameras {
+                    @for camera in cameras {
                         tr data-camera-id=(camera.id) {
                             td { a href={ "/cameras/" (camera.id) } data-role="name" { (camera.name) } }
                             td { (status_badge(camera.status.as_str())) }
@@ -269,7 +249,7 @@ async fn dashboard(
             ul #renders {
                 @for video in &renders {
                     li data-video-id=(video.id) {
-                        span data-role="label" { "Video " (video.id) " (timelapse " (video.timelapse_id) "): " (format!("{:?}", video.status).to_lowercase()) }
+                        span data-role="label" { "Video " (video.id) " (timelapse " (video.timelapse_id) "): " (video.status.as_str()) }
                         " " progress max="1" value=(video.progress) {}
                     }
                 }

@@ -7,6 +7,9 @@ use axum::routing::get;
 use axum::Router;
 use timelapser_core::policy::ContentKind;
 
+use timelapser_core::conditional::Preconditions;
+
+use super::auth::AdminAuth;
 use super::respond::{self, JSON};
 use super::RawBody;
 use crate::error::Result;
@@ -39,20 +42,20 @@ async fn show(
 
 async fn update(
     State(state): State<AppState>,
+    _: AdminAuth,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response> {
-    state.admin.require(&headers)?;
-    let rep = settings::put(&state, &headers, &body).await?;
+    let rep = settings::put(&state, &Preconditions::from_headers(&headers), &body).await?;
     Ok(respond::written(StatusCode::OK, &rep))
 }
 
 async fn show_preferences(
     State(state): State<AppState>,
+    _: AdminAuth,
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response> {
-    state.admin.require(&headers)?;
     let rep = settings::get_preferences(&state).await?;
     Ok(respond::representation(
         &method,
@@ -65,10 +68,11 @@ async fn show_preferences(
 
 async fn update_preferences(
     State(state): State<AppState>,
+    _: AdminAuth,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response> {
-    state.admin.require(&headers)?;
-    let rep = settings::put_preferences(&state, &headers, &body).await?;
+    let rep =
+        settings::put_preferences(&state, &Preconditions::from_headers(&headers), &body).await?;
     Ok(respond::written(StatusCode::OK, &rep))
 }

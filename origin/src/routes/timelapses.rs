@@ -7,11 +7,12 @@ use axum::routing::{get, post};
 use axum::Router;
 use timelapser_core::policy::ContentKind;
 
+use super::auth::AdminAuth;
 use super::respond::{self, JSON};
 use super::{parse_json, Path, RawBody};
-use crate::cache::Representation;
+use crate::cache::Represented;
 use crate::error::Result;
-use crate::services::{render, timelapses};
+use crate::services::timelapses;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -40,13 +41,15 @@ async fn show(
 
 async fn stop(
     State(state): State<AppState>,
+    _: AdminAuth,
     Path(id): Path<i64>,
-    headers: HeaderMap,
 ) -> Result<Response> {
-    state.admin.require(&headers)?;
     let timelapse = timelapses::stop(&state, id).await?;
-    let rep = Representation::json(&timelapse, timelapses::timelapse_etag(&timelapse))?;
-    Ok(respond::written(StatusCode::OK, &rep))
+    let etag = timelapses::timelapse_etag(&timelapse);
+    Ok(respond::written(
+        StatusCode::OK,
+        &Represented::json(timelapse, etag)?,
+    ))
 }
 
 async fn videos(
@@ -89,34 +92,30 @@ struct RenderRequest {
 
 async fn render(
     State(state): State<AppState>,
+    _: AdminAuth,
     Path(id): Path<i64>,
-    headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response> {
-    state.admin.require(&headers)?;
     // The body is optional: `{}` or nothing renders at the default frame rate.
     let request: RenderRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RenderRequest::default()
     } else {
         parse_json(&body)?
     };
-    let video = render::queue(&state, id, request.fps).await?;
-    let rep = Representation::json(&video, timelapses::video_etag(&video))?;
-    let mut response = respond::written(StatusCode::ACCEPTED, &rep);
-    response.headers_mut().insert(
-        axum::http::header::LOCATION,
-        axum::http::HeaderValue::from_str(&format!("/api/videos/{}", video.id)).expect("digits"),
-    );
+    let video = state.renderer.queue(id, request.fps).await?;
+    let etag = timelapses::video_etag(&video);
+    let location = format!("/api/videos/{}", video.id);
+    let mut response = respond::written(StatusCode::ACCEPTED, &Represented::json(video, etag)?);
+    respond::location(&mut response, &location)?;
     Ok(response)
 }
 
 async fn delete_video(
     State(state): State<AppState>,
+    _: AdminAuth,
     Path(id): Path<i64>,
-    headers: HeaderMap,
 ) -> Result<Response> {
-    state.admin.require(&headers)?;
-    render::delete(&state, id).await?;
+    state.renderer.delete(id).await?;
     Ok(axum::response::IntoResponse::into_response(
         StatusCode::NO_CONTENT,
     ))

@@ -8,10 +8,15 @@ use timelapser_core::events::Event;
 use timelapser_core::resources::{Camera, CameraStatus, Image};
 use timelapser_core::EntityTag;
 
-use super::{auth, keys, log_event, CACHE_TTL};
-use crate::cache::Representation;
+use timelapser_core::keys;
+
+use super::media_sweep::MediaFiles;
+use super::CACHE_TTL;
+use crate::auth;
+use crate::cache::Represented;
 use crate::db::{self, to_micros};
 use crate::error::{Error, Result};
+use crate::event_log::log_event;
 use crate::media::{MediaKind, MediaName};
 use crate::state::AppState;
 
@@ -73,7 +78,7 @@ pub async fn create(state: &AppState, name: &str) -> Result<CreatedCamera> {
 }
 
 /// One camera, from the cache.
-pub async fn get(state: &AppState, id: i64) -> Result<Arc<Representation>> {
+pub async fn get(state: &AppState, id: i64) -> Result<Arc<Represented<Camera>>> {
     state
         .cache
         .get_or_load(&keys::camera(id), CACHE_TTL, || async move {
@@ -82,13 +87,14 @@ pub async fn get(state: &AppState, id: i64) -> Result<Arc<Representation>> {
                 .await?
                 .ok_or_else(|| Error::not_found("camera", id))?
                 .to_resource();
-            Representation::json(&camera, camera_etag(&camera))
+            let etag = camera_etag(&camera);
+            Represented::json(camera, etag)
         })
         .await
 }
 
 /// Every camera, from the cache.
-pub async fn list(state: &AppState) -> Result<Arc<Representation>> {
+pub async fn list(state: &AppState) -> Result<Arc<Represented<Vec<Camera>>>> {
     state
         .cache
         .get_or_load(&keys::camera_list(), CACHE_TTL, || async move {
@@ -104,21 +110,18 @@ pub async fn list(state: &AppState) -> Result<Arc<Representation>> {
                     tag.member_at(c.id, c.updated_at)
                 })
                 .finish();
-            Representation::json(&cameras, etag)
+            Represented::json(cameras, etag)
         })
         .await
 }
 
 /// A camera's latest image, from the cache; 404 when the camera has none.
-pub async fn latest_image(state: &AppState, camera_id: i64) -> Result<Arc<Representation>> {
+pub async fn latest_image(state: &AppState, camera_id: i64) -> Result<Arc<Represented<Image>>> {
     state
         .cache
         .get_or_load(&keys::latest_image(camera_id), CACHE_TTL, || async move {
             let mut conn = state.db.pool().acquire().await?;
-            if db::cameras::token_hash(&mut conn, camera_id)
-                .await?
-                .is_none()
-            {
+            if !db::cameras::exists(&mut conn, camera_id).await? {
                 return Err(Error::not_found("camera", camera_id));
             }
             let image = db::images::latest_for_camera(&mut conn, camera_id)
@@ -126,7 +129,7 @@ pub async fn latest_image(state: &AppState, camera_id: i64) -> Result<Arc<Repres
                 .ok_or_else(|| Error::NotFound(format!("camera {camera_id} has no images yet")))?
                 .to_resource();
             let etag = EntityTag::composite_with_version(image.id, &image.sha256[..16]);
-            Representation::json(&image, etag)
+            Represented::json(image, etag)
         })
         .await
 }
@@ -150,17 +153,14 @@ pub async fn images(
     camera_id: i64,
     limit: i64,
     before: Option<i64>,
-) -> Result<Representation> {
+) -> Result<Represented<ImagePage>> {
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(Error::BadRequest(format!(
             "limit must be between 1 and {MAX_PAGE}"
         )));
     }
     let mut conn = state.db.pool().acquire().await?;
-    if db::cameras::token_hash(&mut conn, camera_id)
-        .await?
-        .is_none()
-    {
+    if !db::cameras::exists(&mut conn, camera_id).await? {
         return Err(Error::not_found("camera", camera_id));
     }
     let cursor = match before {
@@ -193,7 +193,7 @@ pub async fn images(
             next_before.map_or(String::new(), |b| b.to_string()),
         )
         .finish();
-    Representation::json(&ImagePage { items, next_before }, etag)
+    Represented::json(ImagePage { items, next_before }, etag)
 }
 
 /// Renames a camera.
@@ -220,37 +220,34 @@ pub async fn rename(state: &AppState, id: i64, name: &str) -> Result<Camera> {
     Ok(camera)
 }
 
-/// Deletes a camera, its images, timelapses and videos, and the media files no other camera
-/// shares.
+/// Deletes a camera, its images, timelapses and videos, and then the media files no other
+/// row shares (see [`super::media_sweep`] for why that is decided under the writer lock).
 pub async fn delete(state: &AppState, id: i64) -> Result<()> {
     let now = to_micros(db::now());
     let mut tx = state.db.begin_write().await?;
-    let hashes = db::images::sha256s_of_camera(&mut tx, id).await?;
+    let image_hashes = db::images::sha256s_of_camera(&mut tx, id).await?;
+    let video_hashes = db::videos::sha256s_of_camera(&mut tx, id).await?;
     if !db::cameras::delete(&mut tx, id).await? {
         return Err(Error::not_found("camera", id));
     }
-    let mut orphaned = Vec::new();
-    for sha256 in hashes {
-        if !db::images::sha256_in_use(&mut tx, &sha256).await? {
-            orphaned.push(sha256);
-        }
-    }
     let logged = log_event(&mut tx, Event::CameraDeleted { camera_id: id }, now).await?;
     state.events.commit(tx, vec![logged]).await?;
-    // Files go after the commit: a crash here leaves unreferenced files, never a row
-    // without its file.
-    for sha256 in orphaned {
+    let mut candidates = Vec::with_capacity(image_hashes.len() * 2 + video_hashes.len());
+    for sha256 in image_hashes {
         for kind in [MediaKind::Image, MediaKind::Thumbnail] {
-            let name = MediaName {
-                kind,
-                sha256: sha256.clone(),
-            };
-            state.media_cache.forget(&name).await;
-            if let Err(e) = state.media.remove(&name).await {
-                tracing::warn!(error = %e, "could not remove a deleted camera's media");
-            }
+            candidates.extend(MediaName::new(kind, sha256.clone()));
         }
     }
+    candidates.extend(
+        video_hashes
+            .into_iter()
+            .filter_map(|sha256| MediaName::new(MediaKind::Video, sha256)),
+    );
+    // After the commit: a crash here leaves unreferenced files (swept later), never a row
+    // without its file.
+    MediaFiles::of(state)
+        .remove_unreferenced(&candidates)
+        .await?;
     Ok(())
 }
 

@@ -7,9 +7,9 @@ use sha2::{Digest, Sha256};
 use timelapser_core::events::Event;
 use timelapser_core::resources::{CameraStatus, Image};
 
-use super::log_event;
 use crate::db::{self, to_micros};
 use crate::error::{Error, Result};
+use crate::event_log::log_event;
 use crate::media::{MediaKind, MediaName};
 use crate::state::AppState;
 use crate::thumbnail::{self, DecodeError};
@@ -65,6 +65,9 @@ pub async fn ingest(
     if body.is_empty() {
         return Err(Error::Unprocessable("the capture is empty".into()));
     }
+    let now = db::now();
+    let captured_at = captured_at.unwrap_or(now);
+    state.config.capture_window.check(captured_at, now)?;
     let sha256 = hex::encode(Sha256::digest(&body));
     {
         let mut conn = state.db.pool().acquire().await?;
@@ -83,24 +86,23 @@ pub async fn ingest(
         })?;
 
     // Files first, durable; the row second. See crate::media.
-    let original = MediaName {
-        kind: MediaKind::Image,
-        sha256: sha256.clone(),
-    };
-    let thumb = MediaName {
-        kind: MediaKind::Thumbnail,
-        sha256: sha256.clone(),
-    };
-    let thumbnail_bytes = decoded.thumbnail.len() as i64;
+    let original = MediaName::new(MediaKind::Image, sha256.clone()).expect("a SHA-256 in hex");
+    let thumb = MediaName::new(MediaKind::Thumbnail, sha256.clone()).expect("a SHA-256 in hex");
+    let thumbnail = Bytes::from(decoded.thumbnail);
+    let thumbnail_bytes = thumbnail.len() as i64;
     state.media.write(&original, body.clone()).await?;
-    state
-        .media
-        .write(&thumb, Bytes::from(decoded.thumbnail))
-        .await?;
+    state.media.write(&thumb, thumbnail.clone()).await?;
 
-    let now = db::now();
-    let captured_at = captured_at.unwrap_or(now);
     let mut tx = state.db.begin_write().await?;
+    // Under the writer lock, where files are removed (services::media_sweep): a delete that
+    // removed these bytes' files after they were written above is undone before the row
+    // that needs them commits.
+    for (name, bytes) in [(&original, &body), (&thumb, &thumbnail)] {
+        if !state.media.exists(name).await {
+            tracing::info!(file = %name, "a concurrent delete removed a capture's file; writing it again");
+            state.media.write(name, bytes.clone()).await?;
+        }
+    }
     let camera = db::cameras::get(&mut tx, camera_id)
         .await?
         .ok_or_else(|| Error::not_found("camera", camera_id))?;
@@ -178,6 +180,7 @@ pub async fn ingest(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::CaptureWindow;
 
     #[test]
     fn content_types() {
@@ -191,6 +194,34 @@ mod tests {
             check_content_type(None),
             Err(Error::UnsupportedMediaType(_))
         ));
+    }
+
+    #[test]
+    fn capture_times_outside_the_window_are_refused() {
+        let now: DateTime<Utc> = "2026-11-25T12:00:00Z".parse().unwrap();
+        let window = CaptureWindow::default();
+        for accepted in [
+            "2026-11-25T12:00:00Z",
+            "2026-11-25T12:09:59Z",
+            "2025-11-26T12:00:00Z",
+        ] {
+            assert!(
+                window.check(accepted.parse().unwrap(), now).is_ok(),
+                "{accepted}"
+            );
+        }
+        for refused in [
+            "9999-12-31T23:59:59Z",
+            "0000-01-01T00:00:00Z",
+            "2026-11-25T12:10:01Z",
+            "2025-11-25T11:59:59Z",
+        ] {
+            let at: DateTime<Utc> = refused.parse().unwrap();
+            assert!(
+                matches!(window.check(at, now), Err(Error::Unprocessable(_))),
+                "{refused}"
+            );
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The invalidation service: maps each event to exactly the cache keys it makes stale.
 
 use timelapser_core::events::Event;
-use timelapser_core::keys::KeyPattern;
+use timelapser_core::keys::{Entity, KeyPattern};
 
 use crate::bus::EventHandler;
 use crate::cache::ResponseCache;
@@ -20,41 +20,47 @@ impl Invalidation {
 
 /// The patterns an event makes stale.
 pub fn stale_patterns(event: &Event) -> Vec<KeyPattern> {
-    let camera = |id: i64| KeyPattern::entity("camera").id(id);
-    let cameras = || KeyPattern::entity("cameras");
-    let dashboard = || KeyPattern::entity("dashboard");
+    let camera = |id: i64| Entity::Camera.member(id);
     match event {
         Event::CameraCreated { camera: c } | Event::CameraUpdated { camera: c } => {
-            vec![camera(c.id), cameras(), dashboard()]
+            vec![camera(c.id), Entity::Cameras.all(), Entity::Dashboard.all()]
         }
         Event::CameraDeleted { camera_id } => vec![
             camera(*camera_id),
-            cameras(),
-            dashboard(),
+            Entity::Cameras.all(),
+            Entity::Dashboard.all(),
             // Its timelapses went with it.
-            KeyPattern::entity("timelapse"),
+            Entity::Timelapse.all(),
         ],
         Event::CameraStatusChanged { camera_id, .. } => {
-            vec![camera(*camera_id), cameras(), dashboard()]
+            vec![
+                camera(*camera_id),
+                Entity::Cameras.all(),
+                Entity::Dashboard.all(),
+            ]
         }
         Event::ImageCaptured {
             camera_id,
             timelapse_id,
             ..
         } => {
-            let mut patterns = vec![camera(*camera_id), cameras(), dashboard()];
+            let mut patterns = vec![
+                camera(*camera_id),
+                Entity::Cameras.all(),
+                Entity::Dashboard.all(),
+            ];
             if let Some(t) = timelapse_id {
-                patterns.push(KeyPattern::entity("timelapse").id(t));
+                patterns.push(Entity::Timelapse.member(t));
             }
             patterns
         }
         Event::TimelapseStarted { timelapse } | Event::TimelapseStopped { timelapse } => {
-            vec![KeyPattern::entity("timelapse").id(timelapse.id)]
+            vec![Entity::Timelapse.member(timelapse.id)]
         }
         Event::VideoQueued { .. } | Event::VideoReady { .. } | Event::VideoFailed { .. } => {
-            vec![dashboard()]
+            vec![Entity::Dashboard.all()]
         }
-        Event::SettingsUpdated { .. } => vec![KeyPattern::entity("settings")],
+        Event::SettingsUpdated { .. } => vec![Entity::Settings.all()],
         Event::VideoProgress { .. }
         | Event::StatsUpdated(_)
         | Event::HealthChanged { .. }

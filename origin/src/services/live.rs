@@ -77,21 +77,70 @@ pub fn spawn_stats_publisher(state: AppState, shutdown: CancellationToken) {
 /// Free space below which the media disk is `degraded`.
 pub const LOW_DISK_BYTES: u64 = 1024 * 1024 * 1024;
 
-/// Checks the database and the media disk every `interval`; publishes `health_changed` for a
-/// component only when its status changes (logged when the database can take it, ephemeral
+/// How long the event log may hold events this process has not published before
+/// `event_log` is `degraded` (publication normally follows a commit within milliseconds).
+pub const PUBLICATION_LAG_LIMIT: Duration = Duration::from_secs(5);
+
+/// Checks every `interval` the components API.md names — the database, the media disk,
+/// ffmpeg and the event log's publication — and publishes `health_changed` for a component
+/// only when its status changes (logged when the database can take it, ephemeral
 /// otherwise).
 pub fn spawn_health_monitor(state: AppState, interval: Duration, shutdown: CancellationToken) {
     tokio::spawn(async move {
         let mut known: Vec<(&'static str, HealthStatus)> = vec![
             ("database", HealthStatus::Ok),
             ("media_disk", HealthStatus::Ok),
+            ("ffmpeg", HealthStatus::Ok),
+            ("event_log", HealthStatus::Ok),
         ];
+        let mut lag_since: Option<Instant> = None;
         let mut ticker = tokio::time::interval(interval);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = ticker.tick() => {}
             }
+            let ffmpeg = match state.renderer.ffmpeg().map(std::path::Path::to_path_buf) {
+                None => (
+                    HealthStatus::Down,
+                    Some("ffmpeg is not installed; videos cannot be rendered".to_owned()),
+                ),
+                Some(path) => {
+                    let works =
+                        tokio::task::spawn_blocking(move || crate::render::ffmpeg_works(&path))
+                            .await
+                            .unwrap_or(false);
+                    if works {
+                        (HealthStatus::Ok, None)
+                    } else {
+                        (HealthStatus::Down, Some("ffmpeg -version fails".to_owned()))
+                    }
+                }
+            };
+            let event_log = match publication_lag(&state).await {
+                Some(behind) if behind > 0 => {
+                    let since = *lag_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= PUBLICATION_LAG_LIMIT {
+                        (
+                            HealthStatus::Degraded,
+                            Some(format!(
+                                "{behind} logged events not yet published for {} s",
+                                since.elapsed().as_secs()
+                            )),
+                        )
+                    } else {
+                        (HealthStatus::Ok, None)
+                    }
+                }
+                Some(_) => {
+                    lag_since = None;
+                    (HealthStatus::Ok, None)
+                }
+                None => (
+                    HealthStatus::Down,
+                    Some("the event log cannot be read".to_owned()),
+                ),
+            };
             let database = if state.db.ping().await {
                 (HealthStatus::Ok, None)
             } else {
@@ -120,7 +169,12 @@ pub fn spawn_health_monitor(state: AppState, interval: Duration, shutdown: Cance
                     Some(format!("cannot stat the media disk: {e}")),
                 ),
             };
-            for (component, (status, message)) in [("database", database), ("media_disk", disk)] {
+            for (component, (status, message)) in [
+                ("database", database),
+                ("media_disk", disk),
+                ("ffmpeg", ffmpeg),
+                ("event_log", event_log),
+            ] {
                 let entry = known
                     .iter_mut()
                     .find(|(c, _)| *c == component)
@@ -142,6 +196,14 @@ pub fn spawn_health_monitor(state: AppState, interval: Duration, shutdown: Cance
             }
         }
     });
+}
+
+/// How many logged events this process has not published yet (`None` when the log cannot
+/// be read).
+async fn publication_lag(state: &AppState) -> Option<i64> {
+    let mut conn = state.db.pool().acquire().await.ok()?;
+    let (_, newest) = crate::db::events::bounds(&mut conn).await.ok()?;
+    Some(newest.unwrap_or(0) - state.events.last_published().await)
 }
 
 /// Prunes the event log every `interval` to the retention settings.

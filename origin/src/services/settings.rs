@@ -5,18 +5,20 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::http::{HeaderMap, Method};
+use axum::http::Method;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use timelapser_core::conditional::{Precondition, Preconditions, Validators};
 use timelapser_core::events::Event;
+use timelapser_core::keys;
 use timelapser_core::resources::Settings;
 use timelapser_core::EntityTag;
 
-use super::{keys, log_event, CACHE_TTL};
-use crate::cache::Representation;
+use super::CACHE_TTL;
+use crate::cache::Represented;
 use crate::db::{self, from_micros, key_values::Table, to_micros};
 use crate::error::{Error, Result};
+use crate::event_log::log_event;
 use crate::state::AppState;
 
 /// A setting the system knows, with its default and its check.
@@ -56,7 +58,7 @@ const KNOWN: &[Known] = &[
     Known {
         key: "timezone",
         default: || Value::from("UTC"),
-        check: |v| v.as_str().is_some_and(|s| !s.is_empty() && s.len() <= 64),
+        check: is_time_zone,
         expects: "an IANA time zone name such as \"Europe/Paris\"",
     },
     Known {
@@ -73,8 +75,29 @@ const KNOWN: &[Known] = &[
     },
 ];
 
-/// Largest preferences document, serialized.
-const MAX_PREFERENCES_BYTES: usize = 64 * 1024;
+/// Whether a value names a time zone of the IANA database (`UTC`, `Europe/Paris`).
+fn is_time_zone(value: &Value) -> bool {
+    value
+        .as_str()
+        .is_some_and(|name| name.parse::<chrono_tz::Tz>().is_ok())
+}
+
+/// Largest preferences document, serialized (the whole document, not only one write).
+pub const MAX_PREFERENCES_BYTES: usize = 64 * 1024;
+
+/// A preference the origin knows the meaning of, and checks.
+struct KnownPreference {
+    key: &'static str,
+    check: fn(&Value) -> bool,
+    expects: &'static str,
+}
+
+/// The known preferences: the operator's display time zone.
+const KNOWN_PREFERENCES: &[KnownPreference] = &[KnownPreference {
+    key: "timezone",
+    check: is_time_zone,
+    expects: "an IANA time zone name such as \"Europe/Paris\"",
+}];
 
 /// Writes the defaults of settings that are not set yet.
 pub async fn seed_defaults(state: &AppState) -> Result<()> {
@@ -118,14 +141,27 @@ pub fn document_etag(updated_at: DateTime<Utc>) -> EntityTag {
 }
 
 /// The settings, from the cache.
-pub async fn get(state: &AppState) -> Result<Arc<Representation>> {
+pub async fn get(state: &AppState) -> Result<Arc<Represented<Settings>>> {
     state
         .cache
         .get_or_load(&keys::settings(), CACHE_TTL, || async move {
             let settings = load(state, Table::Settings).await?;
-            Representation::json(&settings, document_etag(settings.updated_at))
+            let etag = document_etag(settings.updated_at);
+            Represented::json(settings, etag)
         })
         .await
+}
+
+/// The site's name (`site_name`), for pages.
+pub async fn site_name(state: &AppState) -> Result<String> {
+    let settings = get(state).await?;
+    Ok(settings
+        .value
+        .values
+        .get("site_name")
+        .and_then(Value::as_str)
+        .unwrap_or("Timelapser")
+        .to_owned())
 }
 
 /// A typed setting (for the offline sweep and retention), with its default when unset.
@@ -144,9 +180,10 @@ pub async fn integer(state: &AppState, key: &str) -> Result<i64> {
 }
 
 /// The operator's preferences (not cached in memory: one reader, tiny table).
-pub async fn get_preferences(state: &AppState) -> Result<Representation> {
+pub async fn get_preferences(state: &AppState) -> Result<Represented<Settings>> {
     let preferences = load(state, Table::Preferences).await?;
-    Representation::json(&preferences, document_etag(preferences.updated_at))
+    let etag = document_etag(preferences.updated_at);
+    Represented::json(preferences, etag)
 }
 
 /// Parses a PUT body into its keys and values; `updated_at` is read-only and ignored.
@@ -162,10 +199,10 @@ fn parse_changes(body: &[u8]) -> Result<BTreeMap<String, Value>> {
 }
 
 /// Checks If-Match / If-Unmodified-Since of a write against the current document.
-fn check_preconditions(method: &Method, headers: &HeaderMap, current: &Settings) -> Result<()> {
+fn check_preconditions(preconditions: &Preconditions, current: &Settings) -> Result<()> {
     let etag = document_etag(current.updated_at);
     let validators = Validators::new(Some(&etag), None);
-    match Preconditions::from_headers(headers).evaluate(method, &validators) {
+    match preconditions.evaluate(&Method::PUT, &validators) {
         Precondition::Proceed => Ok(()),
         Precondition::NotModified | Precondition::Failed => Err(Error::PreconditionFailed),
     }
@@ -174,7 +211,7 @@ fn check_preconditions(method: &Method, headers: &HeaderMap, current: &Settings)
 async fn put_document(
     state: &AppState,
     table: Table,
-    headers: &HeaderMap,
+    preconditions: &Preconditions,
     changes: BTreeMap<String, Value>,
 ) -> Result<(Settings, Vec<String>)> {
     let now = db::now();
@@ -192,8 +229,7 @@ async fn put_document(
         })
         .collect();
     check_preconditions(
-        &Method::PUT,
-        headers,
+        preconditions,
         &Settings {
             values: current.clone(),
             updated_at: from_micros(updated_at),
@@ -216,6 +252,14 @@ async fn put_document(
     }
     let mut values = current;
     values.extend(changes);
+    if table == Table::Preferences {
+        let size = serde_json::to_vec(&values).map_or(usize::MAX, |v| v.len());
+        if size > MAX_PREFERENCES_BYTES {
+            return Err(Error::PayloadTooLarge {
+                limit: MAX_PREFERENCES_BYTES as u64,
+            });
+        }
+    }
     let document = Settings {
         values,
         updated_at: if changed.is_empty() {
@@ -245,7 +289,11 @@ async fn put_document(
 
 /// `PUT /api/settings`: validates every key, honours If-Match, logs `settings_updated` with
 /// the keys that really changed.
-pub async fn put(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Representation> {
+pub async fn put(
+    state: &AppState,
+    preconditions: &Preconditions,
+    body: &[u8],
+) -> Result<Represented<Settings>> {
     let changes = parse_changes(body)?;
     for (key, value) in &changes {
         let known = KNOWN.iter().find(|k| k.key == key).ok_or_else(|| {
@@ -262,16 +310,18 @@ pub async fn put(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<R
             )));
         }
     }
-    let (settings, _) = put_document(state, Table::Settings, headers, changes).await?;
-    Representation::json(&settings, document_etag(settings.updated_at))
+    let (settings, _) = put_document(state, Table::Settings, preconditions, changes).await?;
+    let etag = document_etag(settings.updated_at);
+    Represented::json(settings, etag)
 }
 
-/// `PUT /api/preferences`: any JSON object up to 64 KiB; honours If-Match.
+/// `PUT /api/preferences`: a JSON object whose whole document stays within 64 KiB; known
+/// keys are checked; honours If-Match.
 pub async fn put_preferences(
     state: &AppState,
-    headers: &HeaderMap,
+    preconditions: &Preconditions,
     body: &[u8],
-) -> Result<Representation> {
+) -> Result<Represented<Settings>> {
     if body.len() > MAX_PREFERENCES_BYTES {
         return Err(Error::PayloadTooLarge {
             limit: MAX_PREFERENCES_BYTES as u64,
@@ -283,6 +333,17 @@ pub async fn put_preferences(
             "preference key {key:?} must be 1 to 100 bytes"
         )));
     }
-    let (preferences, _) = put_document(state, Table::Preferences, headers, changes).await?;
-    Representation::json(&preferences, document_etag(preferences.updated_at))
+    for known in KNOWN_PREFERENCES {
+        if let Some(value) = changes.get(known.key) {
+            if !(known.check)(value) {
+                return Err(Error::Unprocessable(format!(
+                    "{} must be {}",
+                    known.key, known.expects
+                )));
+            }
+        }
+    }
+    let (preferences, _) = put_document(state, Table::Preferences, preconditions, changes).await?;
+    let etag = document_etag(preferences.updated_at);
+    Represented::json(preferences, etag)
 }

@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use chrono::{Timelike, Utc};
-use timelapser_core::etag::{EntityTag, HashAlgorithm};
 use timelapser_core::resources::{CameraCounts, DashboardStats};
 
-use super::{keys, CACHE_TTL};
-use crate::cache::Representation;
+use timelapser_core::keys;
+
+use super::CACHE_TTL;
+use crate::cache::Represented;
 use crate::db::{self, to_micros};
 use crate::error::Result;
 use crate::state::AppState;
@@ -48,18 +49,11 @@ pub async fn compute(state: &AppState) -> Result<DashboardStats> {
 }
 
 /// The stats, from the cache; the tag is a hash of the body, so equal numbers revalidate.
-pub async fn get(state: &AppState) -> Result<Arc<Representation>> {
+pub async fn get(state: &AppState) -> Result<Arc<Represented<DashboardStats>>> {
     state
         .cache
         .get_or_load(&keys::dashboard_stats(), CACHE_TTL, || async move {
-            let stats = compute(state).await?;
-            let body =
-                serde_json::to_vec(&stats).map_err(|e| crate::error::Error::Internal(e.into()))?;
-            let etag = EntityTag::from_content(&body, HashAlgorithm::Sha256);
-            Ok(Representation {
-                body: body.into(),
-                etag,
-            })
+            Represented::json_tagged_by_content(compute(state).await?)
         })
         .await
 }

@@ -7,10 +7,13 @@ use timelapser_core::events::Event;
 use timelapser_core::resources::{Timelapse, Video};
 use timelapser_core::EntityTag;
 
-use super::{keys, log_event, CACHE_TTL};
-use crate::cache::Representation;
+use timelapser_core::keys;
+
+use super::CACHE_TTL;
+use crate::cache::Represented;
 use crate::db::{self, to_micros};
 use crate::error::{Error, Result};
+use crate::event_log::log_event;
 use crate::state::AppState;
 
 /// The composite tag of a timelapse.
@@ -28,7 +31,7 @@ pub async fn start(state: &AppState, camera_id: i64, name: &str) -> Result<Timel
     let name = super::cameras::validate_name(name)?;
     let now = to_micros(db::now());
     let mut tx = state.db.begin_write().await?;
-    if db::cameras::token_hash(&mut tx, camera_id).await?.is_none() {
+    if !db::cameras::exists(&mut tx, camera_id).await? {
         return Err(Error::not_found("camera", camera_id));
     }
     let mut logged = Vec::new();
@@ -87,7 +90,7 @@ pub async fn stop(state: &AppState, id: i64) -> Result<Timelapse> {
 }
 
 /// One timelapse, from the cache.
-pub async fn get(state: &AppState, id: i64) -> Result<Arc<Representation>> {
+pub async fn get(state: &AppState, id: i64) -> Result<Arc<Represented<Timelapse>>> {
     state
         .cache
         .get_or_load(&keys::timelapse(id), CACHE_TTL, || async move {
@@ -96,18 +99,16 @@ pub async fn get(state: &AppState, id: i64) -> Result<Arc<Representation>> {
                 .await?
                 .ok_or_else(|| Error::not_found("timelapse", id))?
                 .to_resource();
-            Representation::json(&timelapse, timelapse_etag(&timelapse))
+            let etag = timelapse_etag(&timelapse);
+            Represented::json(timelapse, etag)
         })
         .await
 }
 
 /// A camera's timelapses, newest first.
-pub async fn for_camera(state: &AppState, camera_id: i64) -> Result<Representation> {
+pub async fn for_camera(state: &AppState, camera_id: i64) -> Result<Represented<Vec<Timelapse>>> {
     let mut conn = state.db.pool().acquire().await?;
-    if db::cameras::token_hash(&mut conn, camera_id)
-        .await?
-        .is_none()
-    {
+    if !db::cameras::exists(&mut conn, camera_id).await? {
         return Err(Error::not_found("camera", camera_id));
     }
     let timelapses: Vec<Timelapse> = db::timelapses::for_camera(&mut conn, camera_id)
@@ -121,11 +122,11 @@ pub async fn for_camera(state: &AppState, camera_id: i64) -> Result<Representati
             tag.member_at(t.id, t.updated_at)
         })
         .finish();
-    Representation::json(&timelapses, etag)
+    Represented::json(timelapses, etag)
 }
 
 /// The videos of a timelapse.
-pub async fn videos(state: &AppState, timelapse_id: i64) -> Result<Representation> {
+pub async fn videos(state: &AppState, timelapse_id: i64) -> Result<Represented<Vec<Video>>> {
     let mut conn = state.db.pool().acquire().await?;
     if db::timelapses::get(&mut conn, timelapse_id)
         .await?
@@ -144,15 +145,26 @@ pub async fn videos(state: &AppState, timelapse_id: i64) -> Result<Representatio
             tag.member_at(v.id, v.updated_at)
         })
         .finish();
-    Representation::json(&videos, etag)
+    Represented::json(videos, etag)
 }
 
 /// One video.
-pub async fn video(state: &AppState, id: i64) -> Result<Representation> {
+pub async fn video(state: &AppState, id: i64) -> Result<Represented<Video>> {
     let mut conn = state.db.pool().acquire().await?;
     let video = db::videos::get(&mut conn, id)
         .await?
         .ok_or_else(|| Error::not_found("video", id))?
         .to_resource();
-    Representation::json(&video, video_etag(&video))
+    let etag = video_etag(&video);
+    Represented::json(video, etag)
+}
+
+/// Renders queued or rendering, oldest first (the dashboard's list).
+pub async fn renders_in_flight(state: &AppState) -> Result<Vec<Video>> {
+    let mut conn = state.db.pool().acquire().await?;
+    Ok(db::videos::in_flight(&mut conn)
+        .await?
+        .iter()
+        .map(db::videos::VideoRow::to_resource)
+        .collect())
 }

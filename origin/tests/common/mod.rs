@@ -90,6 +90,7 @@ impl TestOrigin {
         options.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         options.admin_token = Some(ADMIN.to_owned());
         options.sweep_interval = std::time::Duration::from_secs(3600);
+        options.ops_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
         let mut pg_database = None;
         if backend == Backend::Postgres {
             let (url, name) = fresh_postgres_database().await;
@@ -397,6 +398,7 @@ impl TestOrigin {
         options.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         options.admin_token = Some(ADMIN.to_owned());
         options.sweep_interval = std::time::Duration::from_secs(3600);
+        options.ops_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
         options.database_url = database_url;
         let server = timelapser_origin::start(options)
             .await
@@ -420,6 +422,7 @@ impl TestOrigin {
         options.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         options.admin_token = Some(ADMIN.to_owned());
         options.sweep_interval = std::time::Duration::from_secs(3600);
+        options.ops_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
         options.database_url = Some(format!("{base}/{}", self.pg_database.as_ref().unwrap()));
         timelapser_origin::start(options)
             .await

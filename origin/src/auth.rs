@@ -1,6 +1,9 @@
 //! Bearer tokens: generated at random, stored only as SHA-256 hashes, compared in constant
 //! time. Tokens carry 256 bits of entropy, so a fast hash is enough: there is no password to
 //! guess, only a hash to leak, and a leaked hash opens nothing.
+//!
+//! Who a request is comes from its head alone ([`Principal::of`]): routes name what they
+//! need as an extractor (`routes::auth`), which runs before any body is read.
 
 use std::path::Path;
 
@@ -9,8 +12,9 @@ use axum::http::{header, HeaderMap};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use timelapser_core::paths::is_sha256_hex;
 
-use crate::db;
+use crate::db::{self, Db};
 use crate::error::{Error, Result};
 
 /// A new random token with a readable prefix (`tl_admin_...`, `tl_cam_...`).
@@ -71,7 +75,7 @@ impl AdminToken {
         if let Ok(stored) = std::fs::read_to_string(&path) {
             let hash = stored.trim().to_owned();
             anyhow::ensure!(
-                crate::media::is_sha256_hex(&hash),
+                is_sha256_hex(&hash),
                 "{} does not hold a SHA-256 hash; delete it to generate a new admin token",
                 path.display()
             );
@@ -92,52 +96,66 @@ impl AdminToken {
     pub fn verify(&self, token: &str) -> bool {
         hashes_equal(&hash_token(token), &self.hash)
     }
-
-    /// 401 unless the request carries the admin token; 403 for another valid-looking token.
-    pub fn require(&self, headers: &HeaderMap) -> Result<()> {
-        match bearer(headers) {
-            None => Err(Error::Unauthorized),
-            Some(token) if self.verify(token) => Ok(()),
-            Some(_) => Err(Error::Unauthorized),
-        }
-    }
 }
 
-/// Authorizes a camera host for camera `camera_id`: 401 without a valid token, 403 with the
-/// admin token or another camera's token, 404 when the camera does not exist.
-pub async fn require_camera(
-    db: &db::Db,
-    admin: &AdminToken,
-    headers: &HeaderMap,
-    camera_id: i64,
-) -> Result<()> {
-    let token = bearer(headers).ok_or(Error::Unauthorized)?;
-    let presented = hash_token(token);
-    let mut conn = db.pool().acquire().await?;
-    let Some(stored) = db::cameras::token_hash(&mut conn, camera_id).await? else {
-        // Do not reveal which cameras exist to requests without a valid token.
-        if admin.verify(token)
-            || db::cameras::id_by_token_hash(&mut conn, &presented)
-                .await?
-                .is_some()
-        {
-            return Err(Error::not_found("camera", camera_id));
+/// Who presented a request's token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Principal {
+    /// No token, or one that is nobody's.
+    Anonymous,
+    /// The admin token.
+    Admin,
+    /// A camera's token.
+    Camera(i64),
+}
+
+impl Principal {
+    /// Identifies the bearer of a request's token (one indexed query for a non-admin token).
+    pub async fn of(db: &Db, admin: &AdminToken, headers: &HeaderMap) -> Result<Self> {
+        let Some(token) = bearer(headers) else {
+            return Ok(Principal::Anonymous);
+        };
+        if admin.verify(token) {
+            return Ok(Principal::Admin);
         }
-        return Err(Error::Unauthorized);
-    };
-    if hashes_equal(&presented, &stored) {
-        return Ok(());
+        let mut conn = db.pool().acquire().await?;
+        Ok(
+            match db::cameras::id_by_token_hash(&mut conn, &hash_token(token)).await? {
+                Some(id) => Principal::Camera(id),
+                None => Principal::Anonymous,
+            },
+        )
     }
-    if admin.verify(token)
-        || db::cameras::id_by_token_hash(&mut conn, &presented)
-            .await?
-            .is_some()
-    {
-        return Err(Error::Forbidden(format!(
-            "this token may not act for camera {camera_id}"
-        )));
+
+    /// 401 unless this is the admin; 403 for a camera's token (authenticated, not allowed).
+    pub fn require_admin(self) -> Result<()> {
+        match self {
+            Principal::Admin => Ok(()),
+            Principal::Camera(_) => Err(Error::Forbidden(
+                "a camera token may not do this; use the admin token".into(),
+            )),
+            Principal::Anonymous => Err(Error::Unauthorized),
+        }
     }
-    Err(Error::Unauthorized)
+
+    /// 401 without a valid token; 403 with the admin token or another camera's token; 404
+    /// when the token is valid but the camera does not exist.
+    pub async fn require_camera(self, db: &Db, camera_id: i64) -> Result<()> {
+        match self {
+            Principal::Camera(id) if id == camera_id => Ok(()),
+            Principal::Anonymous => Err(Error::Unauthorized),
+            Principal::Admin | Principal::Camera(_) => {
+                let mut conn = db.pool().acquire().await?;
+                if db::cameras::exists(&mut conn, camera_id).await? {
+                    Err(Error::Forbidden(format!(
+                        "this token may not act for camera {camera_id}"
+                    )))
+                } else {
+                    Err(Error::not_found("camera", camera_id))
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -179,5 +197,18 @@ mod tests {
         assert!(shown.is_none());
         assert!(again.verify(&token));
         assert!(AdminToken::load_or_generate(Some("short"), dir.path()).is_err());
+    }
+
+    #[test]
+    fn only_the_admin_passes_require_admin() {
+        assert!(Principal::Admin.require_admin().is_ok());
+        assert!(matches!(
+            Principal::Camera(1).require_admin(),
+            Err(Error::Forbidden(_))
+        ));
+        assert!(matches!(
+            Principal::Anonymous.require_admin(),
+            Err(Error::Unauthorized)
+        ));
     }
 }

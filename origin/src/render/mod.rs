@@ -1,0 +1,613 @@
+//! Rendering timelapses into H.264 MP4 videos with Debian's ffmpeg, as a child process.
+//!
+//! A render reads its frames from a concat list file (paths of the stored originals, in capture
+//! order; no frame is copied), writes a temp file, reports progress from ffmpeg's `-progress`
+//! output (published as `video_progress`, at most [`PROGRESS_INTERVAL`] apart), then hashes the
+//! file and renames it to `media/videos/<sha256>.mp4`: a finished video is just another
+//! immutable, content-addressed file. A re-render is a new video with a new URL.
+//!
+//! Jobs survive restarts: the queue is the `videos` table; renders interrupted by a stop are
+//! queued again at start (their temp files are removed with the rest of `tmp/`). A bounded
+//! pool (one render at a time by default) runs them; cancelling one kills its ffmpeg.
+//!
+//! - [`ffmpeg`]: the command line, the concat list (pure);
+//! - [`progress`]: reading `-progress` output (pure);
+//! - this module: the [`Renderer`] handle (queue, cancel, delete) and the workers.
+
+pub mod ffmpeg;
+pub mod progress;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use timelapser_core::events::Event;
+use timelapser_core::resources::{Video, VideoStatus};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::db::{self, to_micros, Db};
+use crate::error::{Error, Result};
+use crate::event_log::{log_event, EventLog};
+use crate::media::{MediaKind, MediaName, MediaStore};
+use crate::media_cache::MediaCache;
+use crate::services::media_sweep::MediaFiles;
+use progress::ProgressLine;
+
+/// Progress events per video are at least this far apart (the last one always goes out).
+pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Frames per second when the request names none.
+pub const DEFAULT_FPS: u32 = 24;
+
+/// Why a render failed: what the video's `error` says.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// No ffmpeg on this origin.
+    #[error("ffmpeg is not installed")]
+    FfmpegMissing,
+    /// The timelapse has no frames.
+    #[error("the timelapse has no frames")]
+    NoFrames,
+    /// A frame's file is gone.
+    #[error("frame {sha256} (image {image}) is missing from the media directory")]
+    FrameMissing {
+        /// The image id.
+        image: i64,
+        /// Its hash.
+        sha256: String,
+    },
+    /// ffmpeg could not be started.
+    #[error("cannot start ffmpeg: {0}")]
+    Spawn(std::io::Error),
+    /// ffmpeg exited with an error.
+    #[error("ffmpeg failed ({status}): {message}")]
+    Ffmpeg {
+        /// Its exit status.
+        status: std::process::ExitStatus,
+        /// The last lines it wrote to stderr.
+        message: String,
+    },
+    /// The rendered file was removed before it was recorded.
+    #[error("the rendered file was removed before it could be recorded")]
+    OutputVanished,
+    /// Reading or writing files.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The database.
+    #[error("{0}")]
+    Database(#[from] Error),
+}
+
+impl RenderError {
+    fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> Self {
+        move |source| RenderError::Io { what, source }
+    }
+}
+
+impl From<sqlx::Error> for RenderError {
+    fn from(e: sqlx::Error) -> Self {
+        RenderError::Database(e.into())
+    }
+}
+
+/// A running job: cancel it, and know when it has stopped.
+#[derive(Clone)]
+struct Job {
+    cancel: CancellationToken,
+    done: CancellationToken,
+}
+
+/// The render queue's handle, shared by the routes and the workers: it holds what renders
+/// use (the database, the media, the event log), not the whole application.
+#[derive(Clone)]
+pub struct Renderer(Arc<Inner>);
+
+struct Inner {
+    ffmpeg: Option<PathBuf>,
+    db: Db,
+    media: MediaStore,
+    media_cache: MediaCache,
+    events: EventLog,
+    queue: mpsc::UnboundedSender<i64>,
+    jobs: Mutex<HashMap<i64, Job>>,
+}
+
+/// The receiving end of the queue, for [`Renderer::spawn_workers`].
+pub struct Queue(mpsc::UnboundedReceiver<i64>);
+
+/// Finds ffmpeg (`TIMELAPSER_FFMPEG`, else `ffmpeg` on PATH): `None`, with a warning, when it
+/// is not installed; renders are then refused with 503 instead of failing later.
+pub fn find_ffmpeg(configured: Option<&Path>) -> Option<PathBuf> {
+    let candidate = configured
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("ffmpeg"));
+    if ffmpeg_works(&candidate) {
+        Some(candidate)
+    } else {
+        tracing::warn!(ffmpeg = %candidate.display(), "ffmpeg is not available: videos cannot be rendered (install Debian's ffmpeg)");
+        None
+    }
+}
+
+/// Whether `ffmpeg -version` runs and succeeds.
+pub fn ffmpeg_works(ffmpeg: &Path) -> bool {
+    std::process::Command::new(ffmpeg)
+        .arg("-version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// How a render ended.
+enum Outcome {
+    Ready,
+    /// Not in flight any more (deleted or cancelled before it started).
+    Skipped,
+    /// Stopped by shutdown or cancellation.
+    Interrupted,
+}
+
+/// How a render ended, as recorded.
+enum End<'a> {
+    Ready { bytes: u64, name: &'a MediaName },
+    Failed(&'a str),
+}
+
+impl Renderer {
+    /// A renderer using `ffmpeg`, and its queue.
+    pub fn new(
+        ffmpeg: Option<PathBuf>,
+        db: Db,
+        media: MediaStore,
+        media_cache: MediaCache,
+        events: EventLog,
+    ) -> (Self, Queue) {
+        let (queue, receiver) = mpsc::unbounded_channel();
+        let inner = Inner {
+            ffmpeg,
+            db,
+            media,
+            media_cache,
+            events,
+            queue,
+            jobs: Mutex::default(),
+        };
+        (Self(Arc::new(inner)), Queue(receiver))
+    }
+
+    /// Whether renders can run.
+    pub fn available(&self) -> bool {
+        self.0.ffmpeg.is_some()
+    }
+
+    /// The ffmpeg in use.
+    pub fn ffmpeg(&self) -> Option<&Path> {
+        self.0.ffmpeg.as_deref()
+    }
+
+    fn files(&self) -> MediaFiles<'_> {
+        MediaFiles {
+            db: &self.0.db,
+            store: &self.0.media,
+            cache: &self.0.media_cache,
+        }
+    }
+
+    /// Queues a render of a timelapse (`POST /api/timelapses/{id}/videos`).
+    pub async fn queue(&self, timelapse_id: i64, fps: Option<u32>) -> Result<Video> {
+        let fps = fps.unwrap_or(DEFAULT_FPS);
+        if !(1..=120).contains(&fps) {
+            return Err(Error::Unprocessable("fps must be between 1 and 120".into()));
+        }
+        if !self.available() {
+            return Err(Error::Unavailable(
+                "ffmpeg is not installed on the origin; videos cannot be rendered".into(),
+            ));
+        }
+        let now = to_micros(db::now());
+        let mut tx = self.0.db.begin_write().await?;
+        let timelapse = db::timelapses::get(&mut tx, timelapse_id)
+            .await?
+            .ok_or_else(|| Error::not_found("timelapse", timelapse_id))?;
+        let frames = db::images::for_timelapse(&mut tx, timelapse_id)
+            .await?
+            .len() as i64;
+        if frames == 0 {
+            return Err(Error::Unprocessable(format!(
+                "timelapse {timelapse_id} has no frames to render"
+            )));
+        }
+        let video = db::videos::insert(
+            &mut tx,
+            timelapse_id,
+            timelapse.camera_id,
+            i64::from(fps),
+            frames,
+            now,
+        )
+        .await?
+        .to_resource();
+        let logged = log_event(
+            &mut tx,
+            Event::VideoQueued {
+                video: video.clone(),
+            },
+            now,
+        )
+        .await?;
+        self.0.events.commit(tx, vec![logged]).await?;
+        let _ = self.0.queue.send(video.id);
+        Ok(video)
+    }
+
+    /// Deletes a video (`DELETE /api/videos/{id}`): a queued or rendering one is cancelled (its
+    /// ffmpeg killed, its temp files removed, `video_failed` with "cancelled"); a ready one's
+    /// file goes unless another video has the same bytes.
+    pub async fn delete(&self, id: i64) -> Result<()> {
+        let now = to_micros(db::now());
+        let mut tx = self.0.db.begin_write().await?;
+        let video = db::videos::get(&mut tx, id)
+            .await?
+            .ok_or_else(|| Error::not_found("video", id))?;
+        let mut logged = Vec::new();
+        if let Some(failed) = db::videos::set_failed(&mut tx, id, "cancelled", now).await? {
+            logged.push(
+                log_event(
+                    &mut tx,
+                    Event::VideoFailed {
+                        video: failed.to_resource(),
+                    },
+                    now,
+                )
+                .await?,
+            );
+        }
+        self.0.events.commit(tx, logged).await?;
+        self.cancel(id).await;
+        let mut tx = self.0.db.begin_write().await?;
+        db::videos::delete(&mut tx, id).await?;
+        tx.commit().await?;
+        if let Some(name) = video
+            .sha256
+            .and_then(|sha| MediaName::new(MediaKind::Video, sha))
+        {
+            self.files().remove_unreferenced(&[name]).await?;
+        }
+        Ok(())
+    }
+
+    /// Cancels a running job and waits (a few seconds at most) until its ffmpeg is gone.
+    async fn cancel(&self, id: i64) {
+        let job = self.0.jobs.lock().expect("jobs lock").get(&id).cloned();
+        if let Some(job) = job {
+            job.cancel.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(10), job.done.cancelled()).await;
+        }
+    }
+
+    /// Starts `workers` render workers, and queues again whatever a previous run left queued
+    /// or rendering.
+    pub async fn spawn_workers(
+        &self,
+        queue: Queue,
+        workers: usize,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let pending = {
+            let mut tx = self.0.db.begin_write().await?;
+            let ids = db::videos::requeue_interrupted(&mut tx, to_micros(db::now())).await?;
+            tx.commit().await?;
+            ids
+        };
+        if !pending.is_empty() {
+            tracing::info!(?pending, "renders queued again after a restart");
+        }
+        for id in pending {
+            let _ = self.0.queue.send(id);
+        }
+        let Queue(mut receiver) = queue;
+        let permits = Arc::new(Semaphore::new(workers.max(1)));
+        let renderer = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let id = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    id = receiver.recv() => match id { Some(id) => id, None => return },
+                };
+                let permit = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+                };
+                let renderer = renderer.clone();
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move {
+                    renderer.run_job(id, shutdown).await;
+                    drop(permit);
+                });
+            }
+        });
+        Ok(())
+    }
+
+    async fn run_job(&self, id: i64, shutdown: CancellationToken) {
+        let job = Job {
+            cancel: shutdown.child_token(),
+            done: CancellationToken::new(),
+        };
+        self.0
+            .jobs
+            .lock()
+            .expect("jobs lock")
+            .insert(id, job.clone());
+        let outcome = self.render(id, &job.cancel).await;
+        let (list, output) = self.temp_paths(id);
+        for path in [&list, &output] {
+            let _ = tokio::fs::remove_file(path).await;
+        }
+        self.0.jobs.lock().expect("jobs lock").remove(&id);
+        job.done.cancel();
+        match outcome {
+            Ok(Outcome::Ready) | Ok(Outcome::Skipped) => {}
+            Ok(Outcome::Interrupted) => {
+                // Shutdown: left `rendering`, queued again at the next start.
+                tracing::info!(video = id, "render interrupted by shutdown");
+            }
+            Err(reason) => {
+                let reason = reason.to_string();
+                tracing::warn!(video = id, %reason, "render failed");
+                if let Err(e) = self.record_end(id, End::Failed(&reason)).await {
+                    tracing::error!(video = id, error = %e, "could not record a failed render");
+                }
+            }
+        }
+    }
+
+    /// Marks the video ready or failed and logs its event, in one transaction; nothing when
+    /// the video is no longer in flight (deleted meanwhile). A ready video's file is checked
+    /// under the writer lock, where files are removed (see `services::media_sweep`).
+    async fn record_end(&self, id: i64, end: End<'_>) -> std::result::Result<(), RenderError> {
+        let now = to_micros(db::now());
+        let mut tx = self.0.db.begin_write().await?;
+        let event = match end {
+            End::Ready { bytes, name } => {
+                if !self.0.media.exists(name).await {
+                    return Err(RenderError::OutputVanished);
+                }
+                db::videos::set_ready(&mut tx, id, bytes as i64, name.sha256(), now)
+                    .await?
+                    .map(|video| Event::VideoReady {
+                        video: video.to_resource(),
+                    })
+            }
+            End::Failed(reason) => {
+                db::videos::set_failed(&mut tx, id, reason, now)
+                    .await?
+                    .map(|video| Event::VideoFailed {
+                        video: video.to_resource(),
+                    })
+            }
+        };
+        let mut logged = Vec::new();
+        if let Some(event) = event {
+            logged.push(log_event(&mut tx, event, now).await?);
+        }
+        self.0.events.commit(tx, logged).await?;
+        Ok(())
+    }
+
+    fn temp_paths(&self, id: i64) -> (PathBuf, PathBuf) {
+        let tmp = self.0.media.tmp_dir();
+        (
+            tmp.join(format!("render-{id}.txt")),
+            tmp.join(format!("render-{id}.mp4")),
+        )
+    }
+
+    /// Records progress and publishes `video_progress`; `false` when the video is no longer
+    /// in flight (cancelled).
+    async fn progress(&self, id: i64, value: f64) -> std::result::Result<bool, RenderError> {
+        let now = to_micros(db::now());
+        let mut tx = self.0.db.begin_write().await?;
+        let Some(video) = db::videos::set_progress(
+            &mut tx,
+            id,
+            VideoStatus::Rendering,
+            value.clamp(0.0, 1.0),
+            now,
+        )
+        .await?
+        else {
+            return Ok(false);
+        };
+        let logged = log_event(
+            &mut tx,
+            Event::VideoProgress {
+                video: video.to_resource(),
+            },
+            now,
+        )
+        .await?;
+        self.0.events.commit(tx, vec![logged]).await?;
+        Ok(true)
+    }
+
+    async fn render(
+        &self,
+        id: i64,
+        cancel: &CancellationToken,
+    ) -> std::result::Result<Outcome, RenderError> {
+        let ffmpeg = self.0.ffmpeg.clone().ok_or(RenderError::FfmpegMissing)?;
+        let (video, frames) = {
+            let mut conn = self.0.db.pool().acquire().await?;
+            let Some(video) = db::videos::get(&mut conn, id).await? else {
+                return Ok(Outcome::Skipped);
+            };
+            if !video.status.in_flight() {
+                return Ok(Outcome::Skipped);
+            }
+            let frames = db::images::for_timelapse(&mut conn, video.timelapse_id).await?;
+            (video, frames)
+        };
+        let first = frames.first().ok_or(RenderError::NoFrames)?;
+        if !self.progress(id, 0.0).await? {
+            return Ok(Outcome::Skipped);
+        }
+        let (list, output) = self.temp_paths(id);
+        let mut paths = Vec::with_capacity(frames.len());
+        for frame in &frames {
+            let name = MediaName::new(MediaKind::Image, frame.sha256.clone()).ok_or_else(|| {
+                RenderError::FrameMissing {
+                    image: frame.id,
+                    sha256: frame.sha256.clone(),
+                }
+            })?;
+            // ffmpeg's concat demuxer skips a file it cannot open and carries on; a video
+            // with a frame silently missing is not what was asked for.
+            if !self.0.media.exists(&name).await {
+                return Err(RenderError::FrameMissing {
+                    image: frame.id,
+                    sha256: frame.sha256.clone(),
+                });
+            }
+            paths.push(self.0.media.path(&name));
+        }
+        tokio::fs::write(
+            &list,
+            ffmpeg::concat_list(paths.iter().map(PathBuf::as_path)),
+        )
+        .await
+        .map_err(RenderError::io("writing the frame list"))?;
+        let invocation = ffmpeg::Invocation {
+            list,
+            output: output.clone(),
+            fps: video.fps as u32,
+            width: first.width.clamp(2, i64::from(u32::MAX)) as u32,
+            height: first.height.clamp(2, i64::from(u32::MAX)) as u32,
+        };
+        let mut child = tokio::process::Command::new(&ffmpeg)
+            .args(invocation.arguments())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(RenderError::Spawn)?;
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped")).lines();
+        let mut stderr = child.stderr.take().expect("piped");
+        let errors = tokio::spawn(async move {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text).await;
+            text
+        });
+        let total = video.frame_count.max(1) as u64;
+        let mut last_sent = Instant::now() - PROGRESS_INTERVAL;
+        let mut last_value = 0.0;
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => {
+                    let _ = child.kill().await;
+                    return Ok(Outcome::Interrupted);
+                }
+                line = stdout.next_line() => match line {
+                    Ok(Some(line)) => {
+                        let Some(ProgressLine::Frame(frame)) = progress::parse_line(&line) else {
+                            continue;
+                        };
+                        let value = progress::fraction(frame, total);
+                        if value > last_value && last_sent.elapsed() >= PROGRESS_INTERVAL {
+                            last_value = value;
+                            last_sent = Instant::now();
+                            if !self.progress(id, value).await? {
+                                let _ = child.kill().await;
+                                return Ok(Outcome::Interrupted);
+                            }
+                        }
+                    }
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        }
+        let status = tokio::select! {
+            _ = cancel.cancelled() => {
+                let _ = child.kill().await;
+                return Ok(Outcome::Interrupted);
+            }
+            status = child.wait() => status.map_err(RenderError::io("waiting for ffmpeg"))?,
+        };
+        let errors = errors.await.unwrap_or_default();
+        if !status.success() {
+            return Err(RenderError::Ffmpeg {
+                status,
+                message: ffmpeg::error_summary(&errors),
+            });
+        }
+        // Hash, then move into place under the hash: only then is the video ready.
+        let hashed = output.clone();
+        let (sha256, bytes) =
+            tokio::task::spawn_blocking(move || -> std::io::Result<(String, u64)> {
+                let mut file = std::fs::File::open(&hashed)?;
+                let mut hasher = Sha256::new();
+                let bytes = std::io::copy(&mut file, &mut hasher)?;
+                Ok((hex::encode(hasher.finalize()), bytes))
+            })
+            .await
+            .map_err(|e| RenderError::Io {
+                what: "hashing the video",
+                source: std::io::Error::other(e),
+            })?
+            .map_err(RenderError::io("hashing the video"))?;
+        let name = MediaName::new(MediaKind::Video, sha256).expect("a SHA-256 in hex");
+        let store = self.0.media.clone();
+        let (from, to) = (output, name.clone());
+        tokio::task::spawn_blocking(move || store.persist_file(&from, &to))
+            .await
+            .map_err(|e| RenderError::Io {
+                what: "storing the video",
+                source: std::io::Error::other(e),
+            })?
+            .map_err(|e| RenderError::Io {
+                what: "storing the video",
+                source: std::io::Error::other(e),
+            })?;
+        self.record_end(id, End::Ready { bytes, name: &name })
+            .await?;
+        Ok(Outcome::Ready)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_ffmpeg_is_none() {
+        assert!(find_ffmpeg(Some(Path::new("/nonexistent/ffmpeg"))).is_none());
+    }
+
+    #[test]
+    fn failures_say_what_went_wrong() {
+        let missing = RenderError::FrameMissing {
+            image: 3,
+            sha256: "ab".into(),
+        };
+        assert_eq!(
+            missing.to_string(),
+            "frame ab (image 3) is missing from the media directory"
+        );
+        assert_eq!(
+            RenderError::FfmpegMissing.to_string(),
+            "ffmpeg is not installed"
+        );
+    }
+}

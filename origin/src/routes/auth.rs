@@ -1,0 +1,50 @@
+//! Authorisation as extractors: a handler names who may call it in its signature, and the
+//! check runs from the request head, before any body is read.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+use super::Path;
+use crate::auth::Principal;
+use crate::error::Error;
+use crate::state::AppState;
+
+/// The request carries the admin token (401 without a valid token, 403 with a camera's).
+#[derive(Clone, Copy, Debug)]
+pub struct AdminAuth;
+
+impl FromRequestParts<AppState> for AdminAuth {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        Principal::of(&state.db, &state.admin, &parts.headers)
+            .await?
+            .require_admin()?;
+        Ok(AdminAuth)
+    }
+}
+
+/// The request carries the token of the camera its path names (`/api/cameras/{id}/...`):
+/// 401 without a valid token, 403 with another camera's or the admin's, 404 when the
+/// camera does not exist (told only to a valid token).
+#[derive(Clone, Copy, Debug)]
+pub struct CameraAuth {
+    /// The camera.
+    pub camera_id: i64,
+}
+
+impl FromRequestParts<AppState> for CameraAuth {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let Path(camera_id) = Path::<i64>::from_request_parts(parts, state).await?;
+        let principal = Principal::of(&state.db, &state.admin, &parts.headers).await?;
+        if let Err(e) = principal.require_camera(&state.db, camera_id).await {
+            state
+                .metrics
+                .record(|| metrics::counter!("camera_requests_refused_total").increment(1));
+            return Err(e);
+        }
+        Ok(CameraAuth { camera_id })
+    }
+}

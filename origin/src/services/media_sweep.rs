@@ -1,0 +1,95 @@
+//! Removing media files no row refers to, without ever leaving a row without its file.
+//!
+//! Content-addressed files are shared: the same bytes captured twice (by two cameras) are one
+//! file, and a thumbnail is named by its original's hash. So a file goes only when no row
+//! refers to it, and that is decided *while holding the writer lock*: every removal happens
+//! under it, and every writer that is about to insert a row for a file checks, under the same
+//! lock, that the file is there (and writes it again when it is not). Whichever comes first in
+//! the writers' order, the other sees it — on SQLite and on PostgreSQL alike.
+//!
+//! A crash between a commit that dropped rows and the removal of their files leaves files
+//! nobody refers to; [`sweep_orphans`] (at start-up, then periodically) removes those.
+
+use std::time::{Duration, SystemTime};
+
+use crate::db::{self, Db};
+use crate::error::Result;
+use crate::media::{MediaKind, MediaName, MediaStore};
+use crate::media_cache::MediaCache;
+
+/// The parts of the origin that removing a file touches.
+#[derive(Clone, Copy)]
+pub struct MediaFiles<'a> {
+    /// The database (its writer lock, and which rows refer to what).
+    pub db: &'a Db,
+    /// The files.
+    pub store: &'a MediaStore,
+    /// What is known of them in memory.
+    pub cache: &'a MediaCache,
+}
+
+/// Files checked per transaction, so a sweep holds the writer lock only briefly at a time.
+const BATCH: usize = 200;
+
+impl<'a> MediaFiles<'a> {
+    /// The origin's own.
+    pub fn of(state: &'a crate::state::AppState) -> Self {
+        Self {
+            db: &state.db,
+            store: &state.media,
+            cache: &state.media_cache,
+        }
+    }
+
+    /// Removes those of `names` no row refers to (under the writer lock); returns how many.
+    pub async fn remove_unreferenced(&self, names: &[MediaName]) -> Result<usize> {
+        let mut removed = 0;
+        for batch in names.chunks(BATCH) {
+            let mut tx = self.db.begin_write().await?;
+            for name in batch {
+                if db::media::is_referenced(&mut tx, name).await? {
+                    continue;
+                }
+                self.cache.forget(name).await;
+                match self.store.remove(name).await {
+                    Ok(()) => removed += 1,
+                    Err(e) => {
+                        tracing::warn!(file = %name, error = %e, "could not remove a media file")
+                    }
+                }
+            }
+            // Nothing was written: the transaction only held the lock.
+            tx.commit().await?;
+        }
+        Ok(removed)
+    }
+}
+
+/// Removes media files no row refers to and that are older than `grace` (so a file an
+/// upload or render has just moved into place, before its row commits, is left alone).
+/// Returns how many went.
+pub async fn sweep_orphans(files: MediaFiles<'_>, grace: Duration) -> Result<usize> {
+    let cutoff = SystemTime::now()
+        .checked_sub(grace)
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let mut removed = 0;
+    for kind in MediaKind::ALL {
+        let store = files.store.clone();
+        let listed = tokio::task::spawn_blocking(move || store.list(kind))
+            .await
+            .map_err(|e| crate::error::Error::Internal(e.into()))??;
+        let old: Vec<MediaName> = listed
+            .into_iter()
+            .filter(|(_, modified)| *modified <= cutoff)
+            .map(|(name, _)| name)
+            .collect();
+        removed += files.remove_unreferenced(&old).await?;
+    }
+    if removed > 0 {
+        tracing::warn!(
+            removed,
+            "removed media files no row refers to (left by an interrupted write or delete)"
+        );
+    }
+    Ok(removed)
+}
