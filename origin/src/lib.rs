@@ -298,7 +298,7 @@ fn spawn_background(state: &AppState, options: &Options, shutdown: CancellationT
             let result = async {
                 let after =
                     services::settings::integer(&sweep_state, "offline_after_seconds").await?;
-                services::cameras::sweep_offline(&sweep_state, after).await
+                services::cameras::sweep_offline(&sweep_state, after, db::now()).await
             }
             .await;
             match result {

@@ -90,6 +90,9 @@ pub(crate) async fn serve_http1(
         .max_buf_size(MAX_HEAD_BYTES);
     let builder = Arc::new(builder);
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let open = state
+        .metrics
+        .record(|| metrics::gauge!("http_connections_open"));
     let mut limit_logged: Option<Instant> = None;
     let mut accept_error_logged: Option<Instant> = None;
     loop {
@@ -140,9 +143,12 @@ pub(crate) async fn serve_http1(
             shutdown: shutdown.clone(),
             force: force.clone(),
         };
+        open.increment(1.0);
+        let open = open.clone();
         connections.spawn(async move {
             // Boxed: the task holds only what its connection needs now.
             Box::pin(connection.serve(stream)).await;
+            open.decrement(1.0);
             drop(permit);
         });
     }

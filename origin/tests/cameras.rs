@@ -333,16 +333,18 @@ on_both!(offline_sweep_marks_silent_cameras_once, |origin| {
     );
     let start = origin.last_event_id().await;
     // A long threshold leaves it online.
-    let changed = timelapser_origin::services::cameras::sweep_offline(origin.state(), 3600)
+    let now = timelapser_origin::db::now();
+    let changed = timelapser_origin::services::cameras::sweep_offline(origin.state(), 3600, now)
         .await
         .unwrap();
     assert!(changed.is_empty());
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let changed = timelapser_origin::services::cameras::sweep_offline(origin.state(), 0)
+    // A minute later, with a 30 s threshold: offline.
+    let later = now + chrono::Duration::seconds(60);
+    let changed = timelapser_origin::services::cameras::sweep_offline(origin.state(), 30, later)
         .await
         .unwrap();
     assert_eq!(changed, vec![id]);
-    let again = timelapser_origin::services::cameras::sweep_offline(origin.state(), 0)
+    let again = timelapser_origin::services::cameras::sweep_offline(origin.state(), 30, later)
         .await
         .unwrap();
     assert!(

@@ -115,7 +115,9 @@ on_both!(
         assert_eq!(data(&e)["keys"], json!(["site_name"]));
         assert_eq!(data(&e)["etag"], etag);
 
-        timelapser_origin::services::cameras::sweep_offline(origin.state(), 0)
+        // A minute later, with a 30 s threshold, the camera is offline.
+        let later = timelapser_origin::db::now() + chrono::Duration::seconds(60);
+        timelapser_origin::services::cameras::sweep_offline(origin.state(), 30, later)
             .await
             .unwrap();
         let e = client
@@ -255,8 +257,13 @@ on_both!(resume_beyond_retention_is_a_resync, |origin| {
     for n in 0..5 {
         origin.create_camera(&format!("C{n}")).await;
     }
-    // Let the coalesced stats_updated land, so the log is quiet.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The coalesced stats_updated for the five cameras lands; then the log is quiet.
+    origin
+        .wait_for_log("stats for five cameras", |log| {
+            log.iter()
+                .any(|(_, name, data)| name == "stats_updated" && data["cameras"]["total"] == 5)
+        })
+        .await;
     let logged = origin.log_after(0).await.len() as u64;
     let newest = origin.log_newest().await;
     let pruned = origin
@@ -368,10 +375,11 @@ mod slow_clients {
     async fn run(backend: Backend) {
         let origin = TestOrigin::start_with(backend, |o| o.event_buffer = 16).await;
         // A client that sends its request and then reads nothing.
+        let streams = origin.state().bus.receiver_count();
         let mut stalled = std::net::TcpStream::connect(origin.addr).unwrap();
         write!(stalled, "GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
         let mut reader = SseClient::connect(&origin.url("/api/events"), None).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        origin.wait_for_streams(streams + 2).await;
         let big = "x".repeat(4000);
         let started = tokio::time::Instant::now();
         for n in 0..400 {
@@ -723,7 +731,7 @@ mod both_connection_paths {
     async fn a_connection_that_sent_nothing_does_not_hold_up_shutdown() {
         let origin = TestOrigin::start(Backend::Sqlite).await;
         let silent = TcpStream::connect(origin.addr).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        origin.wait_for_gauge("http_connections_open", 1.0).await;
         // Well under the 30 s a request head may take to arrive.
         tokio::time::timeout(WAIT, origin.finish())
             .await

@@ -225,14 +225,29 @@ on_both!(hostile_media_paths_never_reach_the_file_system, |origin| {
         "/media/videos/0000000000000000000000000000000000000000000000000000000000000000.mp4"
             .to_owned(),
         format!("/media/images/{sha}.jpg%00.txt"),
+        "/media/images/../../secret.txt".to_owned(),
+        "/media/../secret.txt".to_owned(),
+        format!("/media/images/./{sha}.jpg"),
     ] {
-        let r = origin.get(&path).await;
+        // Raw bytes on a socket: an HTTP client would normalise `/../` away before sending.
+        let request = format!("GET {path} HTTP/1.1\r\nHost: origin\r\nConnection: close\r\n\r\n");
+        let response = common::raw_request(origin.addr, request.as_bytes()).await;
         assert!(
-            r.status() == StatusCode::NOT_FOUND || r.status() == StatusCode::BAD_REQUEST,
+            response.status == 404 || response.status == 400,
             "{path}: {}",
-            r.status()
+            response.head
         );
-        let body = r.text().await.unwrap();
-        assert!(!body.contains("TOP-SECRET-CONTENT"), "{path}");
+        response.assert_problem(response.status);
+        assert!(
+            !String::from_utf8_lossy(&response.body).contains("TOP-SECRET-CONTENT"),
+            "{path}"
+        );
     }
+    // A NUL in the path never reaches the file system either: the head is refused.
+    let response = common::raw_request(
+        origin.addr,
+        format!("GET /media/images/{sha}.jpg\0.txt HTTP/1.1\r\nHost: o\r\n\r\n").as_bytes(),
+    )
+    .await;
+    response.assert_problem(400);
 });

@@ -325,10 +325,13 @@ pub async fn report_status(
     Ok(camera)
 }
 
-/// Marks offline every online camera silent for longer than `offline_after` seconds.
-/// Returns the ids that changed.
-pub async fn sweep_offline(state: &AppState, offline_after_seconds: i64) -> Result<Vec<i64>> {
-    let now = db::now();
+/// Marks offline every online camera silent for longer than `offline_after` seconds at
+/// `now`. Returns the ids that changed.
+pub async fn sweep_offline(
+    state: &AppState,
+    offline_after_seconds: i64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<i64>> {
     let cutoff = to_micros(now) - offline_after_seconds.saturating_mul(1_000_000);
     let mut tx = state.db.begin_write().await?;
     let silent = db::cameras::silent_since(&mut tx, cutoff).await?;

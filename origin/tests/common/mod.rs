@@ -185,6 +185,75 @@ impl TestOrigin {
             .collect()
     }
 
+    /// Waits (at most 20 s) until the whole log satisfies `condition`; fails with `what` and
+    /// the log's event names otherwise.
+    pub async fn wait_for_log(
+        &self,
+        what: &str,
+        condition: impl Fn(&[(i64, String, Value)]) -> bool,
+    ) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let log = self.log_after(0).await;
+            if condition(&log) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "waited 20 s for {what}; the log holds {:?}",
+                log.iter().map(|e| e.1.as_str()).collect::<Vec<_>>()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits (at most 20 s) until `count` receivers are subscribed to the event bus (SSE
+    /// streams and internal subscribers).
+    pub async fn wait_for_streams(&self, count: usize) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let now = self.state().bus.receiver_count();
+            if now >= count {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "waited 20 s for {count} bus subscribers; {now} are"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The value of a metric of this origin (0 when absent).
+    pub fn metric(&self, name: &str) -> f64 {
+        self.state()
+            .metrics
+            .render()
+            .lines()
+            .filter(|line| {
+                line.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Waits (at most 20 s) until a metric of this origin has `value`.
+    pub async fn wait_for_gauge(&self, name: &str, value: f64) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let now = self.metric(name);
+            if now == value {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "waited 20 s for {name} = {value}; it is {now}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     /// The newest id in the log.
     pub async fn log_newest(&self) -> i64 {
         let mut conn = self.state().db.pool().acquire().await.unwrap();
@@ -222,6 +291,106 @@ impl TestOrigin {
             drop_postgres_database(&name).await;
         }
     }
+}
+
+/// A response read off a raw socket.
+#[derive(Debug)]
+pub struct RawResponse {
+    /// The status code.
+    pub status: u16,
+    /// The status line and header fields, as text.
+    pub head: String,
+    /// The body (as far as it was read).
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// A header field's value (case-insensitive name), if present.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_owned())
+        })
+    }
+
+    /// Asserts it is a problem document with `status`.
+    pub fn assert_problem(&self, status: u16) -> Value {
+        assert_eq!(self.status, status, "{}", self.head);
+        assert_eq!(
+            self.header("content-type").as_deref(),
+            Some("application/problem+json"),
+            "{}",
+            self.head
+        );
+        let problem: Value = serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)));
+        assert_eq!(problem["status"], status);
+        problem
+    }
+}
+
+/// Reads one response from a socket: its head, then `Content-Length` bytes of body (or up to
+/// the end of the stream); fails after 20 s.
+pub async fn read_response(socket: &mut tokio::net::TcpStream) -> RawResponse {
+    use tokio::io::AsyncReadExt;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 8192];
+    let mut head_end = None;
+    loop {
+        if let Some(end) = head_end {
+            let head = String::from_utf8_lossy(&bytes[..end]).into_owned();
+            let length = head.lines().find_map(|line| {
+                let (n, v) = line.split_once(':')?;
+                n.trim()
+                    .eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse::<usize>().ok())?
+            });
+            if length.is_some_and(|n| bytes.len() >= end + 4 + n) {
+                let status = head[9..12].parse().unwrap();
+                let body = bytes[end + 4..end + 4 + length.unwrap()].to_vec();
+                return RawResponse { status, head, body };
+            }
+        }
+        let read = tokio::time::timeout_at(deadline, socket.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no complete response within 20 s; got {:?}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            });
+        let n = read.unwrap_or(0);
+        if n == 0 {
+            let end = head_end.unwrap_or_else(|| {
+                panic!(
+                    "the connection closed before a response head: {:?}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            });
+            let head = String::from_utf8_lossy(&bytes[..end]).into_owned();
+            let status = head[9..12].parse().unwrap();
+            return RawResponse {
+                status,
+                body: bytes[end + 4..].to_vec(),
+                head,
+            };
+        }
+        bytes.extend_from_slice(&buf[..n]);
+        if head_end.is_none() {
+            head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n");
+        }
+    }
+}
+
+/// Sends raw bytes on a new connection and reads one response.
+pub async fn raw_request(addr: SocketAddr, request: &[u8]) -> RawResponse {
+    use tokio::io::AsyncWriteExt;
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket.write_all(request).await.unwrap();
+    read_response(&mut socket).await
 }
 
 /// A JPEG of the given size whose pixels depend on `seed`.
