@@ -207,19 +207,25 @@ mod tests {
     #[test]
     fn shared_caches_store_only_what_the_matrix_makes_public() {
         // DESIGN.md: nothing private or no-store is ever stored by a shared cache.
-        for kind in ContentKind::ALL {
+        use Storability::{NoStore, Private, Storable};
+        let expected = [
+            (ContentKind::ImmutableMedia, Storable),
+            (ContentKind::StaticAsset, Storable),
+            (ContentKind::Settings, Private),
+            (ContentKind::EntityMetadata, Storable),
+            (ContentKind::Collection, Storable),
+            (ContentKind::Aggregate, Storable),
+            (ContentKind::Page, Storable),
+            (ContentKind::EventStream, Storable),
+            (ContentKind::Operational, NoStore),
+        ];
+        assert_eq!(expected.len(), ContentKind::ALL.len());
+        for (kind, storability) in expected {
             let mut headers = HeaderMap::new();
             headers.insert(header::CACHE_CONTROL, kind.cache_control());
             let verdict =
                 shared_storability(&Method::GET, &HeaderMap::new(), StatusCode::OK, &headers);
-            let policy = kind.policy();
-            let expected_shared =
-                !policy.cache_control.no_store && !policy.cache_control.is_private();
-            assert_eq!(
-                verdict == Storability::Storable,
-                expected_shared,
-                "{kind:?}"
-            );
+            assert_eq!(verdict, storability, "{kind:?}");
         }
     }
 }

@@ -92,6 +92,8 @@ pub struct Options {
     pub sse_max_replay: i64,
     /// Seconds between sweeps for media files no row refers to (after the one at start-up).
     pub orphan_sweep_interval: Duration,
+    /// Interval of the health checks behind `health_changed`.
+    pub health_interval: Duration,
 }
 
 impl Options {
@@ -120,6 +122,7 @@ impl Options {
             sse_write_timeout: Duration::from_secs(30),
             sse_max_replay: 10_000,
             orphan_sweep_interval: Duration::from_secs(3600),
+            health_interval: Duration::from_secs(10),
         }
     }
 }
@@ -283,7 +286,7 @@ fn spawn_background(state: &AppState, options: &Options, shutdown: CancellationT
     state.events.spawn_listener(shutdown.clone());
     spawn_media_sweeper(state.clone(), options, shutdown.clone());
     services::live::spawn_stats_publisher(state.clone(), shutdown.clone());
-    services::live::spawn_health_monitor(state.clone(), Duration::from_secs(10), shutdown.clone());
+    services::live::spawn_health_monitor(state.clone(), options.health_interval, shutdown.clone());
     services::live::spawn_pruner(state.clone(), options.prune_interval, shutdown.clone());
     let sweep_state = state.clone();
     let interval = options.sweep_interval;

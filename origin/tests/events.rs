@@ -759,3 +759,42 @@ mod both_connection_paths {
         finishing.await.unwrap();
     }
 }
+
+mod health {
+    use super::*;
+
+    // API.md: health_changed covers the database, the media disk, ffmpeg and the event log.
+    async fn run(backend: Backend) {
+        let origin = TestOrigin::start_with(backend, |o| {
+            o.ffmpeg = Some("/nonexistent/ffmpeg".into());
+            o.health_interval = Duration::from_millis(100);
+        })
+        .await;
+        // From the start of the log: the first check may run before the client connects.
+        let mut client =
+            SseClient::connect(&origin.url("/api/events?types=health_changed"), Some("0")).await;
+        let event = client.until("health_changed", WAIT).await.pop().unwrap();
+        assert_eq!(
+            data(&event),
+            json!({
+                "component": "ffmpeg",
+                "status": "down",
+                "message": "ffmpeg is not installed; videos cannot be rendered",
+            })
+        );
+        // Only on change: the next checks find it the same and say nothing.
+        let more = client.drain(Duration::from_millis(500)).await;
+        assert!(more.is_empty(), "{more:?}");
+        origin.finish().await;
+    }
+
+    #[tokio::test]
+    async fn sqlite() {
+        run(Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn postgres() {
+        run(Backend::Postgres).await;
+    }
+}
