@@ -297,7 +297,11 @@ fn hand_off_request(request: &hyper::Request<Incoming>) -> Option<StreamRequest>
     {
         return None;
     }
-    StreamRequest::from_head(request.uri().query().unwrap_or(""), headers).ok()
+    StreamRequest::new(
+        request.uri().query().unwrap_or(""),
+        headers.get("last-event-id").map(|v| v.as_bytes()),
+    )
+    .ok()
 }
 
 /// Opens a stream for a hand-off; `None` when it cannot be (a bad filter, which the router

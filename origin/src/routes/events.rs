@@ -19,7 +19,10 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn events(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Response> {
-    let request = StreamRequest::from_head(uri.query().unwrap_or(""), &headers)?;
+    let request = StreamRequest::new(
+        uri.query().unwrap_or(""),
+        headers.get("last-event-id").map(|v| v.as_bytes()),
+    )?;
     let stream = EventStream::open(state, request).await?;
     let unfolded = futures::stream::unfold(stream, |mut s| async move {
         s.next()

@@ -52,13 +52,13 @@ pub struct StreamRequest {
 }
 
 impl StreamRequest {
-    /// The request of a head: its query string and its `Last-Event-ID` field, which wins
-    /// over `?last_event_id=`. A query that is not `key=value` pairs is a 400.
-    pub fn from_head(query: &str, headers: &axum::http::HeaderMap) -> Result<Self> {
+    /// The request of a query string and a `Last-Event-ID` field value, which wins over
+    /// `?last_event_id=`. A query that is not `key=value` pairs is a 400.
+    pub fn new(query: &str, last_event_id: Option<&[u8]>) -> Result<Self> {
         let mut request: StreamRequest = serde_urlencoded::from_str(query)
             .map_err(|e| Error::BadRequest(format!("invalid query: {e}")))?;
-        if let Some(id) = headers.get("last-event-id") {
-            request.last_event_id = Some(String::from_utf8_lossy(id.as_bytes()).into_owned());
+        if let Some(id) = last_event_id {
+            request.last_event_id = Some(String::from_utf8_lossy(id).into_owned());
         }
         Ok(request)
     }
