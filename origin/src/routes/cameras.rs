@@ -11,7 +11,7 @@ use timelapser_core::policy::ContentKind;
 
 use super::auth::{AdminAuth, CameraAuth};
 use super::respond::{self, JSON};
-use super::{declared_length, is_length_limit, Json, Path, Query};
+use super::{body_error, declared_length, Json, Path, Query};
 use crate::cache::Represented;
 use crate::error::{Error, Result};
 use crate::services::captures::{self, Captured};
@@ -192,13 +192,14 @@ async fn capture(
     let body = match axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX)).await
     {
         Ok(bytes) => bytes,
-        Err(e) if is_length_limit(&e) => {
-            rejected("too_large");
-            return Err(Error::PayloadTooLarge { limit });
-        }
         Err(e) => {
-            rejected("body");
-            return Err(Error::BadRequest(format!("could not read the body: {e}")));
+            let error = body_error(e, limit);
+            rejected(match error {
+                Error::PayloadTooLarge { .. } => "too_large",
+                Error::RequestTimeout(_) => "timeout",
+                _ => "body",
+            });
+            return Err(error);
         }
     };
     match captures::ingest(&state, camera_id, captured_at, body).await {

@@ -19,7 +19,7 @@ use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Router;
 use serde::de::DeserializeOwned;
 
@@ -62,23 +62,93 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Bounds the time from a request's head to its response's head (the body's arrival
-/// included): a client that stalls mid-upload gets 408 and its connection is closed,
-/// instead of holding memory and a task for as long as it likes. The bodies of responses
-/// (event streams, large files) are not bounded by this.
+/// Bounds the time a request's body may take to arrive: a client that stalls mid-upload gets
+/// 408 (from the extractor reading the body) instead of holding memory and a task for as long
+/// as it likes. Only the arrival is bounded, not the work after it, so a capture that was
+/// received in time is never answered with an error because storing it took long.
 async fn request_deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    use http_body::Body as _;
+    if request.body().is_end_stream() {
+        return next.run(request).await;
+    }
     let limit = state.config.request_timeout;
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => {
-            let mut response = Error::RequestTimeout(limit.as_secs()).into_response();
-            response.headers_mut().insert(
-                header::CONNECTION,
-                header::HeaderValue::from_static("close"),
-            );
-            response
+    let mut response = next
+        .run(request.map(|body| axum::body::Body::new(DeadlineBody::new(body, limit))))
+        .await;
+    if response.status() == StatusCode::REQUEST_TIMEOUT {
+        // The rest of the body will not be read: the connection cannot be reused.
+        response.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+    }
+    response
+}
+
+/// A request body that fails with [`BodyDeadline`] if it has not ended by its deadline.
+/// (tower-http's `TimeoutBody` bounds the time between frames; a trickle would reset it.)
+struct DeadlineBody {
+    inner: axum::body::Body,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+    limit: Duration,
+}
+
+impl DeadlineBody {
+    fn new(inner: axum::body::Body, limit: Duration) -> Self {
+        Self {
+            inner,
+            deadline: Box::pin(tokio::time::sleep(limit)),
+            limit,
         }
     }
+}
+
+/// The error of a body that did not arrive in time.
+#[derive(Debug, thiserror::Error)]
+#[error("the body did not arrive within {} s", .0.as_secs())]
+pub struct BodyDeadline(Duration);
+
+impl http_body::Body for DeadlineBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        use std::future::Future;
+        if let std::task::Poll::Ready(frame) = std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+            return std::task::Poll::Ready(frame);
+        }
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            let limit = self.limit;
+            return std::task::Poll::Ready(Some(Err(axum::Error::new(BodyDeadline(limit)))));
+        }
+        std::task::Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The error of reading a body: 413 over `limit`, 408 past its deadline, else 400.
+pub fn body_error(error: axum::Error, limit: u64) -> Error {
+    let mut source = std::error::Error::source(&error);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return Error::PayloadTooLarge { limit };
+        }
+        if let Some(deadline) = e.downcast_ref::<BodyDeadline>() {
+            return Error::RequestTimeout(deadline.0.as_secs());
+        }
+        source = e.source();
+    }
+    Error::BadRequest(format!("could not read the body: {error}"))
 }
 
 /// The longest a request may take to arrive, by default.
@@ -135,11 +205,10 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
         if declared_length(request.headers()).is_some_and(|n| n > JSON_BODY_LIMIT as u64) {
             return Err(too_large);
         }
-        match axum::body::to_bytes(request.into_body(), JSON_BODY_LIMIT).await {
-            Ok(bytes) => Ok(Self(bytes)),
-            Err(e) if is_length_limit(&e) => Err(too_large),
-            Err(e) => Err(Error::BadRequest(format!("could not read the body: {e}"))),
-        }
+        axum::body::to_bytes(request.into_body(), JSON_BODY_LIMIT)
+            .await
+            .map(Self)
+            .map_err(|e| body_error(e, JSON_BODY_LIMIT as u64))
     }
 }
 
@@ -149,18 +218,6 @@ pub fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
-}
-
-/// Whether a body error is its length limit.
-pub fn is_length_limit(error: &axum::Error) -> bool {
-    let mut source = std::error::Error::source(error);
-    while let Some(e) = source {
-        if e.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        source = e.source();
-    }
-    false
 }
 
 /// Parses a JSON body: 400 when it is not JSON, 422 when it is JSON of the wrong shape.
