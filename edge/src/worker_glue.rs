@@ -16,17 +16,18 @@ use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
 use futures::FutureExt;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::HeaderMap;
 use http::StatusCode;
 use timelapser_core::cache_control::{ResponseTiming, Storability};
 use timelapser_core::forwarding::CacheStatus;
-use timelapser_core::range::unsatisfied_content_range;
+use timelapser_core::response::{self, Content};
+use timelapser_core::Problem;
 use worker::{
     event, AbortController, Cache, Context, Date, Delay, Env, Fetch, Headers, Request, RequestInit,
     RequestRedirect, Response, ResponseBody,
 };
 
-use crate::plan::{self, Answer, Route, Stored};
+use crate::plan::{self, Route, Stored};
 
 /// Where the origin is when the `ORIGIN` variable is not set.
 const DEFAULT_ORIGIN: &str = "http://127.0.0.1:8000";
@@ -54,9 +55,12 @@ fn response(status: StatusCode, headers: &HeaderMap, body: ResponseBody) -> Resp
 }
 
 fn problem(status: StatusCode, detail: &str) -> Response {
-    let (mut headers, body) = plan::problem(status, detail);
-    CacheStatus::Bypass.apply(&mut headers);
-    response(status, &headers, ResponseBody::Body(body))
+    let answer = plan::problem_answer(Problem::new(status, detail));
+    let body = match answer.content {
+        Content::Problem(problem) => problem.to_json(),
+        _ => Vec::new(),
+    };
+    response(answer.status, &answer.fields, ResponseBody::Body(body))
 }
 
 /// What the origin did.
@@ -361,7 +365,8 @@ async fn answer_from_storage(
     .await
 }
 
-/// Answers a client's preconditions and Range from a full representation.
+/// Answers a client from a full representation by carrying out core's answer: its status and
+/// fields, and the bytes it names (none for HEAD).
 #[allow(clippy::too_many_arguments)]
 async fn answer_with(
     cache: &Cache,
@@ -373,57 +378,27 @@ async fn answer_with(
     status: CacheStatus,
     age: Option<Duration>,
 ) -> Response {
-    let length = representation
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let head = method == http::Method::HEAD;
-    match plan::answer(method, client, representation, length) {
-        Answer::NotModified => {
-            let headers =
-                plan::client_headers(plan::not_modified_headers(representation), status, age);
-            response(StatusCode::NOT_MODIFIED, &headers, ResponseBody::Empty)
-        }
-        Answer::PreconditionFailed => problem(
-            StatusCode::PRECONDITION_FAILED,
-            "the representation has changed",
-        ),
-        Answer::Unsatisfiable => {
-            let mut r = problem(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                "the range is outside the representation",
-            );
-            let _ = r.headers_mut().set(
-                "content-range",
-                unsatisfied_content_range(length.unwrap_or(0))
-                    .to_str()
-                    .unwrap_or(""),
-            );
-            r
-        }
-        Answer::Full => {
-            let headers = plan::client_headers(representation.clone(), status, age);
-            response(
-                StatusCode::OK,
-                &headers,
-                if head { ResponseBody::Empty } else { body },
-            )
-        }
-        Answer::Partial(part) => {
-            let total = length.unwrap_or(0);
-            let mut headers = plan::client_headers(representation.clone(), status, age);
-            headers.insert(header::CONTENT_RANGE, part.content_range(total));
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(part.len()));
-            let bytes = partial_body(cache, key, body, part).await;
-            match bytes {
-                Ok(body) => response(StatusCode::PARTIAL_CONTENT, &headers, body),
-                Err(e) => problem(
+    let answer = plan::client_answer(
+        response::answer(method, client, plan::representation(representation)),
+        status,
+        age,
+    );
+    let body = match &answer.content {
+        _ if method == http::Method::HEAD => ResponseBody::Empty,
+        Content::Empty => ResponseBody::Empty,
+        Content::Whole => body,
+        Content::Part(part) => match partial_body(cache, key, body, *part).await {
+            Ok(body) => body,
+            Err(e) => {
+                return problem(
                     StatusCode::BAD_GATEWAY,
                     &format!("reading the stored range failed: {e}"),
-                ),
+                )
             }
-        }
-    }
+        },
+        Content::Problem(problem) => ResponseBody::Body(problem.to_json()),
+    };
+    response(answer.status, &answer.fields, body)
 }
 
 /// The bytes of a part: asked of the Cache API with a Range (it slices stored entries without
