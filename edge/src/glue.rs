@@ -37,7 +37,7 @@ pub struct Incoming {
     pub method: http::Method,
     /// Its fields.
     pub headers: HeaderMap,
-    /// The Cache API key of what it asks for: this edge's URL of its path and query.
+    /// The Cache API key of what it asks for: this edge's URL of its [`plan::target`].
     pub key: String,
     /// The origin's URL of the same.
     pub upstream: String,
@@ -51,10 +51,7 @@ impl Incoming {
             http::Method::from_bytes(req.inner().method().as_bytes()).unwrap_or(http::Method::GET);
         let headers = header_map(req.headers());
         let route = plan::route(&method, url.path(), &headers);
-        let target = match url.query() {
-            Some(q) => format!("{}?{q}", url.path()),
-            None => url.path().to_owned(),
-        };
+        let target = plan::target(route, url.path(), url.query());
         Ok(Self {
             route,
             method,

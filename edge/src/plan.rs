@@ -30,6 +30,18 @@ pub enum Route {
     PassThrough,
 }
 
+/// The path and query the edge stores a request's answer under and asks the origin for.
+///
+/// Immutable media is named by its path alone (the content hash is the name), so a query can
+/// neither select another representation nor be allowed to make another stored copy: it is
+/// dropped, and `?r=1` and `?r=2` are the stored file, not two more origin fetches.
+pub fn target(route: Route, path: &str, query: Option<&str>) -> String {
+    match (route, query) {
+        (Route::Media, _) | (_, None) => path.to_owned(),
+        (_, Some(query)) => format!("{path}?{query}"),
+    }
+}
+
 /// Classifies a request.
 pub fn route(method: &Method, path: &str, headers: &HeaderMap) -> Route {
     if method != Method::GET && method != Method::HEAD {
@@ -358,6 +370,28 @@ mod tests {
             route(&Method::GET, "/media/images/x.jpg", &auth),
             Route::PassThrough
         );
+    }
+
+    #[test]
+    fn media_is_asked_for_and_stored_by_its_path_alone() {
+        let image = "/media/images/x.jpg";
+        assert_eq!(target(Route::Media, image, Some("r=1")), image);
+        assert_eq!(target(Route::Media, image, Some("")), image);
+        assert_eq!(target(Route::Media, image, None), image);
+        // Elsewhere the query selects the representation (or is the client's business).
+        assert_eq!(
+            target(Route::Cacheable, "/api/cameras/1/images", Some("limit=5")),
+            "/api/cameras/1/images?limit=5"
+        );
+        assert_eq!(
+            target(Route::Events, "/api/events", Some("types=image_captured")),
+            "/api/events?types=image_captured"
+        );
+        assert_eq!(
+            target(Route::PassThrough, image, Some("r=1")),
+            "/media/images/x.jpg?r=1"
+        );
+        assert_eq!(target(Route::Cacheable, "/", None), "/");
     }
 
     #[test]

@@ -76,6 +76,64 @@ async fn media_is_fetched_once_then_served_and_validated_by_the_edge() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_on_media_is_neither_a_new_miss_nor_a_new_copy() {
+    let (origin, edge) = stack().await;
+    let client = Client::new();
+    let (camera, token) = origin.create_camera("Roof").await.unwrap();
+    let image = origin.capture(camera, &token, 8).await.unwrap();
+    let url = edge.url(image["url"].as_str().unwrap());
+    let before = origin.requests(MEDIA, "GET", 200).await.unwrap();
+
+    let plain = client.get(&url).send().await.unwrap();
+    assert_eq!(header(&plain, "x-timelapser-cache"), "MISS");
+    let bytes = plain.bytes().await.unwrap();
+    for query in ["?r=1", "?r=2", "?", "?r=1&cache=bust"] {
+        let r = client.get(format!("{url}{query}")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{query}");
+        assert_eq!(header(&r, "x-timelapser-cache"), "HIT", "{query}");
+        assert_eq!(r.bytes().await.unwrap(), bytes, "{query}");
+    }
+    // Ranges and validators on a query variant are answered from the same stored copy.
+    let r = client
+        .get(format!("{url}?r=3"))
+        .header("range", "bytes=0-9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(header(&r, "x-timelapser-cache"), "HIT");
+    assert_eq!(r.bytes().await.unwrap(), bytes[..10]);
+    let r = client
+        .get(format!("{url}?r=4"))
+        .header(
+            "if-none-match",
+            header(&client.head(&url).send().await.unwrap(), "etag"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+
+    // A first request with a query fills the copy that plain requests then hit.
+    let other = origin.capture(camera, &token, 9).await.unwrap();
+    let other_url = edge.url(other["thumbnail_url"].as_str().unwrap());
+    let r = client.get(format!("{other_url}?v=1")).send().await.unwrap();
+    assert_eq!(header(&r, "x-timelapser-cache"), "MISS");
+    let thumbnail = r.bytes().await.unwrap();
+    for variant in [other_url.clone(), format!("{other_url}?v=2")] {
+        let r = client.get(&variant).send().await.unwrap();
+        assert_eq!(header(&r, "x-timelapser-cache"), "HIT", "{variant}");
+        assert_eq!(r.bytes().await.unwrap(), thumbnail);
+    }
+
+    assert_eq!(
+        origin.requests(MEDIA, "GET", 200).await.unwrap(),
+        before + 2,
+        "one origin fetch per file, whatever the queries"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_misses_cost_the_origin_one_fetch() {
     let (origin, edge) = stack().await;
     let (camera, token) = origin.create_camera("Roof").await.unwrap();
