@@ -14,6 +14,8 @@ use crate::plan;
 pub enum AppError {
     /// The request's URL cannot be read or sent on (400).
     BadRequest(String),
+    /// An operational endpoint: operators ask the origin itself, never through the edge (404).
+    Operational(String),
     /// The origin failed (502, or 504 when it did not answer in time).
     Origin(OriginError),
     /// The Cache API failed; the detail says what was being done (502).
@@ -25,6 +27,10 @@ impl AppError {
     pub fn problem(&self) -> Problem {
         match self {
             AppError::BadRequest(why) => Problem::new(StatusCode::BAD_REQUEST, why.as_str()),
+            AppError::Operational(path) => Problem::new(
+                StatusCode::NOT_FOUND,
+                format!("{path} is not served through the edge"),
+            ),
             AppError::Origin(OriginError::Timeout) => Problem::new(
                 StatusCode::GATEWAY_TIMEOUT,
                 "the origin did not answer in time",
@@ -60,9 +66,14 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
-    fn each_cause_is_its_own_status_and_names_the_origin_when_it_is_at_fault() {
+    fn each_cause_is_its_own_status_and_says_what_failed() {
         let cases = [
             (AppError::BadRequest("bad URL".into()), 400, "bad URL"),
+            (
+                AppError::Operational("/metrics".into()),
+                404,
+                "/metrics is not served through the edge",
+            ),
             (AppError::Origin(OriginError::Timeout), 504, "origin"),
             (
                 AppError::Origin(OriginError::Unreachable("connection refused".into())),

@@ -37,6 +37,8 @@ pub struct Incoming {
     pub method: http::Method,
     /// Its fields.
     pub headers: HeaderMap,
+    /// Its path, as the origin would route it.
+    pub path: String,
     /// The Cache API key of what it asks for: this edge's URL of its [`plan::target`].
     pub key: String,
     /// The origin's URL of the same.
@@ -56,6 +58,7 @@ impl Incoming {
             route,
             method,
             headers,
+            path: url.path().to_owned(),
             key: format!("{}{target}", url.origin().ascii_serialization()),
             upstream: origin.url(&target),
         })

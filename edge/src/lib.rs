@@ -11,7 +11,9 @@
 //!   while fresh, revalidated with the stored validators when stale, served stale within
 //!   `stale-if-error` when the origin fails;
 //! - `pass_through`: `/api/events` streamed as the origin writes it; writes, other methods and
-//!   requests with credentials forwarded untouched, body and all.
+//!   requests with credentials forwarded untouched, body and all;
+//! - operational endpoints (`/metrics`, `/api/cache/stats`): a 404 problem from the edge itself,
+//!   whatever the credentials; they are never forwarded.
 //!
 //! Around them: `origin` (the fetch with a deadline), `storage` (what the Cache API holds),
 //! `answer` (carrying out core's answer from a stored or full representation), `glue` (the
@@ -30,6 +32,7 @@ mod storage;
 
 use worker::{event, Context, Env, Request, Response};
 
+use crate::error::AppError;
 use crate::glue::Incoming;
 use crate::origin::Origin;
 use crate::plan::Route;
@@ -44,6 +47,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
             }
             Route::Media => media::serve(&origin, &incoming).await,
             Route::Cacheable => cacheable::serve(&origin, &incoming, &ctx).await,
+            Route::Operational => Err(AppError::Operational(incoming.path)),
         },
         Err(e) => Err(e),
     };

@@ -28,6 +28,8 @@ pub enum Route {
     Cacheable,
     /// Writes, other methods and requests with credentials: forwarded untouched.
     PassThrough,
+    /// `/metrics`, `/api/cache/stats`: never served through the edge, never forwarded.
+    Operational,
 }
 
 /// The path and query the edge stores a request's answer under and asks the origin for.
@@ -44,6 +46,10 @@ pub fn target(route: Route, path: &str, query: Option<&str>) -> String {
 
 /// Classifies a request.
 pub fn route(method: &Method, path: &str, headers: &HeaderMap) -> Route {
+    // Whatever the method or credentials: operators read these from the origin itself.
+    if paths::is_operational(path) {
+        return Route::Operational;
+    }
     if method != Method::GET && method != Method::HEAD {
         return Route::PassThrough;
     }
@@ -370,6 +376,14 @@ mod tests {
             route(&Method::GET, "/media/images/x.jpg", &auth),
             Route::PassThrough
         );
+        // Operational endpoints, for any method, with or without credentials.
+        for path in ["/metrics", "/api/cache/stats"] {
+            for method in [Method::GET, Method::HEAD, Method::POST] {
+                assert_eq!(route(&method, path, &none), Route::Operational);
+                assert_eq!(route(&method, path, &auth), Route::Operational);
+            }
+        }
+        assert_eq!(route(&Method::GET, "/healthz", &none), Route::Cacheable);
     }
 
     #[test]
