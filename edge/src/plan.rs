@@ -2,7 +2,8 @@
 //! what is stored, whether a stored response may be reused and how to revalidate it. Every rule
 //! comes from `timelapser_core`; this module only arranges them, so it is tested natively and
 //! on wasm32 without a Worker runtime. What to answer a client from a representation (200, 206,
-//! 304, 412, 416) is core's [`timelapser_core::response::answer`], the same decision the origin carries out.
+//! 304, 412, 416) is core's [`timelapser_core::response::answer`], the same decision the
+//! origin carries out.
 
 use std::time::{Duration, SystemTime};
 
@@ -32,18 +33,6 @@ pub enum Route {
     Operational,
 }
 
-/// The path and query the edge stores a request's answer under and asks the origin for.
-///
-/// Immutable media is named by its path alone (the content hash is the name), so a query can
-/// neither select another representation nor be allowed to make another stored copy: it is
-/// dropped, and `?r=1` and `?r=2` are the stored file, not two more origin fetches.
-pub fn target(route: Route, path: &str, query: Option<&str>) -> String {
-    match (route, query) {
-        (Route::Media, _) | (_, None) => path.to_owned(),
-        (_, Some(query)) => format!("{path}?{query}"),
-    }
-}
-
 /// Classifies a request.
 pub fn route(method: &Method, path: &str, headers: &HeaderMap) -> Route {
     // Whatever the method or credentials: operators read these from the origin itself.
@@ -65,6 +54,18 @@ pub fn route(method: &Method, path: &str, headers: &HeaderMap) -> Route {
         Route::Media
     } else {
         Route::Cacheable
+    }
+}
+
+/// The path and query the edge stores a request's answer under and asks the origin for.
+///
+/// Immutable media is named by its path alone (the content hash is the name), so a query can
+/// neither select another representation nor be allowed to make another stored copy: it is
+/// dropped, and `?r=1` and `?r=2` are the stored file, not two more origin fetches.
+pub fn target(route: Route, path: &str, query: Option<&str>) -> String {
+    match (route, query) {
+        (Route::Media, _) | (_, None) => path.to_owned(),
+        (_, Some(query)) => format!("{path}?{query}"),
     }
 }
 
@@ -271,8 +272,8 @@ impl Stored {
 }
 
 /// The representation a stored entry (or the origin's 200) holds, for core's
-/// [`timelapser_core::response::answer`]: its fields and validators, and its length when Content-Length says,
-/// so that byte ranges are answered where it offers them.
+/// [`timelapser_core::response::answer`]: its fields and validators, and its length when
+/// Content-Length says, so that byte ranges are answered where it offers them.
 pub fn representation(fields: &HeaderMap) -> Selected<'static> {
     let length = fields
         .get(header::CONTENT_LENGTH)
