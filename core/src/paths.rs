@@ -1,5 +1,6 @@
 //! The paths of API.md that more than one part of the system must recognise: the event stream,
-//! and the media namespace `/media/<folder>/<sha256>.<ext>` with its validated names.
+//! the operational endpoints, and the media namespace `/media/<folder>/<sha256>.<ext>` with its
+//! validated names.
 //!
 //! A media path is only ever turned into a file name through [`MediaName::parse`], which
 //! accepts exactly a known folder and 64 lowercase hex digits with that folder's extension, so
@@ -9,6 +10,17 @@ use std::fmt;
 
 /// `GET /api/events`: the live event stream.
 pub const EVENTS: &str = "/api/events";
+
+/// The operational endpoints: metrics and the in-memory cache's counters, for operators (with
+/// the admin token, or on the origin's operations listener), never served through the edge.
+/// `/healthz` is not one of them: anyone may ask whether the edge and its origin are up.
+pub const OPERATIONAL: [&str; 2] = ["/metrics", "/api/cache/stats"];
+
+/// Whether a request path is an operational endpoint. The path is compared as the origin routes
+/// it (exactly, without decoding): a spelling the origin does not route is not one.
+pub fn is_operational(path: &str) -> bool {
+    OPERATIONAL.contains(&path)
+}
 
 /// The prefix of every immutable media path.
 pub const MEDIA_PREFIX: &str = "/media/";
@@ -183,6 +195,21 @@ mod tests {
         assert!(is_media_path("/media/anything"));
         assert!(!is_media_path("/api/events"));
         assert_eq!(MediaName::new(MediaKind::Video, "abc"), None);
+    }
+
+    #[test]
+    fn metrics_and_cache_stats_are_operational_and_health_is_not() {
+        assert!(is_operational("/metrics"));
+        assert!(is_operational("/api/cache/stats"));
+        for path in [
+            "/healthz",
+            "/",
+            "/api/cameras",
+            EVENTS,
+            "/media/images/x.jpg",
+        ] {
+            assert!(!is_operational(path), "{path}");
+        }
     }
 
     #[test]

@@ -1,8 +1,55 @@
 //! Timelapser's edge: a Cloudflare Worker in front of the origin.
 //!
-//! - [`plan`]: every decision (what is cached, reused, revalidated, answered), pure and tested
-//!   natively and on wasm32.
-//! - [`worker_glue`]: the Worker itself: Cache API, fetches to the origin, streaming.
+//! [`plan`] makes every decision (what is cached, reused, revalidated), pure and tested natively
+//! and on wasm32, with core's rules; what to answer a client from a representation (200, 206,
+//! 304, 412, 416) is core's `response::answer`. The rest is the Worker, which carries those
+//! decisions out; `fetch` below only dispatches on [`plan::route`]:
+//! - `media`: answered from the Cache API; a miss fills it with one origin fetch however many
+//!   requests are waiting for the same object (per isolate, which is what the platform
+//!   allows), then every waiter answers from the stored copy;
+//! - `cacheable` (other GET/HEAD): stored when core says a shared cache may store it, served
+//!   while fresh, revalidated with the stored validators when stale, served stale within
+//!   `stale-if-error` when the origin fails;
+//! - `pass_through`: `/api/events` streamed as the origin writes it; writes, other methods and
+//!   requests with credentials forwarded untouched, body and all;
+//! - operational endpoints (`/metrics`, `/api/cache/stats`): a 404 problem from the edge itself,
+//!   whatever the credentials; they are never forwarded.
+//!
+//! Around them: `origin` (the fetch with a deadline), `storage` (what the Cache API holds),
+//! `answer` (carrying out core's answer from a stored or full representation), `glue` (the
+//! Worker's types and `http`'s) and `error` (problem documents the edge answers itself).
 
 pub mod plan;
-pub mod worker_glue;
+
+mod answer;
+mod cacheable;
+mod error;
+mod glue;
+mod media;
+mod origin;
+mod pass_through;
+mod storage;
+
+use worker::{event, Context, Env, Request, Response};
+
+use crate::error::AppError;
+use crate::glue::Incoming;
+use crate::origin::Origin;
+use crate::plan::Route;
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    let origin = Origin::from_env(&env);
+    let served = match Incoming::read(&req, &origin) {
+        Ok(incoming) => match incoming.route {
+            Route::PassThrough | Route::Events => {
+                pass_through::serve(&origin, req, &incoming).await
+            }
+            Route::Media => media::serve(&origin, &incoming).await,
+            Route::Cacheable => cacheable::serve(&origin, &incoming, &ctx).await,
+            Route::Operational => Err(AppError::Operational(incoming.path)),
+        },
+        Err(e) => Err(e),
+    };
+    Ok(served.unwrap_or_else(Response::from))
+}

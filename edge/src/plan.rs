@@ -1,7 +1,9 @@
 //! The edge's decisions, as plain functions over `http` types: which exchanges are cached,
-//! what is stored, whether a stored response may be reused, how to revalidate it, and what to
-//! answer a client from a full representation. Every rule comes from `timelapser_core`; this
-//! module only arranges them, so it is tested natively and on wasm32 without a Worker runtime.
+//! what is stored, whether a stored response may be reused and how to revalidate it. Every rule
+//! comes from `timelapser_core`; this module only arranges them, so it is tested natively and
+//! on wasm32 without a Worker runtime. What to answer a client from a representation (200, 206,
+//! 304, 412, 416) is core's [`timelapser_core::response::answer`], the same decision the
+//! origin carries out.
 
 use std::time::{Duration, SystemTime};
 
@@ -11,10 +13,10 @@ use timelapser_core::cache_control::{
     self, may_serve_stale_if_error, shared_freshness_lifetime, shared_reuse, CacheControl,
     ResponseTiming, Reuse, Storability,
 };
-use timelapser_core::conditional::{Precondition, Preconditions, Validators};
 use timelapser_core::forwarding::{self, CacheStatus};
-use timelapser_core::range::{self, ByteRange, RangeResponse};
-use timelapser_core::EntityTag;
+use timelapser_core::paths;
+use timelapser_core::response::{Answer, Content, Selected};
+use timelapser_core::Problem;
 
 /// How the edge treats a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,14 +29,20 @@ pub enum Route {
     Cacheable,
     /// Writes, other methods and requests with credentials: forwarded untouched.
     PassThrough,
+    /// `/metrics`, `/api/cache/stats`: never served through the edge, never forwarded.
+    Operational,
 }
 
 /// Classifies a request.
 pub fn route(method: &Method, path: &str, headers: &HeaderMap) -> Route {
+    // Whatever the method or credentials: operators read these from the origin itself.
+    if paths::is_operational(path) {
+        return Route::Operational;
+    }
     if method != Method::GET && method != Method::HEAD {
         return Route::PassThrough;
     }
-    if path == "/api/events" {
+    if path == paths::EVENTS {
         return Route::Events;
     }
     // RFC 9111 §3.5: a response to a request with Authorization is someone's; this cache never
@@ -42,10 +50,22 @@ pub fn route(method: &Method, path: &str, headers: &HeaderMap) -> Route {
     if headers.contains_key(header::AUTHORIZATION) || headers.contains_key(header::COOKIE) {
         return Route::PassThrough;
     }
-    if path.starts_with("/media/") {
+    if paths::is_media_path(path) {
         Route::Media
     } else {
         Route::Cacheable
+    }
+}
+
+/// The path and query the edge stores a request's answer under and asks the origin for.
+///
+/// Immutable media is named by its path alone (the content hash is the name), so a query can
+/// neither select another representation nor be allowed to make another stored copy: it is
+/// dropped, and `?r=1` and `?r=2` are the stored file, not two more origin fetches.
+pub fn target(route: Route, path: &str, query: Option<&str>) -> String {
+    match (route, query) {
+        (Route::Media, _) | (_, None) => path.to_owned(),
+        (_, Some(query)) => format!("{path}?{query}"),
     }
 }
 
@@ -251,74 +271,15 @@ impl Stored {
     }
 }
 
-/// What to answer a client from a full representation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Answer {
-    /// 200 with the whole body.
-    Full,
-    /// 206 with this part.
-    Partial(ByteRange),
-    /// 304.
-    NotModified,
-    /// 412.
-    PreconditionFailed,
-    /// 416.
-    Unsatisfiable,
-}
-
-/// Evaluates the client's preconditions and Range against a representation, with core's
-/// rules: the same decision the origin would make.
-pub fn answer(
-    method: &Method,
-    request: &HeaderMap,
-    representation: &HeaderMap,
-    length: Option<u64>,
-) -> Answer {
-    let etag = representation
-        .get(header::ETAG)
-        .and_then(|v| EntityTag::parse(v.as_bytes()).ok());
-    let last_modified = representation
-        .get(header::LAST_MODIFIED)
+/// The representation a stored entry (or the origin's 200) holds, for core's
+/// [`timelapser_core::response::answer`]: its fields and validators, and its length when
+/// Content-Length says, so that byte ranges are answered where it offers them.
+pub fn representation(fields: &HeaderMap) -> Selected<'static> {
+    let length = fields
+        .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| httpdate::parse_http_date(v).ok());
-    let validators = Validators::new(etag.as_ref(), last_modified);
-    match Preconditions::from_headers(request).evaluate(method, &validators) {
-        Precondition::NotModified => return Answer::NotModified,
-        Precondition::Failed => return Answer::PreconditionFailed,
-        Precondition::Proceed => {}
-    }
-    let ranges = representation
-        .get(header::ACCEPT_RANGES)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"bytes"));
-    match (ranges, length) {
-        (true, Some(length)) => match range::evaluate(method, request, length, &validators) {
-            RangeResponse::Full => Answer::Full,
-            RangeResponse::Partial(part) => Answer::Partial(part),
-            RangeResponse::Unsatisfiable => Answer::Unsatisfiable,
-        },
-        _ => Answer::Full,
-    }
-}
-
-/// The fields a 304 carries: those the 200 would have that describe the representation's
-/// validators and caching (RFC 9110 §15.4.5).
-pub fn not_modified_headers(representation: &HeaderMap) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for name in [
-        header::CACHE_CONTROL,
-        header::ETAG,
-        header::LAST_MODIFIED,
-        header::EXPIRES,
-        header::VARY,
-        header::CONTENT_LOCATION,
-        header::DATE,
-        header::ACCEPT_RANGES,
-    ] {
-        for value in representation.get_all(&name) {
-            h.append(name.clone(), value.clone());
-        }
-    }
-    h
+        .and_then(|v| v.parse::<u64>().ok());
+    Selected::from_fields(fields.clone(), length)
 }
 
 /// Finishes a response's headers for the client: no hop-by-hop fields, `Age` when served
@@ -341,31 +302,31 @@ pub fn client_headers(
     headers
 }
 
-/// An RFC 9457 problem document the edge answers with itself.
-pub fn problem(status: StatusCode, detail: &str) -> (HeaderMap, Vec<u8>) {
-    let body = serde_json::json!({
-        "type": "about:blank",
-        "title": status.canonical_reason().unwrap_or("Error"),
-        "status": status.as_u16(),
-        "detail": detail,
-    })
-    .to_string()
-    .into_bytes();
-    let mut h = HeaderMap::new();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        timelapser_core::ContentKind::Operational.cache_control(),
-    );
-    (h, body)
+/// Finishes core's answer for the client: the cache status of the entry it was decided from,
+/// and `Age` when the fields are the stored response's (a 200, 206 or 304); a problem document
+/// (412, 416) is the edge's own and carries none.
+pub fn client_answer(mut answer: Answer, status: CacheStatus, age: Option<Duration>) -> Answer {
+    let age = match answer.content {
+        Content::Problem(_) => None,
+        Content::Empty | Content::Whole | Content::Part(_) => age,
+    };
+    answer.fields = client_headers(answer.fields, status, age);
+    answer
+}
+
+/// A problem the edge answers with itself (the origin failed, the path is not served here):
+/// core's problem document, reported as not from the cache.
+pub fn problem_answer(problem: Problem) -> Answer {
+    let mut answer = Answer::problem(problem);
+    CacheStatus::Bypass.apply(&mut answer.fields);
+    answer
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use timelapser_core::range::ByteRange;
+    use timelapser_core::response;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -416,6 +377,36 @@ mod tests {
             route(&Method::GET, "/media/images/x.jpg", &auth),
             Route::PassThrough
         );
+        // Operational endpoints, for any method, with or without credentials.
+        for path in ["/metrics", "/api/cache/stats"] {
+            for method in [Method::GET, Method::HEAD, Method::POST] {
+                assert_eq!(route(&method, path, &none), Route::Operational);
+                assert_eq!(route(&method, path, &auth), Route::Operational);
+            }
+        }
+        assert_eq!(route(&Method::GET, "/healthz", &none), Route::Cacheable);
+    }
+
+    #[test]
+    fn media_is_asked_for_and_stored_by_its_path_alone() {
+        let image = "/media/images/x.jpg";
+        assert_eq!(target(Route::Media, image, Some("r=1")), image);
+        assert_eq!(target(Route::Media, image, Some("")), image);
+        assert_eq!(target(Route::Media, image, None), image);
+        // Elsewhere the query selects the representation (or is the client's business).
+        assert_eq!(
+            target(Route::Cacheable, "/api/cameras/1/images", Some("limit=5")),
+            "/api/cameras/1/images?limit=5"
+        );
+        assert_eq!(
+            target(Route::Events, "/api/events", Some("types=image_captured")),
+            "/api/events?types=image_captured"
+        );
+        assert_eq!(
+            target(Route::PassThrough, image, Some("r=1")),
+            "/media/images/x.jpg?r=1"
+        );
+        assert_eq!(target(Route::Cacheable, "/", None), "/");
     }
 
     #[test]
@@ -567,6 +558,11 @@ mod tests {
         );
     }
 
+    /// Core's answer to `method` with `request` from a representation the edge holds.
+    fn answer_from(method: Method, request: &[(&str, &str)], fields: &HeaderMap) -> Answer {
+        response::answer(&method, &headers(request), representation(fields))
+    }
+
     #[test]
     fn answers_follow_core() {
         let rep = headers(&[
@@ -574,55 +570,51 @@ mod tests {
             ("last-modified", "Tue, 14 Nov 2023 22:13:20 GMT"),
             ("accept-ranges", "bytes"),
             ("cache-control", "public, max-age=31536000, immutable"),
+            ("content-length", "100"),
         ]);
-        let ask = |pairs: &[(&str, &str)]| answer(&Method::GET, &headers(pairs), &rep, Some(100));
-        assert_eq!(ask(&[]), Answer::Full);
-        assert_eq!(ask(&[("if-none-match", "\"abc\"")]), Answer::NotModified);
-        assert_eq!(ask(&[("if-none-match", "W/\"abc\"")]), Answer::NotModified);
+        let ask = |pairs: &[(&str, &str)]| {
+            let got = answer_from(Method::GET, pairs, &rep);
+            (got.status.as_u16(), got.content)
+        };
+        assert_eq!(ask(&[]), (200, Content::Whole));
+        assert_eq!(ask(&[("if-none-match", "\"abc\"")]), (304, Content::Empty));
+        assert_eq!(
+            ask(&[("if-none-match", "W/\"abc\"")]),
+            (304, Content::Empty)
+        );
         assert_eq!(
             ask(&[("if-modified-since", "Tue, 14 Nov 2023 22:13:20 GMT")]),
-            Answer::NotModified
+            (304, Content::Empty)
         );
-        assert_eq!(ask(&[("if-match", "\"zzz\"")]), Answer::PreconditionFailed);
+        assert_eq!(ask(&[("if-match", "\"zzz\"")]).0, 412);
         assert_eq!(
             ask(&[("range", "bytes=0-9")]),
-            Answer::Partial(ByteRange { first: 0, last: 9 })
+            (206, Content::Part(ByteRange { first: 0, last: 9 }))
         );
-        assert_eq!(ask(&[("range", "bytes=100-")]), Answer::Unsatisfiable);
+        assert_eq!(ask(&[("range", "bytes=100-")]).0, 416);
         assert_eq!(
             ask(&[("range", "bytes=0-9"), ("if-range", "\"old\"")]),
-            Answer::Full
+            (200, Content::Whole)
         );
-        assert_eq!(ask(&[("range", "bytes=9-0")]), Answer::Full);
+        assert_eq!(ask(&[("range", "bytes=9-0")]), (200, Content::Whole));
+        // The length a part is cut from is the stored Content-Length.
+        let part = answer_from(Method::GET, &[("range", "bytes=-10")], &rep);
+        assert_eq!(part.fields["content-range"], "bytes 90-99/100");
+        assert_eq!(part.fields["content-length"], "10");
         // Ranges only where the representation offers them.
-        let json = headers(&[("etag", "\"j\"")]);
-        assert_eq!(
-            answer(
-                &Method::GET,
-                &headers(&[("range", "bytes=0-1")]),
-                &json,
-                Some(10)
-            ),
-            Answer::Full
-        );
-        assert_eq!(
-            answer(
-                &Method::HEAD,
-                &headers(&[("if-none-match", "\"j\"")]),
-                &json,
-                None
-            ),
-            Answer::NotModified
-        );
-        assert_eq!(
-            answer(
-                &Method::GET,
-                &headers(&[("if-none-match", "garbage")]),
-                &json,
-                None
-            ),
-            Answer::Full
-        );
+        let json = headers(&[("etag", "\"j\""), ("content-length", "10")]);
+        let got = answer_from(Method::GET, &[("range", "bytes=0-1")], &json);
+        assert_eq!((got.status, got.content), (StatusCode::OK, Content::Whole));
+        assert_eq!(got.fields["content-length"], "10");
+        let got = answer_from(Method::HEAD, &[("if-none-match", "\"j\"")], &json);
+        assert_eq!(got.status, StatusCode::NOT_MODIFIED);
+        let got = answer_from(Method::GET, &[("if-none-match", "garbage")], &json);
+        assert_eq!(got.status, StatusCode::OK);
+        // Without Content-Length (a streamed page) the whole body, with no length claimed.
+        let page = headers(&[("etag", "\"p\""), ("accept-ranges", "bytes")]);
+        let got = answer_from(Method::GET, &[("range", "bytes=0-1")], &page);
+        assert_eq!((got.status, got.content), (StatusCode::OK, Content::Whole));
+        assert!(got.fields.get("content-length").is_none());
     }
 
     #[test]
@@ -634,9 +626,75 @@ mod tests {
             ("content-length", "12"),
             ("last-modified", "Tue, 14 Nov 2023 22:13:20 GMT"),
         ]);
-        let h = not_modified_headers(&rep);
+        let h = answer_from(Method::GET, &[("if-none-match", "\"abc\"")], &rep).fields;
         assert_eq!(h.len(), 3);
         assert!(h.get("content-type").is_none() && h.get("content-length").is_none());
+    }
+
+    #[test]
+    fn a_stored_entry_answers_with_the_origin_fields_not_the_storage_ones() {
+        let timing = ResponseTiming {
+            request_time: at(0),
+            response_time: at(0),
+        };
+        let origin = headers(&[
+            ("cache-control", "no-cache"),
+            ("etag", "\"v1\""),
+            ("content-type", "application/json"),
+            ("content-length", "12"),
+            ("date", "Tue, 14 Nov 2023 22:13:20 GMT"),
+        ]);
+        let entry = Stored::from_storage(&storage_headers(&origin, timing)).unwrap();
+        let whole = answer_from(Method::GET, &[], &entry.headers);
+        assert_eq!(whole.fields["cache-control"], "no-cache");
+        assert_eq!(whole.fields["content-length"], "12");
+        assert!(whole
+            .fields
+            .keys()
+            .all(|k| !k.as_str().starts_with("x-timelapser")));
+        let not_modified = answer_from(Method::GET, &[("if-none-match", "\"v1\"")], &entry.headers);
+        assert_eq!(not_modified.fields["cache-control"], "no-cache");
+        assert_eq!(not_modified.fields["date"], "Tue, 14 Nov 2023 22:13:20 GMT");
+    }
+
+    #[test]
+    fn answers_to_clients_say_where_they_came_from() {
+        let rep = headers(&[
+            ("etag", "\"abc\""),
+            ("accept-ranges", "bytes"),
+            ("content-length", "100"),
+            ("connection", "close"),
+        ]);
+        let five = Some(Duration::from_secs(5));
+        let hit = client_answer(
+            answer_from(Method::GET, &[("if-none-match", "\"abc\"")], &rep),
+            CacheStatus::Hit,
+            five,
+        );
+        assert_eq!(hit.status, StatusCode::NOT_MODIFIED);
+        assert_eq!(hit.fields["x-timelapser-cache"], "HIT");
+        assert_eq!(hit.fields["age"], "5");
+        let part = client_answer(
+            answer_from(Method::GET, &[("range", "bytes=0-0")], &rep),
+            CacheStatus::Hit,
+            five,
+        );
+        assert_eq!(part.fields["age"], "5");
+        assert!(part.fields.get("connection").is_none());
+        // A 416 is the edge's own problem document: no Age, but where the range fell.
+        let unsatisfiable = client_answer(
+            answer_from(Method::GET, &[("range", "bytes=100-")], &rep),
+            CacheStatus::Hit,
+            five,
+        );
+        assert_eq!(unsatisfiable.status, StatusCode::RANGE_NOT_SATISFIABLE);
+        assert!(unsatisfiable.fields.get("age").is_none());
+        assert_eq!(unsatisfiable.fields["content-range"], "bytes */100");
+        assert_eq!(
+            unsatisfiable.fields["content-type"],
+            "application/problem+json"
+        );
+        assert_eq!(unsatisfiable.fields["x-timelapser-cache"], "HIT");
     }
 
     #[test]
@@ -674,10 +732,22 @@ mod tests {
 
     #[test]
     fn problems_are_problem_documents() {
-        let (h, body) = problem(StatusCode::BAD_GATEWAY, "the origin cannot be reached");
+        let answer = problem_answer(Problem::new(
+            StatusCode::BAD_GATEWAY,
+            "the origin cannot be reached",
+        ));
+        let h = &answer.fields;
         assert_eq!(h["content-type"], "application/problem+json");
+        assert_eq!(h["cache-control"], "no-store");
+        assert_eq!(h["x-timelapser-cache"], "BYPASS");
+        let Content::Problem(problem) = &answer.content else {
+            panic!("{:?}", answer.content);
+        };
+        let body = problem.to_json();
+        assert_eq!(h["content-length"], body.len().to_string().as_str());
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["status"], 502);
         assert_eq!(v["title"], "Bad Gateway");
+        assert_eq!(answer.status, StatusCode::BAD_GATEWAY);
     }
 }

@@ -76,6 +76,64 @@ async fn media_is_fetched_once_then_served_and_validated_by_the_edge() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_on_media_is_neither_a_new_miss_nor_a_new_copy() {
+    let (origin, edge) = stack().await;
+    let client = Client::new();
+    let (camera, token) = origin.create_camera("Roof").await.unwrap();
+    let image = origin.capture(camera, &token, 8).await.unwrap();
+    let url = edge.url(image["url"].as_str().unwrap());
+    let before = origin.requests(MEDIA, "GET", 200).await.unwrap();
+
+    let plain = client.get(&url).send().await.unwrap();
+    assert_eq!(header(&plain, "x-timelapser-cache"), "MISS");
+    let bytes = plain.bytes().await.unwrap();
+    for query in ["?r=1", "?r=2", "?", "?r=1&cache=bust"] {
+        let r = client.get(format!("{url}{query}")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{query}");
+        assert_eq!(header(&r, "x-timelapser-cache"), "HIT", "{query}");
+        assert_eq!(r.bytes().await.unwrap(), bytes, "{query}");
+    }
+    // Ranges and validators on a query variant are answered from the same stored copy.
+    let r = client
+        .get(format!("{url}?r=3"))
+        .header("range", "bytes=0-9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(header(&r, "x-timelapser-cache"), "HIT");
+    assert_eq!(r.bytes().await.unwrap(), bytes[..10]);
+    let r = client
+        .get(format!("{url}?r=4"))
+        .header(
+            "if-none-match",
+            header(&client.head(&url).send().await.unwrap(), "etag"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+
+    // A first request with a query fills the copy that plain requests then hit.
+    let other = origin.capture(camera, &token, 9).await.unwrap();
+    let other_url = edge.url(other["thumbnail_url"].as_str().unwrap());
+    let r = client.get(format!("{other_url}?v=1")).send().await.unwrap();
+    assert_eq!(header(&r, "x-timelapser-cache"), "MISS");
+    let thumbnail = r.bytes().await.unwrap();
+    for variant in [other_url.clone(), format!("{other_url}?v=2")] {
+        let r = client.get(&variant).send().await.unwrap();
+        assert_eq!(header(&r, "x-timelapser-cache"), "HIT", "{variant}");
+        assert_eq!(r.bytes().await.unwrap(), thumbnail);
+    }
+
+    assert_eq!(
+        origin.requests(MEDIA, "GET", 200).await.unwrap(),
+        before + 2,
+        "one origin fetch per file, whatever the queries"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_misses_cost_the_origin_one_fetch() {
     let (origin, edge) = stack().await;
     let (camera, token) = origin.create_camera("Roof").await.unwrap();
@@ -344,6 +402,134 @@ async fn writes_pass_through_with_their_bodies() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(header(&r, "content-type"), "application/problem+json");
+}
+
+/// Sends `GET <target>` to `base` as written (no URL normalisation by the client) with the
+/// admin token; returns the status and the whole response as text.
+async fn raw_get(base: &str, target: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let head = format!(
+        "GET {target} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {ADMIN}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // Read until the response is complete (by Content-Length or the last chunk): the server
+    // may keep the connection open a while after it.
+    let mut answer = Vec::new();
+    let complete = |answer: &[u8]| {
+        let text = String::from_utf8_lossy(answer).to_ascii_lowercase();
+        let Some(end) = text.find("\r\n\r\n") else {
+            return false;
+        };
+        let length = text[..end]
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse::<usize>().ok());
+        match length {
+            Some(length) => answer.len() >= end + 4 + length,
+            None => text.ends_with("0\r\n\r\n"),
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0u8; 4096];
+        while !complete(&answer) {
+            match stream.read(&mut buf).await.unwrap() {
+                0 => break,
+                n => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .expect("the edge answers within 10 s");
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {answer:?}"));
+    (status, answer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operational_endpoints_are_never_served_through_the_edge() {
+    let (origin, edge) = stack().await;
+    let client = Client::new();
+    let stats_before = origin
+        .requests("/api/cache/stats", "GET", 200)
+        .await
+        .unwrap();
+    // Reading the counters is itself one authorised /metrics request to the origin, counted
+    // once it is answered: this read is the one the count below allows for.
+    let metrics_before = origin.requests("/metrics", "GET", 200).await.unwrap();
+    for path in ["/metrics", "/api/cache/stats", "/metrics?format=text"] {
+        for token in [None, Some(ADMIN)] {
+            let mut request = client.get(edge.url(path));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let r = request.send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path} {token:?}");
+            assert_eq!(header(&r, "content-type"), "application/problem+json");
+            assert_eq!(header(&r, "cache-control"), "no-store");
+            assert_eq!(header(&r, "x-timelapser-cache"), "BYPASS");
+            let problem: Value = r.json().await.unwrap();
+            assert_eq!(problem["status"], 404);
+        }
+        let r = client
+            .head(edge.url(path))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "HEAD {path}");
+    }
+    // Other spellings reach nothing either: dot segments are resolved before the edge sees
+    // the path, so the edge refuses those itself; the origin routes only the exact path, so it
+    // has nothing at the others.
+    for (target, refused_by_edge) in [
+        ("/api/../metrics", true),
+        ("/api/./cache/stats", true),
+        ("/metrics/", false),
+        ("//metrics", false),
+        ("/%6Detrics", false),
+        ("/METRICS", false),
+    ] {
+        let (status, answer) = raw_get(&edge.base, target).await;
+        assert_eq!(status, 404, "{target}: {answer}");
+        assert!(
+            !answer.contains("http_requests_total") && !answer.contains("\"hits\""),
+            "{target}: {answer}"
+        );
+        assert_eq!(
+            answer.contains("is not served through the edge"),
+            refused_by_edge,
+            "{target}: {answer}"
+        );
+    }
+    assert_eq!(
+        origin.requests("/metrics", "GET", 200).await.unwrap(),
+        metrics_before + 1,
+        "no /metrics request but the test's own reached the origin"
+    );
+    assert_eq!(
+        origin
+            .requests("/api/cache/stats", "GET", 200)
+            .await
+            .unwrap(),
+        stats_before
+    );
+    for (route, status) in [("/metrics", 401), ("/api/cache/stats", 401)] {
+        assert_eq!(
+            origin.requests(route, "GET", status).await.unwrap(),
+            0,
+            "{route} {status}"
+        );
+    }
+    // Health passes through: it is how anyone (and this harness) knows the edge is up.
+    let r = client.get(edge.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "ok");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
