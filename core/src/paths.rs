@@ -14,7 +14,13 @@ pub const EVENTS: &str = "/api/events";
 /// The operational endpoints: metrics and the in-memory cache's counters, for operators (with
 /// the admin token, or on the origin's operations listener), never served through the edge.
 /// `/healthz` is not one of them: anyone may ask whether the edge and its origin are up.
-pub const OPERATIONAL: [&str; 2] = ["/metrics", "/api/cache/stats"];
+pub const OPERATIONAL: [&str; 2] = [METRICS, CACHE_STATS];
+
+/// `GET /metrics`: Prometheus metrics.
+pub const METRICS: &str = "/metrics";
+
+/// `GET /api/cache/stats`: the in-memory cache's counters.
+pub const CACHE_STATS: &str = "/api/cache/stats";
 
 /// Whether a request path is an operational endpoint. The path is compared as the origin routes
 /// it (exactly, without decoding): a spelling the origin does not route is not one.

@@ -9,6 +9,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use timelapser_core::paths::{CACHE_STATS, METRICS};
 use timelapser_core::policy::ContentKind;
 
 use super::auth::AdminAuth;
@@ -21,11 +22,11 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(health))
         .route(
-            "/metrics",
+            METRICS,
             get(|_: AdminAuth, state: State<AppState>| metrics(state)),
         )
         .route(
-            "/api/cache/stats",
+            CACHE_STATS,
             get(|_: AdminAuth, state: State<AppState>| cache_stats(state)),
         )
 }
@@ -34,8 +35,8 @@ pub fn router() -> Router<AppState> {
 pub fn operations_router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health))
-        .route("/metrics", get(metrics))
-        .route("/api/cache/stats", get(cache_stats))
+        .route(METRICS, get(metrics))
+        .route(CACHE_STATS, get(cache_stats))
         .fallback(|| async {
             problem_response(
                 StatusCode::NOT_FOUND,
