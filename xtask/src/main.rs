@@ -8,8 +8,6 @@
 
 mod bench;
 mod edge;
-mod offload;
-mod sse_bench;
 mod tools;
 
 use std::path::{Path, PathBuf};
