@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 
 use super::report::{verdict, Run};
-use super::{create_camera, frames, percentile, start_origin};
+use super::{create_camera, frames, origin, percentile};
 use crate::step;
 
 /// The section of BENCHMARKS.md.
@@ -41,8 +41,10 @@ pub async fn measure(origin_bin: &Path, work: &Path) -> Result<CaptureResults> {
     })
     .await??;
     let average_bytes = frames.iter().map(Vec::len).sum::<usize>() / COUNT;
-    let (origin, addr) = start_origin(origin_bin, &work.join("capture-data"), None, None).await?;
-    let base = format!("http://{addr}");
+    let origin = origin(origin_bin, &work.join("capture-data"))?
+        .start()
+        .await?;
+    let base = origin.base();
     let (camera, token) = create_camera(&base).await?;
     step(&format!(
         "captures: uploading {COUNT} with {CONCURRENCY} in flight"

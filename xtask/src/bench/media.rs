@@ -1,15 +1,16 @@
 //! The origin against Debian's nginx serving the same 45 KB thumbnail (`etag on`), each pinned
 //! to core 1 with one worker, wrk pinned to core 0: requests per second for 200 and 304.
 
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use sha2::Digest;
+use timelapser_support::{free_port, ProcessGroup};
 
 use super::report::{self, verdict, Run};
-use super::{frames, percentile, start_origin, wait_ready, Guard};
+use super::{frames, origin, percentile};
 use crate::{step, tools};
 
 /// The section of BENCHMARKS.md.
@@ -95,7 +96,12 @@ async fn check(
 pub async fn measure(origin_bin: &Path, work: &Path) -> Result<MediaResults> {
     tools::ensure_apt_packages(&[("nginx", "nginx-light"), ("wrk", "wrk")])?;
     let data = work.join("media-data");
-    let (origin, addr) = start_origin(origin_bin, &data, Some("1"), Some(1)).await?;
+    let origin = origin(origin_bin, &data)?
+        .pinned_to("1")
+        .args(["--threads", "1"])
+        .start()
+        .await?;
+    let addr = origin.addr;
     let thumb = frames::thumbnail_45kb()?;
     let sha = hex::encode(sha2::Sha256::digest(&thumb));
     std::fs::write(data.join(format!("media/thumbnails/{sha}.jpg")), &thumb)?;
@@ -112,7 +118,7 @@ pub async fn measure(origin_bin: &Path, work: &Path) -> Result<MediaResults> {
 
     let nginx_dir = work.join("nginx");
     std::fs::create_dir_all(nginx_dir.join("logs"))?;
-    let port = super::free_port()?;
+    let port = free_port()?;
     let conf = nginx_dir.join("nginx.conf");
     std::fs::write(
         &conf,
@@ -126,20 +132,20 @@ pub async fn measure(origin_bin: &Path, work: &Path) -> Result<MediaResults> {
             root = data.display()
         ),
     )?;
-    let nginx = Guard {
-        child: Command::new("taskset")
+    // Stopped with SIGTERM first: the master then stops its workers.
+    let mut nginx = ProcessGroup::spawn(
+        "nginx",
+        Command::new("taskset")
             .args(["-c", "1", "nginx", "-c"])
             .arg(&conf)
             .arg("-p")
             .arg(&nginx_dir)
-            .stdout(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .context("starting nginx")?,
-        name: "nginx",
-    };
+            .stdout(Stdio::null()),
+    )?;
     let nginx_url = format!("http://127.0.0.1:{port}{path}");
-    wait_ready(&nginx_url).await?;
+    nginx
+        .wait_until_ok(&nginx_url, Duration::from_secs(60))
+        .await?;
     let nginx_etag = check(&nginx_url, None, 200, Some(thumb.len())).await?;
     check(
         &nginx_url,

@@ -23,13 +23,10 @@ mod render;
 mod report;
 mod sse;
 
-use std::net::{SocketAddr, TcpListener};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+use timelapser_support::OriginCommand;
 
 use crate::{cargo, run, step, tools};
 
@@ -114,89 +111,14 @@ pub fn bench(root: &Path, parts: &[Part]) -> Result<()> {
     Ok(())
 }
 
-/// A child process killed when dropped (also on errors).
-struct Guard {
-    child: Child,
-    name: &'static str,
-}
-
-impl Drop for Guard {
-    /// SIGTERM first (nginx's master then stops its workers; SIGKILL would orphan them), then
-    /// SIGKILL if it has not exited after 5 s.
-    fn drop(&mut self) {
-        // Each child leads its own process group (wrangler runs workerd as its own child).
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                eprintln!("    stopped {}", self.name);
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-        let _ = self.child.wait();
-        eprintln!("    killed {}", self.name);
-    }
-}
-
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-async fn wait_ready(url: &str) -> Result<()> {
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Ok(r) = client.get(url).send().await {
-            if r.status().is_success() {
-                return Ok(());
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    bail!("{url} did not answer within 60 s")
-}
-
-/// Starts the release origin on a fresh data directory, optionally pinned to `cpus`.
-async fn start_origin(
-    binary: &Path,
-    data_dir: &Path,
-    cpus: Option<&str>,
-    threads: Option<usize>,
-) -> Result<(Guard, SocketAddr)> {
+/// A release origin on a fresh data directory (SQLite), with the benchmarks' admin token,
+/// logging warnings only, on a free port and without an operations listener.
+fn origin(binary: &Path, data_dir: &Path) -> Result<OriginCommand> {
     let _ = std::fs::remove_dir_all(data_dir);
     std::fs::create_dir_all(data_dir)?;
-    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
-    let mut command = match cpus {
-        Some(cpus) => {
-            let mut c = Command::new("taskset");
-            c.args(["-c", cpus]).arg(binary);
-            c
-        }
-        None => Command::new(binary),
-    };
-    command
-        .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
-        .arg(data_dir)
-        .env("TIMELAPSER_ADMIN_TOKEN", ADMIN)
-        .env("RUST_LOG", "warn")
-        .env_remove("DATABASE_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    if let Some(threads) = threads {
-        command.arg("--threads").arg(threads.to_string());
-    }
-    let guard = Guard {
-        child: command
-            .process_group(0)
-            .spawn()
-            .context("starting the origin")?,
-        name: "origin",
-    };
-    wait_ready(&format!("http://{addr}/healthz")).await?;
-    Ok((guard, addr))
+    Ok(OriginCommand::new(binary, data_dir)?
+        .admin_token(ADMIN)
+        .quiet())
 }
 
 /// Creates a camera on the origin at `base`; returns its id and token.

@@ -4,15 +4,14 @@
 //! revalidated with its ETag on every visit, an immutable thumbnail is never asked again.
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::Stdio;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use timelapser_support::{free_port, wrangler, OriginProcess, ProcessGroup};
 
 use super::report::{verdict, Run};
-use super::{create_camera, frames, free_port, start_origin, wait_ready, Guard};
+use super::{create_camera, frames, origin};
 use crate::step;
 
 /// The section of BENCHMARKS.md.
@@ -54,11 +53,8 @@ impl OriginCounters {
 }
 
 /// Reads the origin's counters from /metrics (requests to /metrics itself excluded).
-async fn counters(origin: SocketAddr) -> Result<OriginCounters> {
-    let text = reqwest::get(format!("http://{origin}/metrics"))
-        .await?
-        .text()
-        .await?;
+async fn counters(origin: &OriginProcess) -> Result<OriginCounters> {
+    let text = reqwest::get(origin.url("/metrics")).await?.text().await?;
     let mut c = OriginCounters::default();
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("http_requests_total{") {
@@ -166,7 +162,7 @@ pub struct Offload {
 
 /// Runs `viewers` viewers, each loading the gallery and every camera page, twice.
 async fn run(
-    origin: SocketAddr,
+    origin: &OriginProcess,
     edge: &str,
     camera_ids: &[i64],
     viewers: usize,
@@ -176,12 +172,7 @@ async fn run(
     pages.extend(camera_ids.iter().map(|id| format!("/cameras/{id}")));
     let mut objects = HashSet::new();
     for page in &pages {
-        let html = client
-            .get(format!("http://{origin}{page}"))
-            .send()
-            .await?
-            .text()
-            .await?;
+        let html = client.get(origin.url(page)).send().await?.text().await?;
         objects.extend(thumbnails(&html));
     }
     let mut browsers: Vec<Browser> = (0..viewers).map(|_| Browser::default()).collect();
@@ -213,8 +204,10 @@ async fn run(
 /// Starts a release origin with three cameras of 20 captures and the edge in front of it, then
 /// runs the viewers.
 pub async fn measure(root: &Path, origin_bin: &Path, work: &Path) -> Result<Offload> {
-    let (origin, addr) = start_origin(origin_bin, &work.join("offload-data"), None, None).await?;
-    let base = format!("http://{addr}");
+    let origin = origin(origin_bin, &work.join("offload-data"))?
+        .start()
+        .await?;
+    let base = origin.base();
     let mut cameras = Vec::new();
     for n in 0..3u32 {
         let (camera, token) = create_camera(&base).await?;
@@ -233,22 +226,20 @@ pub async fn measure(root: &Path, origin_bin: &Path, work: &Path) -> Result<Offl
     }
     let state = work.join("offload-edge");
     let _ = std::fs::remove_dir_all(&state);
+    crate::edge::ensure_wrangler(root)?;
     let port = free_port()?;
-    let edge = Guard {
-        child: crate::edge::wrangler_dev_prebuilt(root, port, free_port()?, &state, &base)?
-            .stdout(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .context("starting wrangler dev")?,
-        name: "wrangler dev",
-    };
+    let mut edge = ProcessGroup::spawn(
+        "wrangler dev",
+        &mut wrangler::dev_prebuilt(root, &state, port, free_port()?, &[("ORIGIN", &base)])?,
+    )?;
     let edge_base = format!("http://127.0.0.1:{port}");
-    wait_ready(&format!("{edge_base}/healthz")).await?;
+    edge.wait_until_ok(&format!("{edge_base}/healthz"), Duration::from_secs(60))
+        .await?;
     step(&format!(
         "offload: {VIEWERS} viewers, gallery and {} camera pages, twice",
         cameras.len()
     ));
-    let result = run(addr, &edge_base, &cameras, VIEWERS).await;
+    let result = run(&origin, &edge_base, &cameras, VIEWERS).await;
     drop(edge);
     drop(origin);
     result

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use super::report::{self, Run};
-use super::{create_camera, frames, start_origin, ADMIN};
+use super::{create_camera, frames, origin, ADMIN};
 use crate::{run, step};
 
 /// The section of BENCHMARKS.md.
@@ -27,8 +27,8 @@ pub struct RenderResults {
 /// Renders a timelapse through the origin, then the same ffmpeg command by hand.
 pub async fn measure(origin_bin: &Path, work: &Path) -> Result<RenderResults> {
     let data = work.join("render-data");
-    let (origin, addr) = start_origin(origin_bin, &data, None, None).await?;
-    let base = format!("http://{addr}");
+    let origin = origin(origin_bin, &data)?.start().await?;
+    let base = origin.base();
     let client = reqwest::Client::new();
     let (camera, token) = create_camera(&base).await?;
     let timelapse: serde_json::Value = client

@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Barrier};
 
 use super::report::{verdict, Run};
-use super::{create_camera, frames, start_origin};
+use super::{create_camera, frames, origin};
 use crate::step;
 
 /// The section of BENCHMARKS.md.
@@ -255,15 +255,15 @@ async fn run(
 
 /// Starts a release origin and runs [`CLIENTS`] clients against it.
 pub async fn measure(origin_bin: &Path, work: &Path) -> Result<SseResults> {
-    let (origin, addr) = start_origin(origin_bin, &work.join("sse-data"), None, None).await?;
-    let (camera, token) = create_camera(&format!("http://{addr}")).await?;
+    let origin = origin(origin_bin, &work.join("sse-data"))?.start().await?;
+    let (camera, token) = create_camera(&origin.base()).await?;
     let frames = (0..25u32)
         .map(|seed| frames::jpeg(64, 48, 1000 + seed, 20, 80))
         .collect::<Result<Vec<_>>>()?;
     step(&format!(
         "sse: {CLIENTS} clients, 5 single broadcasts, then a burst of 20"
     ));
-    let results = run(addr, origin.child.id(), CLIENTS, camera, &token, frames).await?;
+    let results = run(origin.addr, origin.id(), CLIENTS, camera, &token, frames).await?;
     drop(origin);
     Ok(results)
 }
