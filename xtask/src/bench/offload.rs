@@ -52,9 +52,18 @@ impl OriginCounters {
     }
 }
 
-/// Reads the origin's counters from /metrics (requests to /metrics itself excluded).
-async fn counters(origin: &OriginProcess) -> Result<OriginCounters> {
-    let text = reqwest::get(origin.url("/metrics")).await?.text().await?;
+/// Reads the origin's counters from its `/metrics` at `url` (requests to /metrics and
+/// /healthz excluded).
+async fn counters(url: &str) -> Result<OriginCounters> {
+    let text = reqwest::get(url)
+        .await?
+        .error_for_status()
+        .with_context(|| format!("reading {url}"))?
+        .text()
+        .await?;
+    if !text.contains("http_requests_total{") {
+        bail!("{url} has no http_requests_total:\n{text}");
+    }
     let mut c = OriginCounters::default();
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("http_requests_total{") {
@@ -176,13 +185,14 @@ async fn run(
         objects.extend(thumbnails(&html));
     }
     let mut browsers: Vec<Browser> = (0..viewers).map(|_| Browser::default()).collect();
-    let before = counters(origin).await?;
+    let metrics = origin.ops_url("/metrics")?;
+    let before = counters(&metrics).await?;
     for browser in &mut browsers {
         for page in &pages {
             browser.visit(&client, edge, page).await?;
         }
     }
-    let middle = counters(origin).await?;
+    let middle = counters(&metrics).await?;
     for browser in &mut browsers {
         for page in &pages {
             let bytes = browser.visit(&client, edge, page).await?;
@@ -191,7 +201,7 @@ async fn run(
             }
         }
     }
-    let after = counters(origin).await?;
+    let after = counters(&metrics).await?;
     Ok(Offload {
         viewers,
         page_views: (viewers * pages.len() * 2) as u64,
@@ -204,7 +214,9 @@ async fn run(
 /// Starts a release origin with three cameras of 20 captures and the edge in front of it, then
 /// runs the viewers.
 pub async fn measure(root: &Path, origin_bin: &Path, work: &Path) -> Result<Offload> {
+    // Counted on the operations listener: on the main one /metrics needs the admin token.
     let origin = origin(origin_bin, &work.join("offload-data"))?
+        .ops_listen_on_free_port()?
         .start()
         .await?;
     let base = origin.base();
@@ -263,7 +275,7 @@ pub fn report(o: &Offload, run: &Run) -> String {
          {viewers} viewers, each with its own browser cache, load the gallery and every camera page with \
          their thumbnails through the edge (`wrangler dev`), then come back. Pages (`max-age=0`) are \
          revalidated with their ETag on every visit; immutable thumbnails are not asked again. \
-         Counted at the origin (`/metrics`). {objects} distinct thumbnails.\n\n\
+         Counted at the origin (`/metrics`, on its operations listener). {objects} distinct thumbnails.\n\n\
          | | first visits | revisits | target |\n|---|---:|---:|---|\n\
          | page views | {rv} | {rv} | |\n\
          | origin requests | {fr} ({fr1000:.0} per 1,000 views) | {rr} ({rr1000:.0} per 1,000 views) | |\n\

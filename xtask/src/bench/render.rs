@@ -17,6 +17,9 @@ pub const HEADING: &str = "Video rendering";
 /// Frames of the timelapse.
 const FRAMES: usize = 120;
 
+/// How long the origin may take to render them (about 10 s on two cores).
+const RENDER_WITHIN: Duration = Duration::from_secs(600);
+
 /// Seconds each way.
 pub struct RenderResults {
     frames: usize,
@@ -71,6 +74,7 @@ pub async fn measure(origin_bin: &Path, work: &Path) -> Result<RenderResults> {
         .json()
         .await?;
     let id = video["id"].as_i64().context("video id")?;
+    let deadline = Instant::now() + RENDER_WITHIN;
     loop {
         let v: serde_json::Value = client
             .get(format!("{base}/api/videos/{id}"))
@@ -81,6 +85,9 @@ pub async fn measure(origin_bin: &Path, work: &Path) -> Result<RenderResults> {
         match v["status"].as_str() {
             Some("ready") => break,
             Some("failed") => bail!("the render failed: {}", v["error"]),
+            _ if Instant::now() >= deadline => {
+                bail!("video {id} not ready within {RENDER_WITHIN:?}; last seen: {v}")
+            }
             _ => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
