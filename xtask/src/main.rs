@@ -93,6 +93,9 @@ pub(crate) fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
+/// The native tests of the workspace; `cargo xtask dev` builds the same with `--no-run`.
+const NATIVE_TESTS: [&str; 2] = ["test", "--workspace"];
+
 fn test(root: &Path) -> Result<()> {
     step("checking and installing tools (cached in target/tools)");
     tools::require_node()?;
@@ -122,7 +125,7 @@ fn test(root: &Path) -> Result<()> {
     edge::ensure_browser(root)?;
 
     step("native tests (origin suites on SQLite and PostgreSQL; edge + origin end to end)");
-    run(cargo().args(["test", "--workspace"]))?;
+    run(cargo().args(NATIVE_TESTS))?;
 
     step("wasm32 tests of core and of the edge's decisions under Node (wasm-bindgen-test)");
     run(cargo()
@@ -149,8 +152,11 @@ fn test(root: &Path) -> Result<()> {
 
 fn dev(root: &Path) -> Result<()> {
     tools::ensure_build_libraries()?;
-    step("building the origin");
-    run(cargo().args(["build", "-p", "timelapser-origin"]))?;
+    // Exactly what `cargo xtask test` builds, so that either reuses the other's build: the
+    // origin alone (`cargo build -p timelapser-origin`) resolves its dependencies' features
+    // without the workspace's dev-dependencies, and compiled them all again (109 s).
+    step("building the workspace as `cargo xtask test` does (target/debug/timelapser-origin)");
+    run(cargo().args(NATIVE_TESTS).arg("--no-run"))?;
     edge::build_edge(root)?;
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
