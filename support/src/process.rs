@@ -38,10 +38,16 @@ impl ProcessGroup {
     /// messages.
     pub fn spawn(name: impl Into<String>, command: &mut Command) -> Result<Self> {
         let name = name.into();
+        // The program and its arguments only: the environment may hold a token.
+        let shown = std::iter::once(command.get_program())
+            .chain(command.get_args())
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ");
         let child = command
             .process_group(0)
             .spawn()
-            .with_context(|| format!("starting {name}: {command:?}"))?;
+            .with_context(|| format!("starting {name}: {shown}"))?;
         Ok(Self {
             child,
             name,
