@@ -5,64 +5,28 @@
 mod common;
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Backend, ADMIN};
 use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::Digest;
+use timelapser_support::{OriginCommand, OriginProcess};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Origin {
-    child: Child,
-    addr: SocketAddr,
-}
-
-async fn spawn(data_dir: &Path, database_url: Option<&str>) -> Origin {
-    let port = free_port();
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut command = Command::new(env!("CARGO_BIN_EXE_timelapser-origin"));
-    command
-        .args([
-            "serve",
-            "--listen",
-            &addr.to_string(),
-            "--ops-listen",
-            "off",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .env("TIMELAPSER_ADMIN_TOKEN", ADMIN)
-        .env("RUST_LOG", "warn")
-        .env_remove("DATABASE_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+/// The origin binary on a free port, without an operations listener (`--ops-listen off`, as
+/// OriginCommand starts it: test processes running at once would collide on its port).
+async fn spawn(data_dir: &Path, database_url: Option<&str>) -> OriginProcess {
+    let mut origin = OriginCommand::new(env!("CARGO_BIN_EXE_timelapser-origin"), data_dir)
+        .expect("a free port")
+        .admin_token(ADMIN)
+        .quiet()
+        .ready_within(Duration::from_secs(30));
     if let Some(url) = database_url {
-        command.args(["--database-url", url]);
+        origin = origin.database_url(url);
     }
-    let child = command.spawn().expect("starting the origin binary");
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = client.get(format!("http://{addr}/healthz")).send().await {
-            if r.status() == StatusCode::OK {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "origin did not become ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Origin { child, addr }
+    origin.start().await.expect("starting the origin binary")
 }
 
 /// Waits until the peer's kernel has every byte written to `socket` (nothing left in its send
@@ -86,9 +50,8 @@ fn wait_until_delivered(socket: &TcpStream) {
     }
 }
 
-fn kill(mut origin: Origin) {
-    origin.child.kill().unwrap(); // SIGKILL: no shutdown code runs
-    origin.child.wait().unwrap();
+fn kill(origin: OriginProcess) {
+    origin.kill().unwrap(); // SIGKILL: no shutdown code runs
 }
 
 /// Every file under media/ is complete (its bytes hash to its name) for originals, and

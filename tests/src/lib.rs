@@ -5,20 +5,19 @@
 //! and wrangler installed under target/tools; the stack fails with that advice otherwise.
 //! Each origin counts into its own metrics, so tests that read them run concurrently.
 
-use std::net::{SocketAddr, TcpListener};
-use std::os::unix::process::CommandExt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use timelapser_origin::{Options, Server};
+use timelapser_support::{free_port, wrangler, ProcessGroup};
 
 /// The admin token of test origins.
 pub const ADMIN: &str = "e2e-admin-token-0123456789";
 
-/// The pinned wrangler (see xtask/src/edge.rs).
-const WRANGLER: &str = "target/tools/wrangler-4.86.0/node_modules/.bin/wrangler";
+/// How long `wrangler dev` has to answer.
+const EDGE_READY_WITHIN: Duration = Duration::from_secs(60);
 
 /// The workspace root.
 pub fn root() -> PathBuf {
@@ -28,38 +27,13 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// A free TCP port on loopback.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `wrangler dev` running the edge Worker; stopped (with its workerd) when dropped.
 pub struct Edge {
-    child: Child,
+    // Declared first: stopped before its state folder is removed.
+    _wrangler: ProcessGroup,
     /// `http://127.0.0.1:<port>`.
     pub base: String,
     _state: tempfile::TempDir,
-}
-
-impl Drop for Edge {
-    fn drop(&mut self) {
-        // wrangler runs workerd as a child: end the whole process group.
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-        let _ = self.child.wait();
-    }
 }
 
 impl Edge {
@@ -67,8 +41,8 @@ impl Edge {
     /// API), and waits until it answers.
     pub async fn start(origin: &str, timeout_ms: u64) -> Result<Self> {
         let root = root();
-        let wrangler = root.join(WRANGLER);
-        let worker = root.join("edge/build/index.js");
+        let wrangler = wrangler::bin_dir(&root).join("wrangler");
+        let worker = wrangler::built_worker(&root);
         if !wrangler.is_file() || !worker.is_file() {
             bail!(
                 "the edge is not built: run `cargo xtask build-edge` (or `cargo xtask test`, which builds it) first; \
@@ -78,55 +52,27 @@ impl Edge {
             );
         }
         let state = tempfile::tempdir()?;
-        // The root wrangler.toml runs a build command; the tests use the build as it is.
-        let config = state.path().join("wrangler.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "name = \"timelapser-edge-test\"\nmain = \"{}\"\ncompatibility_date = \"2025-09-01\"\n\n[vars]\nORIGIN = \"{origin}\"\nORIGIN_TIMEOUT_MS = \"{timeout_ms}\"\n",
-                worker.display()
-            ),
+        let port = free_port()?;
+        let mut command = wrangler::dev_prebuilt(
+            &root,
+            state.path(),
+            port,
+            free_port()?,
+            &[
+                ("ORIGIN", origin),
+                ("ORIGIN_TIMEOUT_MS", &timeout_ms.to_string()),
+            ],
         )?;
-        let port = free_port();
-        let mut command = Command::new(&wrangler);
-        command
-            .args(["dev", "--config"])
-            .arg(&config)
-            .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--inspector-port", &free_port().to_string()])
-            .arg("--persist-to")
-            .arg(state.path().join("persist"))
-            .arg("--show-interactive-dev-session=false")
-            .env("WRANGLER_SEND_METRICS", "false")
-            .env("CI", "true")
-            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
-            .env("WRANGLER_HIDE_BANNER", "true")
-            .env("XDG_CONFIG_HOME", state.path().join("config"))
-            .env("XDG_CACHE_HOME", root.join("target/wrangler/cache"))
-            .current_dir(state.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .process_group(0);
-        let child = command.spawn().context("starting wrangler dev")?;
-        let edge = Edge {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
+        let mut process = ProcessGroup::spawn("wrangler dev", &mut command)?;
+        let base = format!("http://127.0.0.1:{port}");
+        process
+            .wait_until_ok(&format!("{base}/healthz"), EDGE_READY_WITHIN)
+            .await?;
+        Ok(Edge {
+            _wrangler: process,
+            base,
             _state: state,
-        };
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(r) = client.get(format!("{}/healthz", edge.base)).send().await {
-                if r.status().is_success() {
-                    return Ok(edge);
-                }
-            }
-            if Instant::now() > deadline {
-                bail!("wrangler dev did not answer within 60 s");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        })
     }
 
     /// A URL through the edge.

@@ -5,14 +5,12 @@ use std::process::Command;
 use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
+use timelapser_support::wrangler;
 
 use crate::{run, step, tools};
 
 /// worker-build, pinned to the worker crate's version.
 pub const WORKER_BUILD_VERSION: &str = "0.8.7";
-
-/// wrangler, pinned: the last 4.x that runs on Debian's Node 20 (EDGE-TOOLCHAIN.md).
-pub const WRANGLER_VERSION: &str = "4.86.0";
 
 /// The newest modification time under `path` (files and folders, recursively).
 fn newest(path: &Path) -> Option<SystemTime> {
@@ -28,10 +26,11 @@ fn newest(path: &Path) -> Option<SystemTime> {
     Some(newest)
 }
 
-/// The wrangler install: its bin folder (wrangler, esbuild).
+/// The wrangler install (pinned: `timelapser_support::wrangler::VERSION`): its bin folder
+/// (wrangler, esbuild).
 pub fn ensure_wrangler(root: &Path) -> Result<PathBuf> {
-    let prefix = root.join(format!("target/tools/wrangler-{WRANGLER_VERSION}"));
-    let bin = prefix.join("node_modules/.bin");
+    let prefix = wrangler::install_dir(root);
+    let bin = wrangler::bin_dir(root);
     if bin.join("wrangler").is_file() && bin.join("esbuild").is_file() {
         return Ok(bin);
     }
@@ -39,7 +38,8 @@ pub fn ensure_wrangler(root: &Path) -> Result<PathBuf> {
     let npm = tools::which("npm")
         .context("npm is required to install wrangler; install Debian's npm package")?;
     step(&format!(
-        "installing wrangler {WRANGLER_VERSION} (npm) into {}",
+        "installing wrangler {} (npm) into {}",
+        wrangler::VERSION,
         prefix.display()
     ));
     std::fs::create_dir_all(&prefix)?;
@@ -49,7 +49,7 @@ pub fn ensure_wrangler(root: &Path) -> Result<PathBuf> {
     )?;
     run(Command::new(npm)
         .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
-        .arg(format!("wrangler@{WRANGLER_VERSION}"))
+        .arg(format!("wrangler@{}", wrangler::VERSION))
         .current_dir(&prefix))?;
     Ok(bin)
 }
@@ -107,27 +107,12 @@ pub fn wrangler_dev(
         .arg(persist)
         .args(["--show-interactive-dev-session=false", "--var"])
         .arg(format!("ORIGIN:{origin}"))
+        .envs(wrangler::quiet_env(
+            root,
+            &root.join("target/wrangler/config"),
+        ))
         .current_dir(root);
-    for (name, value) in wrangler_env(root) {
-        command.env(name, value);
-    }
     Ok(command)
-}
-
-/// Environment that keeps wrangler quiet and offline, its state in target/wrangler.
-pub fn wrangler_env(root: &Path) -> Vec<(&'static str, String)> {
-    let state = root.join("target/wrangler");
-    vec![
-        ("WRANGLER_SEND_METRICS", "false".into()),
-        ("CI", "true".into()),
-        ("CLOUDFLARE_CF_FETCH_ENABLED", "false".into()),
-        ("WRANGLER_HIDE_BANNER", "true".into()),
-        (
-            "XDG_CONFIG_HOME",
-            state.join("config").display().to_string(),
-        ),
-        ("XDG_CACHE_HOME", state.join("cache").display().to_string()),
-    ]
 }
 
 /// playwright-core, pinned; it drives Debian's Chromium (it never downloads a browser).
@@ -161,39 +146,4 @@ pub fn ensure_browser(root: &Path) -> Result<()> {
         .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
         .arg(format!("playwright-core@{PLAYWRIGHT_CORE_VERSION}"))
         .current_dir(&prefix))
-}
-
-/// `wrangler dev` on the Worker as built (no build command), with its state in `state`:
-/// for tests and benchmarks, which build first and must not run cargo inside cargo.
-pub fn wrangler_dev_prebuilt(
-    root: &Path,
-    port: u16,
-    inspector_port: u16,
-    state: &Path,
-    origin: &str,
-) -> Result<Command> {
-    let bin = ensure_wrangler(root)?;
-    std::fs::create_dir_all(state)?;
-    let config = state.join("wrangler.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "name = \"timelapser-edge\"\nmain = \"{}\"\ncompatibility_date = \"2025-09-01\"\n\n[vars]\nORIGIN = \"{origin}\"\n",
-            root.join("edge/build/index.js").display()
-        ),
-    )?;
-    let mut command = Command::new(bin.join("wrangler"));
-    command
-        .args(["dev", "--config"])
-        .arg(&config)
-        .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--inspector-port", &inspector_port.to_string()])
-        .arg("--persist-to")
-        .arg(state.join("persist"))
-        .arg("--show-interactive-dev-session=false")
-        .current_dir(state);
-    for (name, value) in wrangler_env(root) {
-        command.env(name, value);
-    }
-    Ok(command)
 }

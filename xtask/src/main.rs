@@ -8,15 +8,15 @@
 
 mod bench;
 mod edge;
-mod offload;
-mod sse_bench;
 mod tools;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use timelapser_support::{OriginCommand, ProcessGroup};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Timelapser's build, test and run tasks")]
@@ -93,6 +93,9 @@ pub(crate) fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
+/// The native tests of the workspace; `cargo xtask dev` builds the same with `--no-run`.
+const NATIVE_TESTS: [&str; 2] = ["test", "--workspace"];
+
 fn test(root: &Path) -> Result<()> {
     step("checking and installing tools (cached in target/tools)");
     tools::require_node()?;
@@ -122,7 +125,7 @@ fn test(root: &Path) -> Result<()> {
     edge::ensure_browser(root)?;
 
     step("native tests (origin suites on SQLite and PostgreSQL; edge + origin end to end)");
-    run(cargo().args(["test", "--workspace"]))?;
+    run(cargo().args(NATIVE_TESTS))?;
 
     step("wasm32 tests of core and of the edge's decisions under Node (wasm-bindgen-test)");
     run(cargo()
@@ -149,51 +152,113 @@ fn test(root: &Path) -> Result<()> {
 
 fn dev(root: &Path) -> Result<()> {
     tools::ensure_build_libraries()?;
-    step("building the origin");
-    run(cargo().args(["build", "-p", "timelapser-origin"]))?;
+    // Exactly what `cargo xtask test` builds, so that either reuses the other's build: the
+    // origin alone (`cargo build -p timelapser-origin`) resolves its dependencies' features
+    // without the workspace's dev-dependencies, and compiled them all again (109 s).
+    step("building the workspace as `cargo xtask test` does (target/debug/timelapser-origin)");
+    run(cargo().args(NATIVE_TESTS).arg("--no-run"))?;
     edge::build_edge(root)?;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve_dev(root))
+}
+
+/// Where `cargo xtask dev` serves: the origin, its operations listener (its default), the
+/// edge and the edge's inspector.
+const DEV_ORIGIN: &str = "127.0.0.1:8000";
+const DEV_OPS: &str = "127.0.0.1:9000";
+const DEV_EDGE_PORT: u16 = 8787;
+const DEV_INSPECTOR_PORT: u16 = 9229;
+
+/// Runs the origin and the edge until Ctrl-C (or SIGTERM, or a hang-up), or until either
+/// stops by itself, then stops both.
+async fn serve_dev(root: &Path) -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    // Each child leads its own process group, so that stopping it stops what it started
+    // (wrangler's workerd); a Ctrl-C therefore reaches this process only, which stops them.
+    let (mut interrupt, mut terminate, mut hangup) = (
+        signal(SignalKind::interrupt())?,
+        signal(SignalKind::terminate())?,
+        signal(SignalKind::hangup())?,
+    );
+    let mut stop_requested = std::pin::pin!(async {
+        tokio::select! {
+            _ = interrupt.recv() => "Ctrl-C",
+            _ = terminate.recv() => "SIGTERM",
+            _ = hangup.recv() => "hang-up",
+        }
+    });
+    let started = Instant::now();
     let data = root.join("target/dev-data");
     std::fs::create_dir_all(&data)?;
     step(&format!(
-        "starting the origin on 127.0.0.1:8000 with demo cameras (data in {})",
+        "starting the origin on http://{DEV_ORIGIN} with demo cameras (data in {}; \
+         /metrics on http://{DEV_OPS})",
         data.display()
     ));
-    let mut origin = Command::new(root.join("target/debug/timelapser-origin"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:8000",
-            "--demo",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .env_remove("DATABASE_URL")
-        .spawn()
-        .context("starting the origin")?;
-    step("starting the edge: wrangler dev on http://127.0.0.1:8787");
-    let mut edge = edge::wrangler_dev(
-        root,
-        8787,
-        9229,
-        &root.join("target/wrangler/dev-state"),
-        "http://127.0.0.1:8000",
-    )?
-    .spawn()
-    .context("starting wrangler dev")?;
-    eprintln!("\n    Open http://127.0.0.1:8787 (through the edge) or http://127.0.0.1:8000 (the origin).\n    Ctrl-C stops both.\n");
-    // Ctrl-C reaches both children (same process group); wait for either to end.
+    // Not quiet: its log, and the admin token on the first start, are for the user.
+    let mut origin = ProcessGroup::spawn(
+        "the origin",
+        &mut OriginCommand::new(root.join("target/debug/timelapser-origin"), &data)?
+            .listen(DEV_ORIGIN.parse()?)
+            .ops_listen(DEV_OPS.parse()?)
+            .arg("--demo")
+            .command(),
+    )?;
+    step(&format!(
+        "starting the edge: wrangler dev on http://127.0.0.1:{DEV_EDGE_PORT}"
+    ));
+    let mut edge = ProcessGroup::spawn(
+        "wrangler dev",
+        edge::wrangler_dev(
+            root,
+            DEV_EDGE_PORT,
+            DEV_INSPECTOR_PORT,
+            &root.join("target/wrangler/dev-state"),
+            &format!("http://{DEV_ORIGIN}"),
+        )?
+        .stdin(Stdio::null()),
+    )?;
+    let gallery = format!("http://127.0.0.1:{DEV_EDGE_PORT}/");
+    let ready = async {
+        origin
+            .wait_until_ok(&format!("http://{DEV_ORIGIN}/healthz"), DEV_READY_WITHIN)
+            .await?;
+        edge.wait_until_ok(&gallery, DEV_READY_WITHIN).await
+    };
+    tokio::select! {
+        ready = ready => ready?,
+        why = &mut stop_requested => {
+            eprintln!("\n    {why}: stopping the edge and the origin");
+            return Ok(());
+        }
+    }
+    eprintln!(
+        "\n    The gallery answers at {gallery} (through the edge; {:.1} s after the start), the \
+         origin at http://{DEV_ORIGIN}.\n    Ctrl-C stops both.\n",
+        started.elapsed().as_secs_f64()
+    );
     loop {
-        if let Some(status) = origin.try_wait()? {
-            let _ = edge.kill();
-            bail!("the origin stopped: {status}");
+        tokio::select! {
+            why = &mut stop_requested => {
+                eprintln!("\n    {why}: stopping the edge and the origin");
+                return Ok(());
+            }
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                if let Some(status) = origin.try_wait()? {
+                    bail!("the origin stopped: {status}");
+                }
+                if let Some(status) = edge.try_wait()? {
+                    bail!("wrangler dev stopped: {status}");
+                }
+            }
         }
-        if let Some(status) = edge.try_wait()? {
-            let _ = origin.kill();
-            bail!("wrangler dev stopped: {status}");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
+
+/// How long `cargo xtask dev` waits for the origin, then for the gallery through the edge.
+const DEV_READY_WITHIN: Duration = Duration::from_secs(120);
 
 fn fuzz(root: &Path, runs: u64, only: &[String]) -> Result<()> {
     let cargo_fuzz = tools::ensure_cargo_fuzz(root)?;

@@ -4,9 +4,21 @@
 //! revalidated with its ETag on every visit, an immutable thumbnail is never asked again.
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use timelapser_support::{free_port, wrangler, OriginProcess, ProcessGroup};
+
+use super::report::{verdict, Run};
+use super::{create_camera, frames, origin};
+use crate::step;
+
+/// The section of BENCHMARKS.md.
+pub const HEADING: &str = "Origin offload through the edge";
+
+/// Viewers, each with its own browser cache.
+const VIEWERS: usize = 50;
 
 /// What reached the origin.
 #[derive(Debug, Default, Clone)]
@@ -40,12 +52,18 @@ impl OriginCounters {
     }
 }
 
-/// Reads the origin's counters from /metrics (requests to /metrics itself excluded).
-pub async fn counters(origin: SocketAddr) -> Result<OriginCounters> {
-    let text = reqwest::get(format!("http://{origin}/metrics"))
+/// Reads the origin's counters from its `/metrics` at `url` (requests to /metrics and
+/// /healthz excluded).
+async fn counters(url: &str) -> Result<OriginCounters> {
+    let text = reqwest::get(url)
         .await?
+        .error_for_status()
+        .with_context(|| format!("reading {url}"))?
         .text()
         .await?;
+    if !text.contains("http_requests_total{") {
+        bail!("{url} has no http_requests_total:\n{text}");
+    }
     let mut c = OriginCounters::default();
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("http_requests_total{") {
@@ -152,8 +170,8 @@ pub struct Offload {
 }
 
 /// Runs `viewers` viewers, each loading the gallery and every camera page, twice.
-pub async fn run(
-    origin: SocketAddr,
+async fn run(
+    origin: &OriginProcess,
     edge: &str,
     camera_ids: &[i64],
     viewers: usize,
@@ -163,22 +181,18 @@ pub async fn run(
     pages.extend(camera_ids.iter().map(|id| format!("/cameras/{id}")));
     let mut objects = HashSet::new();
     for page in &pages {
-        let html = client
-            .get(format!("http://{origin}{page}"))
-            .send()
-            .await?
-            .text()
-            .await?;
+        let html = client.get(origin.url(page)).send().await?.text().await?;
         objects.extend(thumbnails(&html));
     }
     let mut browsers: Vec<Browser> = (0..viewers).map(|_| Browser::default()).collect();
-    let before = counters(origin).await?;
+    let metrics = origin.ops_url("/metrics")?;
+    let before = counters(&metrics).await?;
     for browser in &mut browsers {
         for page in &pages {
             browser.visit(&client, edge, page).await?;
         }
     }
-    let middle = counters(origin).await?;
+    let middle = counters(&metrics).await?;
     for browser in &mut browsers {
         for page in &pages {
             let bytes = browser.visit(&client, edge, page).await?;
@@ -187,7 +201,7 @@ pub async fn run(
             }
         }
     }
-    let after = counters(origin).await?;
+    let after = counters(&metrics).await?;
     Ok(Offload {
         viewers,
         page_views: (viewers * pages.len() * 2) as u64,
@@ -197,8 +211,55 @@ pub async fn run(
     })
 }
 
-/// The BENCHMARKS.md section.
-pub fn report(o: &Offload, today: &str, host: &str) -> String {
+/// Starts a release origin with three cameras of 20 captures and the edge in front of it, then
+/// runs the viewers.
+pub async fn measure(root: &Path, origin_bin: &Path, work: &Path) -> Result<Offload> {
+    // Counted on the operations listener: on the main one /metrics needs the admin token.
+    let origin = origin(origin_bin, &work.join("offload-data"))?
+        .ops_listen_on_free_port()?
+        .start()
+        .await?;
+    let base = origin.base();
+    let mut cameras = Vec::new();
+    for n in 0..3u32 {
+        let (camera, token) = create_camera(&base).await?;
+        for seed in 0..20u32 {
+            let jpeg = frames::jpeg(320, 240, n * 100 + seed, 20, 85)?;
+            reqwest::Client::new()
+                .post(format!("{base}/api/cameras/{camera}/captures"))
+                .bearer_auth(&token)
+                .header("content-type", "image/jpeg")
+                .body(jpeg)
+                .send()
+                .await?
+                .error_for_status()?;
+        }
+        cameras.push(camera);
+    }
+    let state = work.join("offload-edge");
+    let _ = std::fs::remove_dir_all(&state);
+    crate::edge::ensure_wrangler(root)?;
+    let port = free_port()?;
+    let mut edge = ProcessGroup::spawn(
+        "wrangler dev",
+        &mut wrangler::dev_prebuilt(root, &state, port, free_port()?, &[("ORIGIN", &base)])?,
+    )?;
+    let edge_base = format!("http://127.0.0.1:{port}");
+    edge.wait_until_ok(&format!("{edge_base}/healthz"), Duration::from_secs(60))
+        .await?;
+    step(&format!(
+        "offload: {VIEWERS} viewers, gallery and {} camera pages, twice",
+        cameras.len()
+    ));
+    let result = run(&origin, &edge_base, &cameras, VIEWERS).await;
+    drop(edge);
+    drop(origin);
+    result
+}
+
+/// The section's body.
+pub fn report(o: &Offload, run: &Run) -> String {
+    let (today, host) = (&run.date, &run.host);
     let per_1000 = |n: u64, views: u64| n as f64 * 1000.0 / views as f64;
     let round_views = o.page_views / 2;
     let mut routes: Vec<String> = o
@@ -214,7 +275,7 @@ pub fn report(o: &Offload, today: &str, host: &str) -> String {
          {viewers} viewers, each with its own browser cache, load the gallery and every camera page with \
          their thumbnails through the edge (`wrangler dev`), then come back. Pages (`max-age=0`) are \
          revalidated with their ETag on every visit; immutable thumbnails are not asked again. \
-         Counted at the origin (`/metrics`). {objects} distinct thumbnails.\n\n\
+         Counted at the origin (`/metrics`, on its operations listener). {objects} distinct thumbnails.\n\n\
          | | first visits | revisits | target |\n|---|---:|---:|---|\n\
          | page views | {rv} | {rv} | |\n\
          | origin requests | {fr} ({fr1000:.0} per 1,000 views) | {rr} ({rr1000:.0} per 1,000 views) | |\n\
@@ -232,10 +293,10 @@ pub fn report(o: &Offload, today: &str, host: &str) -> String {
         mf = o.first.media_fetches,
         fpo = fetches_per_object,
         rmf = o.revisits.media_fetches,
-        vf = if fetches_per_object <= 1.0 { "met" } else { "NOT met" },
+        vf = verdict(fetches_per_object <= 1.0),
         mb = o.first.media_bytes,
         rmb = o.revisits.media_bytes,
-        vb = if o.revisits.media_bytes == 0 { "met" } else { "NOT met" },
+        vb = verdict(o.revisits.media_bytes == 0),
         routes = routes.join(", "),
     )
 }

@@ -1,0 +1,147 @@
+//! `cargo xtask bench`: every benchmark of the project, in one run, written to BENCHMARKS.md
+//! as ratios against the named reference measured in the same run. One module per benchmark,
+//! each measuring and writing its own section's text:
+//!
+//! - [`criterion`]: core's criterion micro-benchmarks (ns/op).
+//! - [`media`]: the origin against Debian's nginx serving the same 45 KB thumbnail
+//!   (`etag on`), each pinned to core 1 with one worker, wrk pinned to core 0: req/s for 200
+//!   and 304.
+//! - [`captures`]: 1920x1080 JPEG uploads per second, thumbnails included.
+//! - [`sse`]: 10,000 SSE clients of one origin: memory per connection, broadcast latency,
+//!   deliveries per second, lost and duplicated events.
+//! - [`offload`]: what a gallery workload through the edge asks of the origin.
+//! - [`render`]: a timelapse rendered through the origin against ffmpeg by hand.
+//!
+//! [`report`] writes the sections; [`frames`] makes the synthetic JPEGs they upload.
+
+mod captures;
+mod criterion;
+mod frames;
+mod media;
+mod offload;
+mod render;
+mod report;
+mod sse;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use timelapser_support::OriginCommand;
+
+use crate::{cargo, run, step, tools};
+
+/// The admin token of benchmark origins.
+const ADMIN: &str = "bench-admin-token-0123456789";
+
+/// Which parts to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Part {
+    /// criterion micro-benchmarks of core.
+    Core,
+    /// origin vs nginx on a 45 KB thumbnail.
+    Media,
+    /// capture uploads per second.
+    Captures,
+    /// 10,000 SSE clients.
+    Sse,
+    /// Origin offload of a gallery workload through the edge.
+    Offload,
+    /// Video rendering, against the same ffmpeg command typed by hand.
+    Render,
+}
+
+/// Runs the parts asked for (all by default) and writes BENCHMARKS.md.
+pub fn bench(root: &Path, parts: &[Part]) -> Result<()> {
+    let all = [
+        Part::Core,
+        Part::Media,
+        Part::Captures,
+        Part::Sse,
+        Part::Offload,
+        Part::Render,
+    ];
+    let parts: Vec<Part> = if parts.is_empty() {
+        all.to_vec()
+    } else {
+        parts.to_vec()
+    };
+    let run_info = report::Run::now();
+    let work: PathBuf = root.join("target/bench");
+    std::fs::create_dir_all(&work)?;
+    let write = |heading: &str, body: String| {
+        eprintln!("{body}");
+        report::write_section(root, heading, &body)
+    };
+
+    if parts.contains(&Part::Core) {
+        let c = criterion::measure(root)?;
+        report::write_section(root, criterion::HEADING, &criterion::report(&c, &run_info))?;
+    }
+    if parts.iter().all(|p| *p == Part::Core) {
+        return Ok(());
+    }
+    tools::ensure_build_libraries()?;
+    step("building the origin (release)");
+    run(cargo().args(["build", "--release", "-p", "timelapser-origin"]))?;
+    let origin_bin = root.join("target/release/timelapser-origin");
+    let runtime = tokio::runtime::Runtime::new()?;
+
+    if parts.contains(&Part::Media) {
+        let m = runtime.block_on(media::measure(&origin_bin, &work))?;
+        write(media::HEADING, media::report(&m, &run_info))?;
+    }
+    if parts.contains(&Part::Captures) {
+        let c = runtime.block_on(captures::measure(&origin_bin, &work))?;
+        write(captures::HEADING, captures::report(&c, &run_info))?;
+    }
+    if parts.contains(&Part::Sse) {
+        let s = runtime.block_on(sse::measure(&origin_bin, &work))?;
+        write(sse::HEADING, sse::report(&s, &run_info))?;
+    }
+    if parts.contains(&Part::Offload) {
+        crate::edge::build_edge(root)?;
+        let o = runtime.block_on(offload::measure(root, &origin_bin, &work))?;
+        write(offload::HEADING, offload::report(&o, &run_info))?;
+    }
+    if parts.contains(&Part::Render) {
+        tools::ensure_apt_packages(&[("ffmpeg", "ffmpeg")])?;
+        let r = runtime.block_on(render::measure(&origin_bin, &work))?;
+        write(render::HEADING, render::report(&r, &run_info))?;
+    }
+    Ok(())
+}
+
+/// A release origin on a fresh data directory (SQLite), with the benchmarks' admin token,
+/// logging warnings only, on a free port and without an operations listener.
+fn origin(binary: &Path, data_dir: &Path) -> Result<OriginCommand> {
+    let _ = std::fs::remove_dir_all(data_dir);
+    std::fs::create_dir_all(data_dir)?;
+    Ok(OriginCommand::new(binary, data_dir)?
+        .admin_token(ADMIN)
+        .quiet())
+}
+
+/// Creates a camera on the origin at `base`; returns its id and token.
+async fn create_camera(base: &str) -> Result<(i64, String)> {
+    let created: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/api/cameras"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"name": "bench"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok((
+        created["camera"]["id"].as_i64().context("camera id")?,
+        created["token"].as_str().context("token")?.to_owned(),
+    ))
+}
+
+/// The `p` quantile of sorted samples (nearest rank).
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
