@@ -180,11 +180,14 @@ struct Connection {
 }
 
 impl Connection {
+    /// Serves the connection. Each phase is boxed on its own, so the task of a long-lived
+    /// event stream holds only what the stream needs, not room for hyper's connection or the
+    /// first head's buffer.
     async fn serve(self, mut stream: TcpStream) {
         // A connection that has not sent a request yet is closed at shutdown, as hyper
         // closes an idle one.
         let head = tokio::select! {
-            head = read_first_head(&mut stream) => head,
+            head = Box::pin(read_first_head(&mut stream)) => head,
             _ = self.shutdown.cancelled() => return,
         };
         let prefix = match head {
@@ -192,19 +195,65 @@ impl Connection {
             FirstHead::Invalid(problem) => {
                 let _ = tokio::time::timeout(
                     self.limits.sse_write_timeout,
-                    write_problem(&mut stream, &problem),
+                    Box::pin(write_problem(&mut stream, &problem)),
                 )
                 .await;
                 return;
             }
             FirstHead::Close => return,
         };
-        self.serve_with_hyper(stream, prefix).await;
+        let Connection {
+            app,
+            state,
+            builder,
+            limits,
+            shutdown,
+            force,
+        } = self;
+        let hyper = HyperPhase {
+            app,
+            state: state.clone(),
+            builder,
+            shutdown,
+            force: force.clone(),
+        };
+        let Some((stream, events)) = Box::pin(hyper.serve(stream, prefix)).await else {
+            return;
+        };
+        let metrics = state.metrics.clone();
+        drop(state);
+        let served = AssertUnwindSafe(Box::pin(serve_event_stream(
+            stream, events, limits, force, &metrics,
+        )))
+        .catch_unwind()
+        .await;
+        if served.is_err() {
+            // The same containment as the router's: logged and counted, the process goes on.
+            tracing::error!(
+                route = EVENTS,
+                "an event stream panicked; its connection was closed"
+            );
+            metrics
+                .request_counter(EVENTS, &Method::GET, StatusCode::INTERNAL_SERVER_ERROR)
+                .increment(1);
+        }
     }
+}
 
-    /// Serves requests with hyper and the router until the connection ends, or until the
-    /// service hands an event stream out, which is then written here.
-    async fn serve_with_hyper(self, stream: TcpStream, prefix: Bytes) {
+/// What serving a connection with hyper needs.
+struct HyperPhase {
+    app: axum::Router,
+    state: AppState,
+    builder: Arc<hyper::server::conn::http1::Builder>,
+    shutdown: CancellationToken,
+    force: CancellationToken,
+}
+
+impl HyperPhase {
+    /// Serves requests with hyper and the router until the connection ends (`None`), or
+    /// until the service hands an event stream out: then the socket, taken back from hyper,
+    /// and the stream.
+    async fn serve(self, stream: TcpStream, prefix: Bytes) -> Option<(TcpStream, EventStream)> {
         let write_pending = Arc::new(AtomicBool::new(false));
         let handoff = Arc::new(Handoff::default());
         let io = Tracked {
@@ -213,7 +262,7 @@ impl Connection {
             write_pending: write_pending.clone(),
         };
         let service = {
-            let (app, state, handoff) = (self.app.clone(), self.state.clone(), handoff.clone());
+            let (app, state, handoff) = (self.app, self.state, handoff.clone());
             hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
                 let (app, state, handoff) = (app.clone(), state.clone(), handoff.clone());
                 let write_pending = write_pending.clone();
@@ -242,37 +291,18 @@ impl Connection {
                     if let Err(e) = ended {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
-                    return;
+                    return None;
                 }
                 _ = handoff.ready.notified() => break,
                 _ = self.shutdown.cancelled(), if !shutting_down => {
                     shutting_down = true;
                     Pin::new(&mut connection).graceful_shutdown();
                 }
-                _ = self.force.cancelled() => return,
+                _ = self.force.cancelled() => return None,
             }
         }
-        let Some(events) = handoff.take() else {
-            return;
-        };
-        let stream = connection.into_parts().io.into_inner().stream;
-        let limits = self.limits;
-        let force = self.force.clone();
-        let metrics = self.state.metrics.clone();
-        let served = AssertUnwindSafe(serve_event_stream(stream, events, limits, force, &metrics))
-            .catch_unwind()
-            .await;
-        if served.is_err() {
-            // The same containment as the router's: logged and counted, the process goes on.
-            tracing::error!(
-                route = EVENTS,
-                "an event stream panicked; its connection was closed"
-            );
-            self.state
-                .metrics
-                .request_counter(EVENTS, &Method::GET, StatusCode::INTERNAL_SERVER_ERROR)
-                .increment(1);
-        }
+        let events = handoff.take()?;
+        Some((connection.into_parts().io.into_inner().stream, events))
     }
 }
 
