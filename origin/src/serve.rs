@@ -10,11 +10,11 @@
 //! - reads each connection's first request head itself (then gives those bytes to hyper), so
 //!   a head that is malformed, carries conflicting Content-Lengths or is too large gets a
 //!   problem document rather than hyper's empty 400/431;
-//! - hands event streams out of hyper: a plain `GET /api/events` — the first request of a
-//!   connection or any later one, as browsers and the edge keep connections alive — is
-//!   opened by the service, then the connection is taken back from hyper (`into_parts`) and
-//!   the stream written here, so hyper's read and write buffers (two 8 KiB allocations) are
-//!   not held for the stream's whole life. A stream opened either way costs the same;
+//! - serves event streams without hyper's read and write buffers (two 8 KiB allocations) held
+//!   for the stream's whole life: a connection that opens with a plain `GET /api/events`
+//!   never meets hyper; on a kept-alive connection (as browsers and the edge keep them) the
+//!   request is opened by the service, then the connection is taken back from hyper
+//!   (`into_parts`) and the stream written here. A stream opened either way costs the same;
 //! - drops an event-stream client that stops reading (its writes stall for
 //!   `sse_write_timeout`, with a small kernel send buffer), so it cannot pin memory; it
 //!   resumes with Last-Event-ID when it comes back;
@@ -210,18 +210,28 @@ impl Connection {
             shutdown,
             force,
         } = self;
-        let hyper = HyperPhase {
-            app,
-            state: state.clone(),
-            builder,
-            shutdown,
-            force: force.clone(),
-        };
-        let Some((stream, events)) = Box::pin(hyper.serve(stream, prefix)).await else {
-            return;
-        };
         let metrics = state.metrics.clone();
-        drop(state);
+        // A connection that opens with a plain event-stream request never meets hyper.
+        let opened = match first_events_request(&prefix) {
+            Some(request) => Box::pin(open_stream(&state, request)).await,
+            None => None,
+        };
+        let (stream, events) = match opened {
+            Some(events) => (stream, events),
+            None => {
+                let hyper = HyperPhase {
+                    app,
+                    state,
+                    builder,
+                    shutdown,
+                    force: force.clone(),
+                };
+                match Box::pin(hyper.serve(stream, prefix)).await {
+                    Some(handed_off) => handed_off,
+                    None => return,
+                }
+            }
+        };
         let served = AssertUnwindSafe(Box::pin(serve_event_stream(
             stream, events, limits, force, &metrics,
         )))
@@ -304,6 +314,40 @@ impl HyperPhase {
         let events = handoff.take()?;
         Some((connection.into_parts().io.into_inner().stream, events))
     }
+}
+
+/// The stream request of a connection's first head when it is a plain `GET /api/events` (see
+/// [`hand_off_request`]), parsed from the bytes already read.
+fn first_events_request(head: &[u8]) -> Option<StreamRequest> {
+    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut fields);
+    let httparse::Status::Complete(_) = request.parse(head).ok()? else {
+        return None;
+    };
+    if request.method? != "GET" || request.version? != 1 {
+        return None;
+    }
+    let (path, query) = request.path?.split_once('?').unwrap_or((request.path?, ""));
+    if path != EVENTS {
+        return None;
+    }
+    let mut last_event_id = None;
+    for field in request.headers.iter() {
+        let name = field.name;
+        if name.eq_ignore_ascii_case("last-event-id") {
+            last_event_id = Some(field.value);
+        } else if name.eq_ignore_ascii_case("content-length") {
+            if field.value.trim_ascii() != b"0" {
+                return None;
+            }
+        } else if ["transfer-encoding", "expect", "upgrade"]
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n))
+        {
+            return None;
+        }
+    }
+    StreamRequest::new(query, last_event_id).ok()
 }
 
 /// The stream request of a plain `GET /api/events` over HTTP/1.1 without a body, which can be
@@ -692,6 +736,40 @@ mod tests {
         }
         many.extend_from_slice(b"\r\n");
         assert!(matches!(check_head(&many), HeadCheck::Invalid(p) if p.status == 431));
+    }
+
+    #[test]
+    fn a_plain_first_event_stream_request_skips_hyper() {
+        let head = b"GET /api/events?camera_id=1,2&types=image_captured HTTP/1.1\r\nHost: o\r\nLast-Event-ID: 41\r\n\r\n";
+        assert_eq!(
+            first_events_request(head),
+            Some(StreamRequest {
+                last_event_id: Some("41".into()),
+                camera_id: Some("1,2".into()),
+                types: Some("image_captured".into()),
+            })
+        );
+        let resume = b"GET /api/events?last_event_id=7 HTTP/1.1\r\nHost: o\r\n\r\nGET /next";
+        assert_eq!(
+            first_events_request(resume).and_then(|r| r.last_event_id),
+            Some("7".into())
+        );
+        for head in [
+            &b"HEAD /api/events HTTP/1.1\r\nHost: o\r\n\r\n"[..],
+            b"GET /api/events HTTP/1.0\r\n\r\n",
+            b"GET /api/eventsx HTTP/1.1\r\nHost: o\r\n\r\n",
+            b"GET /api/cameras HTTP/1.1\r\nHost: o\r\n\r\n",
+            b"GET /api/events HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+            b"GET /api/events HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"GET /api/events?camera_id=1&camera_id=2 HTTP/1.1\r\nHost: o\r\n\r\n",
+        ] {
+            assert_eq!(
+                first_events_request(head),
+                None,
+                "{}",
+                String::from_utf8_lossy(head)
+            );
+        }
     }
 
     #[test]

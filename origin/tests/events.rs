@@ -760,16 +760,14 @@ mod both_connection_paths {
     }
 }
 
-mod health {
-    use super::*;
-
-    // API.md: health_changed covers the database, the media disk, ffmpeg and the event log.
-    async fn run(backend: Backend) {
-        let origin = TestOrigin::start_with(backend, |o| {
-            o.ffmpeg = Some("/nonexistent/ffmpeg".into());
-            o.health_interval = Duration::from_millis(100);
-        })
-        .await;
+// API.md: health_changed covers the database, the media disk, ffmpeg and the event log.
+on_both!(
+    health_changes_are_published_once,
+    |options| {
+        options.ffmpeg = Some("/nonexistent/ffmpeg".into());
+        options.health_interval = Duration::from_millis(100);
+    },
+    |origin| {
         // From the start of the log: the first check may run before the client connects.
         let mut client =
             SseClient::connect(&origin.url("/api/events?types=health_changed"), Some("0")).await;
@@ -785,16 +783,5 @@ mod health {
         // Only on change: the next checks find it the same and say nothing.
         let more = client.drain(Duration::from_millis(500)).await;
         assert!(more.is_empty(), "{more:?}");
-        origin.finish().await;
     }
-
-    #[tokio::test]
-    async fn sqlite() {
-        run(Backend::Sqlite).await;
-    }
-
-    #[tokio::test]
-    async fn postgres() {
-        run(Backend::Postgres).await;
-    }
-}
+);

@@ -24,23 +24,6 @@ fn distinct_frames(count: u32, seed: u32) -> Vec<Vec<u8>> {
     frames
 }
 
-async fn upload(
-    client: &reqwest::Client,
-    base: &str,
-    camera: i64,
-    token: &str,
-    jpeg: Vec<u8>,
-) -> reqwest::Response {
-    client
-        .post(format!("{base}/api/cameras/{camera}/captures"))
-        .bearer_auth(token)
-        .header("content-type", "image/jpeg")
-        .body(jpeg)
-        .send()
-        .await
-        .unwrap()
-}
-
 // PostgreSQL stalled above 16 concurrent writes (writers held pool connections while queueing
 // for the event-log lock, starving the committer), and answered 500 for captures it stored.
 on_both!(
@@ -55,7 +38,11 @@ on_both!(
             .map(|jpeg| {
                 let (client, base, token) =
                     (origin.client.clone(), origin.base.clone(), token.clone());
-                tokio::spawn(async move { upload(&client, &base, id, &token, jpeg).await.status() })
+                tokio::spawn(async move {
+                    common::capture(&client, &base, id, &token, jpeg)
+                        .await
+                        .status()
+                })
             })
             .collect();
         for upload in uploads {
@@ -163,6 +150,7 @@ async fn a_request_that_stalls_mid_body_gets_408() {
 mod shutdown {
     use super::*;
 
+    // Shutdown takes the origin by value, so this test owns it (on_both lends it).
     async fn run(backend: Backend) {
         let origin = TestOrigin::start_with(backend, |o| {
             o.shutdown_grace = Duration::from_secs(1);
@@ -214,14 +202,14 @@ on_both!(
             let (a, token_a) = origin.create_camera("A").await;
             let (b, token_b) = origin.create_camera("B").await;
             let jpeg = common::jpeg(96, 72, 50_000 + trial);
-            let r = upload(&origin.client, &origin.base, a, &token_a, jpeg.clone()).await;
+            let r = common::capture(&origin.client, &origin.base, a, &token_a, jpeg.clone()).await;
             assert_eq!(r.status(), StatusCode::CREATED);
             let delete = origin
                 .client
                 .delete(origin.url(&format!("/api/cameras/{a}")))
                 .bearer_auth(ADMIN)
                 .send();
-            let capture = upload(&origin.client, &origin.base, b, &token_b, jpeg.clone());
+            let capture = common::capture(&origin.client, &origin.base, b, &token_b, jpeg.clone());
             let (deleted, captured) = tokio::join!(delete, capture);
             assert_eq!(deleted.unwrap().status(), StatusCode::NO_CONTENT);
             assert_eq!(captured.status(), StatusCode::CREATED, "trial {trial}");
@@ -235,7 +223,7 @@ on_both!(
                 );
             }
             // Sending it again answers the existing image, whose files are there.
-            let again = upload(&origin.client, &origin.base, b, &token_b, jpeg).await;
+            let again = common::capture(&origin.client, &origin.base, b, &token_b, jpeg).await;
             assert_eq!(again.status(), StatusCode::OK);
             let path = image["url"].as_str().unwrap();
             assert_eq!(origin.get(path).await.status(), StatusCode::OK);
@@ -254,14 +242,12 @@ on_both!(
 );
 
 // 200 clients that never read held ~1 MB of kernel send buffer each, forever.
-mod never_reading_clients {
-    use super::*;
-
-    async fn run(backend: Backend) {
-        let origin = TestOrigin::start_with(backend, |o| {
-            o.sse_write_timeout = Duration::from_secs(1);
-        })
-        .await;
+on_both!(
+    clients_that_never_read_are_dropped,
+    |options| {
+        options.sse_write_timeout = Duration::from_secs(1);
+    },
+    |origin| {
         let streams = origin.state().bus.receiver_count();
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.set_recv_buffer_size(4096).unwrap();
@@ -293,19 +279,8 @@ mod never_reading_clients {
         origin.wait_for_streams(streams).await;
         assert_eq!(origin.state().bus.receiver_count(), streams);
         drop(client);
-        origin.finish().await;
     }
-
-    #[tokio::test]
-    async fn sqlite() {
-        run(Backend::Sqlite).await;
-    }
-
-    #[tokio::test]
-    async fn postgres() {
-        run(Backend::Postgres).await;
-    }
-}
+);
 
 // A 63 KB camera_id filter cost ~218 KB per connection.
 on_both!(stream_filters_are_bounded, |origin| {
@@ -329,11 +304,12 @@ on_both!(stream_filters_are_bounded, |origin| {
 });
 
 // `Last-Event-ID: 1` with 78k retained events streamed 48 MB to anyone who asked.
-mod replay_bound {
-    use super::*;
-
-    async fn run(backend: Backend) {
-        let origin = TestOrigin::start_with(backend, |o| o.sse_max_replay = 5).await;
+on_both!(
+    resumes_beyond_the_replay_bound_resync,
+    |options| {
+        options.sse_max_replay = 5;
+    },
+    |origin| {
         for n in 0..10 {
             origin.create_camera(&format!("C{n}")).await;
         }
@@ -354,19 +330,8 @@ mod replay_bound {
         }
         let expected: Vec<String> = (newest - 2..=newest).map(|i| i.to_string()).collect();
         assert_eq!(replayed, expected);
-        origin.finish().await;
     }
-
-    #[tokio::test]
-    async fn sqlite() {
-        run(Backend::Sqlite).await;
-    }
-
-    #[tokio::test]
-    async fn postgres() {
-        run(Backend::Postgres).await;
-    }
-}
+);
 
 // `Capture-Time: 9999-12-31T23:59:59Z` was accepted, and that frame stayed "latest" forever.
 on_both!(capture_times_far_from_the_clock_are_refused, |origin| {
@@ -412,7 +377,7 @@ mod orphans {
     async fn run(backend: Backend) {
         let origin = TestOrigin::start(backend).await;
         let (id, token) = origin.create_camera("Roof").await;
-        let kept: Value = upload(
+        let kept: Value = common::capture(
             &origin.client,
             &origin.base,
             id,

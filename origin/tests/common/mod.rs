@@ -151,14 +151,7 @@ impl TestOrigin {
     }
 
     pub async fn capture(&self, camera_id: i64, token: &str, jpeg: Vec<u8>) -> Response {
-        self.client
-            .post(self.url(&format!("/api/cameras/{camera_id}/captures")))
-            .bearer_auth(token)
-            .header("content-type", "image/jpeg")
-            .body(jpeg)
-            .send()
-            .await
-            .unwrap()
+        capture(&self.client, &self.base, camera_id, token, jpeg).await
     }
 
     /// The domain events logged after `after`, in order: everything but the derived
@@ -293,6 +286,24 @@ impl TestOrigin {
     }
 }
 
+/// Uploads a capture to the origin at `base` (for tasks that cannot borrow a `TestOrigin`).
+pub async fn capture(
+    client: &Client,
+    base: &str,
+    camera_id: i64,
+    token: &str,
+    jpeg: Vec<u8>,
+) -> Response {
+    client
+        .post(format!("{base}/api/cameras/{camera_id}/captures"))
+        .bearer_auth(token)
+        .header("content-type", "image/jpeg")
+        .body(jpeg)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// A response read off a raw socket.
 #[derive(Debug)]
 pub struct RawResponse {
@@ -417,9 +428,35 @@ pub async fn problem(response: Response, status: StatusCode) -> Value {
     body
 }
 
-/// Defines a test that runs once on SQLite and once on PostgreSQL.
+/// Defines a test that runs once on SQLite and once on PostgreSQL; optionally with the
+/// origin's options changed first (`on_both!(name, |options| { ... }, |origin| { ... })`).
 #[macro_export]
 macro_rules! on_both {
+    ($name:ident, |$options:ident| $configure:block, |$origin:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn run($origin: &$crate::common::TestOrigin) $body
+
+            fn configure($options: &mut timelapser_origin::Options) $configure
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let origin =
+                    $crate::common::TestOrigin::start_with($crate::common::Backend::Sqlite, configure).await;
+                run(&origin).await;
+                origin.finish().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let origin =
+                    $crate::common::TestOrigin::start_with($crate::common::Backend::Postgres, configure).await;
+                run(&origin).await;
+                origin.finish().await;
+            }
+        }
+    };
     ($name:ident, |$origin:ident| $body:block) => {
         mod $name {
             #[allow(unused_imports)]

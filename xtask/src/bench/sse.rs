@@ -37,7 +37,7 @@ const SINGLE_BROADCASTS: usize = 5;
 const BURST: usize = 20;
 
 /// Clients connect this many at a time, [`CONNECT_PAUSE`] apart.
-const CONNECT_BATCH: usize = 500;
+const CONNECT_BATCH: usize = 100;
 
 /// The pause between batches of connecting clients.
 const CONNECT_PAUSE: Duration = Duration::from_millis(20);
