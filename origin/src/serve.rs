@@ -180,63 +180,18 @@ struct Connection {
 }
 
 impl Connection {
-    /// Serves the connection. Each phase is boxed on its own, so the task of a long-lived
-    /// event stream holds only what the stream needs, not room for hyper's connection or the
-    /// first head's buffer.
-    async fn serve(self, mut stream: TcpStream) {
-        // A connection that has not sent a request yet is closed at shutdown, as hyper
-        // closes an idle one.
-        let head = tokio::select! {
-            head = Box::pin(read_first_head(&mut stream)) => head,
-            _ = self.shutdown.cancelled() => return,
+    /// Serves the connection: everything until an event stream (boxed, so a long-lived
+    /// stream's task holds no room for hyper's connection or the first head's buffer), then
+    /// the stream.
+    async fn serve(self, stream: TcpStream) {
+        let (limits, force) = (self.limits, self.force.clone());
+        let metrics = self.state.metrics.clone();
+        let Some((stream, events)) = Box::pin(self.until_event_stream(stream)).await else {
+            return;
         };
-        let prefix = match head {
-            FirstHead::Complete(prefix) => prefix,
-            FirstHead::Invalid(problem) => {
-                let _ = tokio::time::timeout(
-                    self.limits.sse_write_timeout,
-                    Box::pin(write_problem(&mut stream, &problem)),
-                )
-                .await;
-                return;
-            }
-            FirstHead::Close => return,
-        };
-        let Connection {
-            app,
-            state,
-            builder,
-            limits,
-            shutdown,
-            force,
-        } = self;
-        let metrics = state.metrics.clone();
-        // A connection that opens with a plain event-stream request never meets hyper.
-        let opened = match first_events_request(&prefix) {
-            Some(request) => Box::pin(open_stream(&state, request)).await,
-            None => None,
-        };
-        let (stream, events) = match opened {
-            Some(events) => (stream, events),
-            None => {
-                let hyper = HyperPhase {
-                    app,
-                    state,
-                    builder,
-                    shutdown,
-                    force: force.clone(),
-                };
-                match Box::pin(hyper.serve(stream, prefix)).await {
-                    Some(handed_off) => handed_off,
-                    None => return,
-                }
-            }
-        };
-        let served = AssertUnwindSafe(Box::pin(serve_event_stream(
-            stream, events, limits, force, &metrics,
-        )))
-        .catch_unwind()
-        .await;
+        let served = AssertUnwindSafe(serve_event_stream(stream, events, limits, force, &metrics))
+            .catch_unwind()
+            .await;
         if served.is_err() {
             // The same containment as the router's: logged and counted, the process goes on.
             tracing::error!(
@@ -246,6 +201,55 @@ impl Connection {
             metrics
                 .request_counter(EVENTS, &Method::GET, StatusCode::INTERNAL_SERVER_ERROR)
                 .increment(1);
+        }
+    }
+
+    /// Reads the first head, then serves requests until the connection ends (`None`) or
+    /// an event stream is opened on it: then the socket and the stream.
+    async fn until_event_stream(self, mut stream: TcpStream) -> Option<(TcpStream, EventStream)> {
+        // A connection that has not sent a request yet is closed at shutdown, as hyper
+        // closes an idle one.
+        let head = tokio::select! {
+            head = Box::pin(read_first_head(&mut stream)) => head,
+            _ = self.shutdown.cancelled() => return None,
+        };
+        let prefix = match head {
+            FirstHead::Complete(prefix) => prefix,
+            FirstHead::Invalid(problem) => {
+                let _ = tokio::time::timeout(
+                    self.limits.sse_write_timeout,
+                    Box::pin(write_problem(&mut stream, &problem)),
+                )
+                .await;
+                return None;
+            }
+            FirstHead::Close => return None,
+        };
+        let Connection {
+            app,
+            state,
+            builder,
+            shutdown,
+            force,
+            ..
+        } = self;
+        // A connection that opens with a plain event-stream request never meets hyper.
+        let opened = match first_events_request(&prefix) {
+            Some(request) => Box::pin(open_stream(&state, request)).await,
+            None => None,
+        };
+        match opened {
+            Some(events) => Some((stream, events)),
+            None => {
+                let hyper = HyperPhase {
+                    app,
+                    state,
+                    builder,
+                    shutdown,
+                    force,
+                };
+                hyper.serve(stream, prefix).await
+            }
         }
     }
 }
@@ -670,11 +674,12 @@ fn chunked(data: &Bytes) -> Vec<u8> {
 /// event stream's connection is discarded: the response never ends, so no other request on
 /// this connection could be answered.
 async fn peer_closed(stream: &TcpStream) {
-    let mut discard = [0u8; 64];
     loop {
         if stream.readable().await.is_err() {
             return;
         }
+        // Not held across the await: every idle stream's task would carry it.
+        let mut discard = [0u8; 64];
         match stream.try_read(&mut discard) {
             Ok(0) => return,
             Ok(_) => {}
