@@ -7,6 +7,7 @@
 //!   (`etag on`), each pinned to core 1 with one worker, wrk pinned to core 0: req/s for 200
 //!   and 304.
 //! - [`captures`]: 1920x1080 JPEG uploads per second, thumbnails included.
+//! - [`concurrent`]: 200 captures at once on SQLite and on PostgreSQL.
 //! - [`sse`]: 10,000 SSE clients of one origin: memory per connection, broadcast latency,
 //!   deliveries per second, lost and duplicated events.
 //! - [`offload`]: what a gallery workload through the edge asks of the origin.
@@ -15,6 +16,7 @@
 //! [`report`] writes the sections; [`frames`] makes the synthetic JPEGs they upload.
 
 mod captures;
+mod concurrent;
 mod criterion;
 mod frames;
 mod media;
@@ -42,6 +44,8 @@ pub enum Part {
     Media,
     /// capture uploads per second.
     Captures,
+    /// 200 captures at once, on SQLite and on PostgreSQL.
+    Concurrent,
     /// 10,000 SSE clients.
     Sse,
     /// Origin offload of a gallery workload through the edge.
@@ -56,6 +60,7 @@ pub fn bench(root: &Path, parts: &[Part]) -> Result<()> {
         Part::Core,
         Part::Media,
         Part::Captures,
+        Part::Concurrent,
         Part::Sse,
         Part::Offload,
         Part::Render,
@@ -93,6 +98,11 @@ pub fn bench(root: &Path, parts: &[Part]) -> Result<()> {
     if parts.contains(&Part::Captures) {
         let c = runtime.block_on(captures::measure(&origin_bin, &work))?;
         write(captures::HEADING, captures::report(&c, &run_info))?;
+    }
+    if parts.contains(&Part::Concurrent) {
+        tools::require_postgres()?;
+        let c = runtime.block_on(concurrent::measure(&origin_bin, &work))?;
+        write(concurrent::HEADING, concurrent::report(&c, &run_info))?;
     }
     if parts.contains(&Part::Sse) {
         let s = runtime.block_on(sse::measure(&origin_bin, &work))?;
