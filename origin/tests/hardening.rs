@@ -470,9 +470,7 @@ async fn connections_beyond_the_cap_wait_for_a_free_one() {
 // A wrong PostgreSQL port failed after 10 s with "pool timed out".
 #[tokio::test]
 async fn a_database_that_refuses_says_so() {
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = free.local_addr().unwrap().port();
-    drop(free);
+    let port = timelapser_support::free_port().unwrap();
     let error =
         timelapser_origin::db::Db::connect(&format!("postgres://postgres@127.0.0.1:{port}/test"))
             .await

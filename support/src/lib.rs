@@ -6,6 +6,7 @@
 //! Deliberately light (std, anyhow, tokio's timer, reqwest without TLS) and independent of
 //! `timelapser-origin`: xtask builds it before anything else.
 
+pub mod api;
 mod origin;
 mod process;
 pub mod wrangler;

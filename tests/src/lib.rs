@@ -147,19 +147,7 @@ impl Origin {
 
     /// Creates a camera; returns its id and token.
     pub async fn create_camera(&self, name: &str) -> Result<(i64, String)> {
-        let body: serde_json::Value = reqwest::Client::new()
-            .post(self.url("/api/cameras"))
-            .bearer_auth(ADMIN)
-            .json(&serde_json::json!({ "name": name }))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        Ok((
-            body["camera"]["id"].as_i64().context("id")?,
-            body["token"].as_str().context("token")?.to_owned(),
-        ))
+        timelapser_support::api::create_camera(&self.base, ADMIN, name).await
     }
 
     /// Uploads a synthetic frame; returns the image JSON.

@@ -133,19 +133,7 @@ fn origin(binary: &Path, data_dir: &Path) -> Result<OriginCommand> {
 
 /// Creates a camera on the origin at `base`; returns its id and token.
 async fn create_camera(base: &str) -> Result<(i64, String)> {
-    let created: serde_json::Value = reqwest::Client::new()
-        .post(format!("{base}/api/cameras"))
-        .bearer_auth(ADMIN)
-        .json(&serde_json::json!({"name": "bench"}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    Ok((
-        created["camera"]["id"].as_i64().context("camera id")?,
-        created["token"].as_str().context("token")?.to_owned(),
-    ))
+    timelapser_support::api::create_camera(base, ADMIN, "bench").await
 }
 
 /// The `p` quantile of sorted samples (nearest rank).
