@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use timelapser_origin::{Options, Server};
 use timelapser_support::{free_port, wrangler, ProcessGroup};
 
