@@ -27,7 +27,7 @@ mod sse;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use timelapser_support::OriginCommand;
 
 use crate::{cargo, run, step, tools};
