@@ -125,6 +125,45 @@ on_both!(writes_are_refused_from_the_head_before_any_body, |origin| {
     assert_eq!(cameras.as_array().unwrap().len(), 1, "nothing was created");
 });
 
+// A request refused from its head left its small body unread, and hyper closed the
+// connection after a response that did not say so: the client's next request on it failed.
+on_both!(a_refused_upload_leaves_its_connection_usable, |origin| {
+    let (id, _) = origin.create_camera("Roof").await;
+    let mut socket = TcpStream::connect(origin.addr).await.unwrap();
+    let body = common::jpeg(320, 240, 9);
+    for _ in 0..3 {
+        let head = format!(
+            "POST /api/cameras/{id}/captures HTTP/1.1\r\nHost: o\r\n\
+             Content-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        socket.write_all(head.as_bytes()).await.unwrap();
+        socket.write_all(&body).await.unwrap();
+        let refused = read_response(&mut socket).await;
+        refused.assert_problem(401);
+        assert_eq!(refused.header("connection"), None, "{}", refused.head);
+        socket
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: o\r\n\r\n")
+            .await
+            .unwrap();
+        assert_eq!(read_response(&mut socket).await.status, 200);
+    }
+    // A large body is not read: the response says the connection closes.
+    socket
+        .write_all(
+            format!(
+                "POST /api/cameras/{id}/captures HTTP/1.1\r\nHost: o\r\n\
+                 Content-Type: image/jpeg\r\nContent-Length: 2000000\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let refused = read_response(&mut socket).await;
+    refused.assert_problem(401);
+    assert_eq!(refused.header("connection").as_deref(), Some("close"));
+});
+
 #[tokio::test]
 async fn a_request_that_stalls_mid_body_gets_408() {
     let origin = TestOrigin::start_with(Backend::Sqlite, |o| {

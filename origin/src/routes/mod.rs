@@ -13,6 +13,7 @@ pub mod respond;
 mod settings;
 mod timelapses;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
@@ -47,7 +48,7 @@ pub fn router(state: AppState) -> Router {
         })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            request_deadline,
+            request_body,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -62,41 +63,77 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Bounds the time a request's body may take to arrive: a client that stalls mid-upload gets
-/// 408 (from the extractor reading the body) instead of holding memory and a task for as long
-/// as it likes. Only the arrival is bounded, not the work after it, so a capture that was
-/// received in time is never answered with an error because storing it took long.
-async fn request_deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// What a request's body owes the connection.
+///
+/// - Its arrival is bounded: a client that stalls mid-upload gets 408 (from the extractor
+///   reading the body) instead of holding memory and a task for as long as it likes. Only
+///   the arrival is bounded, not the work after it, so a capture received in time is never
+///   answered with an error because storing it took long.
+/// - A body the handler did not read (a request refused from its head: 401, 403, 413) is
+///   read and discarded when it is small, so the client's kept-alive connection stays usable;
+///   a larger one is not read, and the response says `Connection: close`, so the client does
+///   not send its next request on a connection the server is closing.
+async fn request_body(State(state): State<AppState>, request: Request, next: Next) -> Response {
     use http_body::Body as _;
     if request.body().is_end_stream() {
         return next.run(request).await;
     }
     let limit = state.config.request_timeout;
-    let mut response = next
-        .run(request.map(|body| axum::body::Body::new(DeadlineBody::new(body, limit))))
-        .await;
-    if response.status() == StatusCode::REQUEST_TIMEOUT {
-        // The rest of the body will not be read: the connection cannot be reused.
-        response.headers_mut().insert(
-            header::CONNECTION,
-            header::HeaderValue::from_static("close"),
-        );
+    let slot = Arc::new(Mutex::new(BodySlot::default()));
+    let request = request.map(|body| {
+        slot.lock().expect("body slot").body = Some(body);
+        axum::body::Body::new(GuardedBody::new(slot.clone(), limit))
+    });
+    let mut response = next.run(request).await;
+    let unread = {
+        let mut slot = slot.lock().expect("body slot");
+        (!slot.ended).then(|| slot.body.take()).flatten()
+    };
+    if let Some(body) = unread {
+        let drained = response.status() != StatusCode::REQUEST_TIMEOUT
+            && tokio::time::timeout(
+                limit.min(DRAIN_WITHIN),
+                axum::body::to_bytes(body, DRAIN_LIMIT),
+            )
+            .await
+            .is_ok_and(|read| read.is_ok());
+        if !drained {
+            response.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+        }
     }
     response
 }
 
-/// A request body that fails with [`BodyDeadline`] if it has not ended by its deadline.
+/// The most of an unread body discarded to keep its connection (a refused upload's JSON or a
+/// small frame); beyond it the connection is closed instead.
+const DRAIN_LIMIT: usize = 64 * 1024;
+
+/// How long discarding an unread body may take.
+const DRAIN_WITHIN: Duration = Duration::from_secs(5);
+
+/// A request body, and whether it was read to its end.
+#[derive(Default)]
+struct BodySlot {
+    body: Option<axum::body::Body>,
+    ended: bool,
+}
+
+/// The body handlers see: the client's body, kept in a slot the middleware takes back if the
+/// handler did not read it, failing with [`BodyDeadline`] if it has not ended by its deadline.
 /// (tower-http's `TimeoutBody` bounds the time between frames; a trickle would reset it.)
-struct DeadlineBody {
-    inner: axum::body::Body,
+struct GuardedBody {
+    slot: Arc<Mutex<BodySlot>>,
     deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
     limit: Duration,
 }
 
-impl DeadlineBody {
-    fn new(inner: axum::body::Body, limit: Duration) -> Self {
+impl GuardedBody {
+    fn new(slot: Arc<Mutex<BodySlot>>, limit: Duration) -> Self {
         Self {
-            inner,
+            slot,
             deadline: Box::pin(tokio::time::sleep(limit)),
             limit,
         }
@@ -108,7 +145,7 @@ impl DeadlineBody {
 #[error("the body did not arrive within {} s", .0.as_secs())]
 pub struct BodyDeadline(Duration);
 
-impl http_body::Body for DeadlineBody {
+impl http_body::Body for GuardedBody {
     type Data = bytes::Bytes;
     type Error = axum::Error;
 
@@ -117,22 +154,36 @@ impl http_body::Body for DeadlineBody {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
         use std::future::Future;
-        if let std::task::Poll::Ready(frame) = std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
-            return std::task::Poll::Ready(frame);
+        use std::task::Poll;
+        {
+            let mut slot = self.slot.lock().expect("body slot");
+            let Some(body) = slot.body.as_mut() else {
+                return Poll::Ready(None);
+            };
+            if let Poll::Ready(frame) = std::pin::Pin::new(body).poll_frame(cx) {
+                if frame.is_none() {
+                    slot.ended = true;
+                }
+                return Poll::Ready(frame);
+            }
         }
         if self.deadline.as_mut().poll(cx).is_ready() {
             let limit = self.limit;
-            return std::task::Poll::Ready(Some(Err(axum::Error::new(BodyDeadline(limit)))));
+            return Poll::Ready(Some(Err(axum::Error::new(BodyDeadline(limit)))));
         }
-        std::task::Poll::Pending
+        Poll::Pending
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        let slot = self.slot.lock().expect("body slot");
+        slot.ended || slot.body.as_ref().is_none_or(|b| b.is_end_stream())
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
+        let slot = self.slot.lock().expect("body slot");
+        slot.body
+            .as_ref()
+            .map_or_else(|| http_body::SizeHint::with_exact(0), |b| b.size_hint())
     }
 }
 
