@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::resources::{
-    Camera, CameraStatus, DashboardStats, HealthStatus, Image, Timelapse, Video,
+    Camera, CameraSchedule, CameraStatus, DashboardStats, HealthStatus, Image, Timelapse, Video,
 };
 
 /// Every event of the catalogue (API.md "Event names and payloads"). Each payload carries what
@@ -105,6 +105,13 @@ pub enum Event {
     },
     /// The dashboard numbers changed (coalesced to at most one a second).
     StatsUpdated(DashboardStats),
+    /// A camera's capture schedule changed (its agent follows this to apply it at once).
+    ScheduleUpdated {
+        /// The camera.
+        camera_id: i64,
+        /// The schedule as `GET /api/cameras/{id}/schedule` now represents it.
+        schedule: CameraSchedule,
+    },
     /// A component's health changed (only on change).
     HealthChanged {
         /// `database`, `media_disk`, `ffmpeg` or `event_log`.
@@ -159,6 +166,7 @@ impl Event {
         match self {
             Event::CameraCreated { camera } | Event::CameraUpdated { camera } => Some(camera.id),
             Event::CameraDeleted { camera_id }
+            | Event::ScheduleUpdated { camera_id, .. }
             | Event::CameraStatusChanged { camera_id, .. }
             | Event::ImageCaptured { camera_id, .. } => Some(*camera_id),
             Event::TimelapseStarted { timelapse } | Event::TimelapseStopped { timelapse } => {
@@ -545,6 +553,14 @@ mod tests {
                 etag: "\"1700000000.000000\"".into(),
             },
             Event::StatsUpdated(DashboardStats::default()),
+            Event::ScheduleUpdated {
+                camera_id: 1,
+                schedule: CameraSchedule {
+                    camera_id: 1,
+                    schedule: crate::schedule::Schedule::every(10, "UTC"),
+                    updated_at: at(),
+                },
+            },
             Event::HealthChanged {
                 component: "database".into(),
                 status: HealthStatus::Ok,
@@ -573,6 +589,8 @@ mod tests {
             "video_failed",
             "settings_updated",
             "stats_updated",
+            // Added by this project (README): a camera's schedule, for its agent.
+            "schedule_updated",
             "health_changed",
             "resync",
         ];

@@ -15,6 +15,7 @@
 //! | [`response`] | what to answer from a representation: 200, 206, 304, 412, 416 | RFC 9110 §13.2.2, §14, §15.4.5 |
 //! | [`problem`] | problem documents | RFC 9457 |
 //! | [`paths`] | the event stream and media paths, media names | API.md |
+//! | [`schedule`] | capture schedules: grid, daily and sun windows | API.md |
 //! | [`keys`] | in-memory cache key naming | the v4 caching guide |
 //! | [`events`] | the SSE event catalogue and the event-stream wire format | API.md, HTML §9.2 |
 //! | [`forwarding`] | hop-by-hop fields, the edge's cache status | RFC 9110 §7.6.1, RFC 9211 |
@@ -35,6 +36,7 @@ pub mod problem;
 pub mod range;
 pub mod resources;
 pub mod response;
+pub mod schedule;
 
 mod syntax;
 

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::paths::{media_url, MediaKind};
+use crate::schedule::Schedule;
 
 /// A camera's reported state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -196,6 +197,19 @@ pub struct Video {
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last modification time.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A camera's capture schedule (`GET /api/cameras/{id}/schedule`): the schedule's fields
+/// beside the camera's id and the schedule's modification time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CameraSchedule {
+    /// The camera.
+    pub camera_id: i64,
+    /// The schedule.
+    #[serde(flatten)]
+    pub schedule: Schedule,
+    /// When it last changed.
     pub updated_at: DateTime<Utc>,
 }
 

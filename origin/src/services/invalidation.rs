@@ -61,7 +61,9 @@ pub fn stale_patterns(event: &Event) -> Vec<KeyPattern> {
             vec![Entity::Dashboard.all()]
         }
         Event::SettingsUpdated { .. } => vec![Entity::Settings.all()],
+        // Schedules are read by their camera's agent, not cached in memory.
         Event::VideoProgress { .. }
+        | Event::ScheduleUpdated { .. }
         | Event::StatsUpdated(_)
         | Event::HealthChanged { .. }
         | Event::Resync { .. } => vec![],
