@@ -10,6 +10,7 @@
 //! | CSS, JS under hashed names | [`ContentKind::StaticAsset`] | `public, max-age=31536000, immutable` | no |
 //! | settings, preferences | [`ContentKind::Settings`] | `private, max-age=300` | no |
 //! | one camera, timelapse, video | [`ContentKind::EntityMetadata`] | `no-cache` | no |
+//! | a camera's schedule (its agent's) | [`ContentKind::PrivateMetadata`] | `private, no-cache` | no |
 //! | lists of cameras, images, videos | [`ContentKind::Collection`] | `no-cache` | no |
 //! | dashboard stats | [`ContentKind::Aggregate`] | `no-cache` | no |
 //! | HTML pages | [`ContentKind::Page`] | `max-age=0, stale-if-error=86400` | no |
@@ -50,6 +51,9 @@ pub enum ContentKind {
     Settings,
     /// One camera, timelapse or video: changes on events; always revalidated.
     EntityMetadata,
+    /// Metadata only its owner may read (a camera's schedule, for its agent): revalidated
+    /// every time, never stored by a shared cache.
+    PrivateMetadata,
     /// A list of cameras, images or videos: changes on events; always revalidated.
     Collection,
     /// Dashboard statistics: an aggregation; always revalidated, pushed live by SSE.
@@ -75,11 +79,12 @@ pub struct Policy {
 
 impl ContentKind {
     /// Every kind, for tables and tests.
-    pub const ALL: [ContentKind; 9] = [
+    pub const ALL: [ContentKind; 10] = [
         ContentKind::ImmutableMedia,
         ContentKind::StaticAsset,
         ContentKind::Settings,
         ContentKind::EntityMetadata,
+        ContentKind::PrivateMetadata,
         ContentKind::Collection,
         ContentKind::Aggregate,
         ContentKind::Page,
@@ -106,6 +111,9 @@ impl ContentKind {
                 false,
             ),
             ContentKind::EntityMetadata => (revalidate(), false, false),
+            ContentKind::PrivateMetadata => {
+                (CacheControl::new().private().no_cache(), false, false)
+            }
             ContentKind::Collection => (revalidate(), false, false),
             ContentKind::Aggregate => (revalidate(), false, false),
             // `max-age=0` rather than `no-cache`: both make every cache revalidate every time,
@@ -136,6 +144,7 @@ impl ContentKind {
         static STATIC_ASSET: OnceLock<HeaderValue> = OnceLock::new();
         static SETTINGS: OnceLock<HeaderValue> = OnceLock::new();
         static ENTITY_METADATA: OnceLock<HeaderValue> = OnceLock::new();
+        static PRIVATE_METADATA: OnceLock<HeaderValue> = OnceLock::new();
         static COLLECTION: OnceLock<HeaderValue> = OnceLock::new();
         static AGGREGATE: OnceLock<HeaderValue> = OnceLock::new();
         static PAGE: OnceLock<HeaderValue> = OnceLock::new();
@@ -146,6 +155,7 @@ impl ContentKind {
             ContentKind::StaticAsset => &STATIC_ASSET,
             ContentKind::Settings => &SETTINGS,
             ContentKind::EntityMetadata => &ENTITY_METADATA,
+            ContentKind::PrivateMetadata => &PRIVATE_METADATA,
             ContentKind::Collection => &COLLECTION,
             ContentKind::Aggregate => &AGGREGATE,
             ContentKind::Page => &PAGE,
@@ -179,6 +189,7 @@ mod tests {
             ),
             (ContentKind::Settings, "private, max-age=300"),
             (ContentKind::EntityMetadata, "no-cache"),
+            (ContentKind::PrivateMetadata, "private, no-cache"),
             (ContentKind::Collection, "no-cache"),
             (ContentKind::Aggregate, "no-cache"),
             (ContentKind::Page, "max-age=0, stale-if-error=86400"),
@@ -213,6 +224,7 @@ mod tests {
             (ContentKind::StaticAsset, Storable),
             (ContentKind::Settings, Private),
             (ContentKind::EntityMetadata, Storable),
+            (ContentKind::PrivateMetadata, Private),
             (ContentKind::Collection, Storable),
             (ContentKind::Aggregate, Storable),
             (ContentKind::Page, Storable),

@@ -16,6 +16,8 @@ pub enum AppError {
     BadRequest(String),
     /// An operational endpoint: operators ask the origin itself, never through the edge (404).
     Operational(String),
+    /// A media path that names no media file (404).
+    NoSuchMedia(String),
     /// The origin failed (502, or 504 when it did not answer in time).
     Origin(OriginError),
     /// The Cache API failed; the detail says what was being done (502).
@@ -31,6 +33,9 @@ impl AppError {
                 StatusCode::NOT_FOUND,
                 format!("{path} is not served through the edge"),
             ),
+            AppError::NoSuchMedia(path) => {
+                Problem::new(StatusCode::NOT_FOUND, format!("no media at {path}"))
+            }
             AppError::Origin(OriginError::Timeout) => Problem::new(
                 StatusCode::GATEWAY_TIMEOUT,
                 "the origin did not answer in time",

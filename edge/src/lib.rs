@@ -13,7 +13,8 @@
 //! - `pass_through`: `/api/events` streamed as the origin writes it; writes, other methods and
 //!   requests with credentials forwarded untouched, body and all;
 //! - operational endpoints (`/metrics`, `/api/cache/stats`): a 404 problem from the edge itself,
-//!   whatever the credentials; they are never forwarded.
+//!   whatever the credentials; they are never forwarded;
+//! - `/media/` paths that name no media file: a 404 problem from the edge itself.
 //!
 //! Around them: `origin` (the fetch with a deadline), `storage` (what the Cache API holds),
 //! `answer` (carrying out core's answer from a stored or full representation), `glue` (the
@@ -48,6 +49,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
             Route::Media => media::serve(&origin, &incoming).await,
             Route::Cacheable => cacheable::serve(&origin, &incoming, &ctx).await,
             Route::Operational => Err(AppError::Operational(incoming.path)),
+            Route::NoSuchMedia => Err(AppError::NoSuchMedia(incoming.path)),
         },
         Err(e) => Err(e),
     };

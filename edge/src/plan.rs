@@ -31,6 +31,9 @@ pub enum Route {
     PassThrough,
     /// `/metrics`, `/api/cache/stats`: never served through the edge, never forwarded.
     Operational,
+    /// A `/media/` path that is no media name (`<64 hex>.<ext>` in a known folder): a 404
+    /// from the edge, so garbage names cost the origin nothing.
+    NoSuchMedia,
 }
 
 /// Classifies a request.
@@ -50,10 +53,12 @@ pub fn route(method: &Method, path: &str, headers: &HeaderMap) -> Route {
     if headers.contains_key(header::AUTHORIZATION) || headers.contains_key(header::COOKIE) {
         return Route::PassThrough;
     }
-    if paths::is_media_path(path) {
+    if !paths::is_media_path(path) {
+        Route::Cacheable
+    } else if paths::MediaName::from_path(path).is_some() {
         Route::Media
     } else {
-        Route::Cacheable
+        Route::NoSuchMedia
     }
 }
 
@@ -346,17 +351,29 @@ mod tests {
         SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
     }
 
+    const IMAGE: &str =
+        "/media/images/ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad.jpg";
+    const VIDEO: &str =
+        "/media/videos/ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad.mp4";
+
     #[test]
     fn routes() {
         let none = HeaderMap::new();
-        assert_eq!(
-            route(&Method::GET, "/media/images/x.jpg", &none),
-            Route::Media
-        );
-        assert_eq!(
-            route(&Method::HEAD, "/media/videos/x.mp4", &none),
-            Route::Media
-        );
+        assert_eq!(route(&Method::GET, IMAGE, &none), Route::Media);
+        assert_eq!(route(&Method::HEAD, VIDEO, &none), Route::Media);
+        // A media path that names no media file is the edge's own 404.
+        for path in [
+            "/media/images/x.jpg",
+            "/media/nothing",
+            "/media/images/../secret",
+            "/media/videos/ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad.jpg",
+        ] {
+            assert_eq!(
+                route(&Method::GET, path, &none),
+                Route::NoSuchMedia,
+                "{path}"
+            );
+        }
         assert_eq!(route(&Method::GET, "/api/events", &none), Route::Events);
         assert_eq!(route(&Method::GET, "/api/cameras", &none), Route::Cacheable);
         assert_eq!(route(&Method::GET, "/", &none), Route::Cacheable);
@@ -373,10 +390,7 @@ mod tests {
             route(&Method::GET, "/api/preferences", &auth),
             Route::PassThrough
         );
-        assert_eq!(
-            route(&Method::GET, "/media/images/x.jpg", &auth),
-            Route::PassThrough
-        );
+        assert_eq!(route(&Method::GET, IMAGE, &auth), Route::PassThrough);
         // Operational endpoints, for any method, with or without credentials.
         for path in ["/metrics", "/api/cache/stats"] {
             for method in [Method::GET, Method::HEAD, Method::POST] {

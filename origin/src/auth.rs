@@ -138,6 +138,14 @@ impl Principal {
         }
     }
 
+    /// As [`Self::require_camera`], with the admin allowed too.
+    pub async fn require_camera_or_admin(self, db: &Db, camera_id: i64) -> Result<()> {
+        match self {
+            Principal::Admin => Ok(()),
+            other => other.require_camera(db, camera_id).await,
+        }
+    }
+
     /// 401 without a valid token; 403 with the admin token or another camera's token; 404
     /// when the token is valid but the camera does not exist.
     pub async fn require_camera(self, db: &Db, camera_id: i64) -> Result<()> {

@@ -525,7 +525,22 @@ mod replicas {
         let b = a.replica().await;
         let b_url = format!("http://{}", b.addr);
         let (id, token) = a.create_camera("Roof").await;
-        // B caches the camera.
+        // B has published A's camera_created (whose invalidation would otherwise race the
+        // read below)...
+        let created = a.last_event_id().await;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let published = b.state.events.last_published().await;
+            if published >= created {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "replica B published up to {published}, not A's camera_created {created}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // ...then caches the camera.
         let client = reqwest::Client::new();
         let before: Value = client
             .get(format!("{b_url}/api/cameras/{id}"))

@@ -551,6 +551,17 @@ async fn an_unreachable_origin_is_a_clear_problem() {
     assert!(problem["detail"].as_str().unwrap().contains("origin"));
 }
 
+/// The requests the origin refused as no media or no route at all (400 or 404).
+async fn media_refusals(origin: &Origin) -> u64 {
+    let mut refused = 0;
+    for route in ["/media/{folder}/{file}", "unmatched"] {
+        for status in [400, 404] {
+            refused += origin.requests(route, "GET", status).await.unwrap();
+        }
+    }
+    refused
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_requests_get_answers_not_errors() {
     let (origin, edge) = stack().await;
@@ -581,6 +592,27 @@ async fn hostile_requests_get_answers_not_errors() {
         let r = client.get(edge.url(path)).send().await.unwrap();
         assert!(r.status().is_client_error(), "{path}: {}", r.status());
     }
+    // Media paths that name no media file are the edge's own 404s: none reaches the origin.
+    let before = media_refusals(&origin).await;
+    for path in [
+        "/media/nothing",
+        "/media/images/x.jpg",
+        "/media/images/..%2F..%2Fetc%2Fpasswd",
+        "/media/videos/0000000000000000000000000000000000000000000000000000000000000000.jpg",
+    ] {
+        let r = client.get(edge.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/problem+json",
+            "{path}"
+        );
+    }
+    assert_eq!(
+        media_refusals(&origin).await,
+        before,
+        "no request reached the origin"
+    );
     // A huge header is refused by someone with a 4xx, never a 5xx.
     let r = client
         .get(edge.url("/api/cameras"))

@@ -18,6 +18,7 @@ pub mod events;
 pub mod images;
 pub mod key_values;
 pub mod media;
+pub mod schedules;
 pub mod timelapses;
 pub mod videos;
 

@@ -105,6 +105,22 @@ pub async fn running_for_camera(
     .await
 }
 
+/// The timelapse of a camera that was running at `at` (micros): started at or before it and
+/// not stopped by then. A frame is filed under it by its capture time, not its arrival.
+pub async fn running_at(
+    conn: &mut AnyConnection,
+    camera_id: i64,
+    at: i64,
+) -> Result<Option<TimelapseRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM timelapses WHERE camera_id = $1 AND started_at <= $2          AND (stopped_at IS NULL OR stopped_at > $2) ORDER BY started_at DESC, id DESC LIMIT 1"
+    ))
+    .bind(camera_id)
+    .bind(at)
+    .fetch_optional(conn)
+    .await
+}
+
 /// A camera's timelapses, newest first.
 pub async fn for_camera(
     conn: &mut AnyConnection,

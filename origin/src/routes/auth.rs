@@ -48,3 +48,24 @@ impl FromRequestParts<AppState> for CameraAuth {
         Ok(CameraAuth { camera_id })
     }
 }
+
+/// The request carries the token of the camera its path names, or the admin token (what a
+/// camera's agent and an operator may both read).
+#[derive(Clone, Copy, Debug)]
+pub struct CameraOrAdmin {
+    /// The camera.
+    pub camera_id: i64,
+}
+
+impl FromRequestParts<AppState> for CameraOrAdmin {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let Path(camera_id) = Path::<i64>::from_request_parts(parts, state).await?;
+        Principal::of(&state.db, &state.admin, &parts.headers)
+            .await?
+            .require_camera_or_admin(&state.db, camera_id)
+            .await?;
+        Ok(CameraOrAdmin { camera_id })
+    }
+}

@@ -9,13 +9,13 @@ use axum::Router;
 use serde::Deserialize;
 use timelapser_core::policy::ContentKind;
 
-use super::auth::{AdminAuth, CameraAuth};
+use super::auth::{AdminAuth, CameraAuth, CameraOrAdmin};
 use super::respond::{self, JSON};
-use super::{body_error, declared_length, Json, Path, Query};
+use super::{body_error, declared_length, Json, Path, Query, RawBody};
 use crate::cache::Represented;
 use crate::error::{Error, Result};
 use crate::services::captures::{self, Captured};
-use crate::services::{cameras, timelapses};
+use crate::services::{cameras, schedules, timelapses};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -26,6 +26,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/cameras/{id}/images", get(images))
         .route("/api/cameras/{id}/captures", post(capture))
         .route("/api/cameras/{id}/status", put(status))
+        .route(
+            "/api/cameras/{id}/schedule",
+            get(show_schedule).put(update_schedule),
+        )
         .route(
             "/api/cameras/{id}/timelapses",
             post(start_timelapse).get(list_timelapses),
@@ -282,4 +286,32 @@ async fn list_timelapses(
         &rep,
         JSON,
     ))
+}
+
+async fn show_schedule(
+    State(state): State<AppState>,
+    CameraOrAdmin { camera_id }: CameraOrAdmin,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let rep = schedules::get(&state, camera_id).await?;
+    Ok(respond::representation(
+        &method,
+        &headers,
+        ContentKind::PrivateMetadata,
+        &rep,
+        JSON,
+    ))
+}
+
+async fn update_schedule(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response> {
+    let preconditions = timelapser_core::conditional::Preconditions::from_headers(&headers);
+    let rep = schedules::put(&state, id, &preconditions, &body).await?;
+    Ok(respond::written(StatusCode::OK, &rep))
 }

@@ -58,9 +58,12 @@ pub fn camera_etag(camera: &Camera) -> EntityTag {
 pub async fn create(state: &AppState, name: &str) -> Result<CreatedCamera> {
     let name = validate_name(name)?;
     let token = auth::generate_token("tl_cam");
+    let schedule = serde_json::to_string(&super::schedules::default_for_new_camera(state).await?)
+        .map_err(|e| Error::Internal(e.into()))?;
     let now = db::now();
     let mut tx = state.db.begin_write().await?;
     let id = db::cameras::insert(&mut tx, &name, &auth::hash_token(&token), to_micros(now)).await?;
+    db::schedules::put(&mut tx, id, &schedule, to_micros(now)).await?;
     let camera = db::cameras::get(&mut tx, id)
         .await?
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("camera {id} vanished")))?

@@ -106,7 +106,8 @@ pub async fn ingest(
     let camera = db::cameras::get(&mut tx, camera_id)
         .await?
         .ok_or_else(|| Error::not_found("camera", camera_id))?;
-    let timelapse = db::timelapses::running_for_camera(&mut tx, camera_id).await?;
+    // Filed by capture time: a backfilled frame joins the timelapse that ran when it was taken.
+    let timelapse = db::timelapses::running_at(&mut tx, camera_id, to_micros(captured_at)).await?;
     let new = db::images::NewImage {
         camera_id,
         timelapse_id: timelapse.as_ref().map(|t| t.id),

@@ -179,6 +179,23 @@ pub async fn integer(state: &AppState, key: &str) -> Result<i64> {
         .unwrap_or(0))
 }
 
+/// A text setting, with its default when unset.
+pub async fn text(state: &AppState, key: &str) -> Result<String> {
+    let settings = get(state).await?;
+    let known = KNOWN
+        .iter()
+        .find(|k| k.key == key)
+        .expect("a known setting");
+    Ok(settings
+        .value
+        .values
+        .get(key)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| (known.default)().as_str().map(str::to_owned))
+        .unwrap_or_default())
+}
+
 /// The operator's preferences (not cached in memory: one reader, tiny table).
 pub async fn get_preferences(state: &AppState) -> Result<Represented<Settings>> {
     let preferences = load(state, Table::Preferences).await?;
