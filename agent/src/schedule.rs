@@ -165,11 +165,12 @@ impl ScheduleFollower {
                 match Event::from_parts(&message.event, &message.data) {
                     Ok(Event::ScheduleUpdated { schedule, .. }) => {
                         tracing::info!(camera = %self.label, "schedule_updated received");
-                        // The event carries the schedule; its entity tag comes with the next
-                        // fetch (a 200, since it changed).
+                        // The event carries the schedule, in force at once; its entity tag
+                        // comes with a fetch (for the next revalidation to be a 304).
                         self.etag = None;
                         self.persist(&schedule);
                         self.apply(schedule.schedule, true);
+                        self.fetch().await;
                     }
                     Ok(Event::Resync { reason }) => {
                         tracing::info!(camera = %self.label, "resync ({reason}): fetching the schedule");
