@@ -197,3 +197,149 @@ impl Recorder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, SimulatedClock};
+    use crate::source::SourceError;
+    use chrono::{NaiveTime, TimeZone};
+    use chrono_tz::Europe::Paris;
+    use futures::future::BoxFuture;
+    use timelapser_core::schedule::DailyWindow;
+
+    type Hook = Box<dyn FnMut(DateTime<Utc>) + Send>;
+
+    /// A source backed by one JPEG, recording the instants it is asked for.
+    struct ScriptedSource {
+        jpeg: bytes::Bytes,
+        asked: Arc<Mutex<Vec<DateTime<Utc>>>>,
+        hook: Hook,
+    }
+
+    impl Source for ScriptedSource {
+        fn capture(&mut self, at: DateTime<Utc>) -> BoxFuture<'_, Result<Vec<Frame>, SourceError>> {
+            self.asked.lock().unwrap().push(at);
+            (self.hook)(at);
+            let frame = Frame {
+                jpeg: self.jpeg.clone(),
+                captured_at: at,
+                file: None,
+            };
+            Box::pin(async move { Ok(vec![frame]) })
+        }
+    }
+
+    fn jpeg() -> bytes::Bytes {
+        let image = image::GrayImage::from_fn(32, 24, |x, y| image::Luma([(x * 7 + y * 5) as u8]));
+        let mut out = std::io::Cursor::new(Vec::new());
+        image.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+        out.into_inner().into()
+    }
+
+    fn hm(text: &str) -> NaiveTime {
+        NaiveTime::parse_from_str(text, "%H:%M").unwrap()
+    }
+
+    fn paris(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+        Paris
+            .with_ymd_and_hms(y, m, d, h, min, 0)
+            .single()
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    /// Two simulated days across the spring DST change, with the schedule changed at noon on
+    /// the second: every frame on the grid, inside the window in force, none missing.
+    #[tokio::test]
+    async fn two_simulated_days_follow_the_window_and_a_change_at_noon() {
+        let daytime = Schedule {
+            windows: vec![DailyWindow {
+                start: hm("08:00"),
+                end: hm("18:00"),
+            }],
+            ..Schedule::every(900, "Europe/Paris")
+        };
+        let hourly = Schedule {
+            interval_seconds: 3600,
+            ..daytime.clone()
+        };
+        let start = paris(2026, 3, 28, 0, 0);
+        let end = paris(2026, 3, 30, 0, 0);
+        let change_at = paris(2026, 3, 29, 12, 0);
+        let clock = SimulatedClock::new(start);
+        let (schedule_tx, schedule_rx) = watch::channel(Some(daytime.clone()));
+        let cancel = CancellationToken::new();
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let hook: Hook = {
+            let cancel = cancel.clone();
+            let hourly = hourly.clone();
+            let mut changed = false;
+            Box::new(move |at| {
+                if at >= change_at && !changed {
+                    changed = true;
+                    schedule_tx.send_replace(Some(hourly.clone()));
+                }
+                if at >= end {
+                    cancel.cancel();
+                }
+            })
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Arc::new(Spool::open(dir.path(), 1 << 30).unwrap());
+        let recorder = Recorder {
+            label: "simulated".into(),
+            clock: Arc::new(clock.clone()),
+            source: Box::new(ScriptedSource {
+                jpeg: jpeg(),
+                asked: asked.clone(),
+                hook,
+            }),
+            spool: spool.clone(),
+            schedule: schedule_rx,
+            health: Health::new(),
+            metrics: CameraMetrics::detached(),
+            policy: QualityPolicy {
+                blank: FramePolicy::Report,
+                frozen: FramePolicy::Report,
+                blank_stddev: 4.0,
+                frozen_after: 3,
+            },
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(30), recorder.run(cancel))
+            .await
+            .expect("two simulated days in under 30 s");
+
+        let asked: Vec<DateTime<Utc>> = asked
+            .lock()
+            .unwrap()
+            .iter()
+            .copied()
+            .filter(|t| *t < end)
+            .collect();
+        let mut expected = Vec::new();
+        let mut t = start;
+        while let Some(next) = (if t < change_at { &daytime } else { &hourly }).next_capture(t) {
+            if next >= end {
+                break;
+            }
+            expected.push(next);
+            t = next;
+        }
+        assert_eq!(asked, expected, "frame by frame");
+        // 08:00 to 17:45 every 15 min on the first day; on the second, to noon, then hourly.
+        assert_eq!(asked.len(), 40 + 17 + 5);
+        assert_eq!(asked[0], paris(2026, 3, 28, 8, 0));
+        assert_eq!(asked[40], paris(2026, 3, 29, 8, 0), "after the DST change");
+        assert_eq!(asked[57], paris(2026, 3, 29, 13, 0), "hourly after noon");
+        assert!(clock.now() >= end);
+        // Each frame is in the spool under its capture time.
+        let mut spooled = Vec::new();
+        while let Some(frame) = spool.oldest() {
+            spooled.push(frame.key.captured_at);
+            spool.remove(frame.key).unwrap();
+        }
+        spooled.retain(|t| *t < end);
+        assert_eq!(spooled, expected);
+    }
+}

@@ -103,6 +103,17 @@ fn test(root: &Path) -> Result<()> {
     tools::ensure_build_libraries()?;
     // The origin renders videos with Debian's ffmpeg; its tests check them with ffprobe.
     tools::ensure_apt_packages(&[("ffmpeg", "ffmpeg"), ("ffprobe", "ffmpeg")])?;
+    // The agent's RTSP tests record GStreamer's RTSP server, run by Debian's python3.
+    tools::ensure_debian_packages_installed(&[
+        "python3-gi",
+        "gir1.2-gst-rtsp-server-1.0",
+        "gstreamer1.0-rtsp",
+        "gstreamer1.0-plugins-base",
+        "gstreamer1.0-plugins-good",
+        "gstreamer1.0-plugins-ugly",
+        "gstreamer1.0-plugins-bad",
+        "gstreamer1.0-tools",
+    ])?;
     tools::ensure_wasm_target()?;
     let wasm_bindgen = tools::ensure_wasm_bindgen_cli(root)?;
 

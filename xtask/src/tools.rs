@@ -190,6 +190,26 @@ pub fn ensure_apt_packages(wanted: &[(&str, &str)]) -> Result<()> {
     ensure_debian_packages(&missing)
 }
 
+/// Debian packages that provide no program to look for (Python bindings, GStreamer plugins),
+/// checked with dpkg and installed with apt-get when missing and running as root; a clear error
+/// naming them otherwise.
+pub fn ensure_debian_packages_installed(packages: &[&str]) -> Result<()> {
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|package| {
+            !Command::new("dpkg-query")
+                .args(["-W", "-f=${Status}", package])
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).ends_with("install ok installed"))
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    ensure_debian_packages(&missing)
+}
+
 /// The C libraries the origin links: libjpeg-turbo's TurboJPEG API (Debian's
 /// libturbojpeg0-dev), found with pkg-config. Installed with apt-get when missing and running
 /// as root; a clear error otherwise.
