@@ -77,9 +77,6 @@ pub async fn run(
         schedule_tx,
         health.clone(),
     );
-    if schedule_rx.borrow().is_none() {
-        health.set_schedule_problem(Some("waiting for the schedule from the origin".into()));
-    }
     let follower = tokio::spawn(follower.run(cancel.clone()));
 
     let recorder = Recorder {

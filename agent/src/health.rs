@@ -32,6 +32,8 @@ const RELOOK: Duration = Duration::from_secs(30);
 /// What each part says.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct HealthState {
+    /// No capture has been tried yet.
+    pub starting: bool,
     /// The source fails (no frame).
     pub source: Option<String>,
     /// The spool cannot be written.
@@ -69,6 +71,9 @@ impl HealthState {
             return (CameraStatus::Error, schedule.clone());
         }
         let mut parts = Vec::new();
+        if self.starting {
+            parts.push("starting".into());
+        }
         if let Some(quality) = &self.quality {
             parts.push(quality.clone());
         }
@@ -126,9 +131,21 @@ impl Default for Health {
 }
 
 impl Health {
-    /// All well.
+    /// A camera starting: no capture tried, no schedule known yet.
     pub fn new() -> Self {
-        Self(Arc::new(watch::channel(HealthState::default()).0))
+        Self(Arc::new(
+            watch::channel(HealthState {
+                starting: true,
+                schedule: Some("waiting for the schedule from the origin".into()),
+                ..HealthState::default()
+            })
+            .0,
+        ))
+    }
+
+    /// A capture has been tried.
+    pub fn set_started(&self) {
+        self.update(|s| s.starting = false);
     }
 
     /// The current state.
@@ -301,8 +318,28 @@ mod tests {
     }
 
     #[test]
+    fn a_camera_starts_waiting_for_its_schedule_then_for_its_first_frame() {
+        let health = Health::new();
+        assert_eq!(
+            health.state().status(at(0)),
+            (
+                CameraStatus::Error,
+                "waiting for the schedule from the origin".into()
+            )
+        );
+        health.set_schedule_problem(None);
+        assert_eq!(
+            health.state().status(at(0)),
+            (CameraStatus::Online, "starting".into())
+        );
+        health.set_started();
+        assert_eq!(health.state().status(at(0)).1, "ok");
+    }
+
+    #[test]
     fn no_frame_at_all_is_an_error_naming_the_cause() {
         let health = Health::new();
+        health.set_schedule_problem(None);
         health.set_source_problem(Some("RTSP: connection refused".into()));
         assert_eq!(
             health.state().status(at(0)),
@@ -318,6 +355,8 @@ mod tests {
     #[test]
     fn an_outage_reads_as_spooling_then_as_a_backlog_draining() {
         let health = Health::new();
+        health.set_schedule_problem(None);
+        health.set_started();
         health.set_quality_problem(Some("frames are black".into()));
         health.upload_failed(at(0));
         health.upload_failed(at(60));
@@ -341,6 +380,8 @@ mod tests {
     #[test]
     fn dropped_frames_are_reported_for_an_hour() {
         let health = Health::new();
+        health.set_schedule_problem(None);
+        health.set_started();
         health.frames_dropped(at(0), 3);
         health.frames_dropped(at(10), 2);
         assert_eq!(

@@ -81,6 +81,9 @@ impl Recorder {
                     .set_interval(Duration::from_secs(u64::from(schedule.interval_seconds)));
             }
             self.health.set_paused(schedule.paused);
+            if schedule.paused {
+                self.health.set_started();
+            }
             let now = self.clock.now();
             let next = schedule.next_capture(now);
             let wake = next.unwrap_or(now + IDLE_RELOOK);
@@ -101,7 +104,9 @@ impl Recorder {
 
     /// Takes and spools the frames of instant `at`.
     async fn capture(&mut self, at: DateTime<Utc>, quality: &Arc<Mutex<QualityCheck>>) {
-        let frames = match self.source.capture(at).await {
+        let captured = self.source.capture(at).await;
+        self.health.set_started();
+        let frames = match captured {
             Ok(frames) => {
                 self.health.set_source_problem(None);
                 frames

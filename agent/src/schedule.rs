@@ -76,6 +76,7 @@ impl ScheduleFollower {
                     );
                     follower.etag = stored.etag;
                     follower.apply(stored.schedule.schedule, false);
+                    follower.health.set_schedule_problem(None);
                 }
                 Err(e) => tracing::warn!(
                     camera = %follower.label,

@@ -101,7 +101,9 @@ async fn an_rtsp_camera_that_goes_away_is_reconnected_and_its_outage_shown() {
     .await;
     assert!(
         resumed <= restarted + within,
-        "frames resumed at {resumed}, more than three intervals after the restart at {restarted}"
+        "frames resumed at {resumed}, more than three intervals after the restart at \
+         {restarted}; the agent's log:\n{}",
+        agent.log_text()
     );
     origin
         .wait_for_status(id, Duration::from_secs(10), |s, m| {

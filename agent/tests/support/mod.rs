@@ -393,6 +393,8 @@ pub struct RtspServer {
     process: Option<ProcessGroup>,
     /// Its port (kept across restarts).
     pub port: u16,
+    /// Starts so far: each start tints the picture differently.
+    starts: u32,
 }
 
 impl RtspServer {
@@ -402,6 +404,7 @@ impl RtspServer {
         let mut server = Self {
             process: None,
             port: free_port().unwrap(),
+            starts: 0,
         };
         server.restart().await;
         server
@@ -450,6 +453,7 @@ impl RtspServer {
         command
             .arg(&script)
             .arg(self.port.to_string())
+            .arg(self.starts.to_string())
             .stdin(Stdio::null())
             .stdout(stdout);
         let mut process = ProcessGroup::spawn("the RTSP server", &mut command).unwrap();
@@ -469,6 +473,7 @@ impl RtspServer {
         })
         .await;
         self.process = Some(process);
+        self.starts += 1;
     }
 }
 

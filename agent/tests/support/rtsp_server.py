@@ -2,7 +2,9 @@
 """A real RTSP server for the agent's tests: GStreamer's gst-rtsp-server serving a live,
 moving H.264 test picture at rtsp://127.0.0.1:PORT/cam. Prints "ready" once it listens.
 
-Usage: rtsp_server.py PORT
+Usage: rtsp_server.py PORT [VARIANT]
+Each VARIANT (0, 1, ...) tints the picture differently: the origin stores equal bytes once, so a
+server started again must not serve the frames it served before.
 Needs Debian's python3-gi, gir1.2-gst-rtsp-server-1.0 and the GStreamer plugins (base, good,
 ugly for x264enc); run with Debian's /usr/bin/python3, for which PyGObject is installed.
 """
@@ -15,9 +17,11 @@ gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
 # Every element must exist: a missing one makes each DESCRIBE answer 503 with nothing logged.
+# The bars scroll 3 px a frame (320 px wide: no picture repeats for 32 s at 10 frames a second).
 LAUNCH = (
     "( videotestsrc is-live=true pattern=smpte horizontal-speed=3 "
     "! video/x-raw,width=320,height=240,framerate=10/1 "
+    "! videobalance hue={hue:.2f} "
     "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=10 "
     "! rtph264pay name=pay0 pt=96 )"
 )
@@ -25,15 +29,16 @@ LAUNCH = (
 
 def main():
     port = sys.argv[1]
+    variant = int(sys.argv[2]) if len(sys.argv) > 2 else 0
     Gst.init(None)
-    for element in ("videotestsrc", "x264enc", "rtph264pay"):
+    for element in ("videotestsrc", "videobalance", "x264enc", "rtph264pay"):
         if Gst.ElementFactory.find(element) is None:
             sys.exit(f"GStreamer element {element} is missing: install the plugin packages")
     server = GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")
     server.set_service(port)
     factory = GstRtspServer.RTSPMediaFactory()
-    factory.set_launch(LAUNCH)
+    factory.set_launch(LAUNCH.format(hue=(variant * 0.3) % 2.0 - 1.0))
     factory.set_shared(True)
     server.get_mount_points().add_factory("/cam", factory)
     if server.attach(None) == 0:
