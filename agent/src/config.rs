@@ -793,6 +793,17 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_parses_and_holds_no_secret() {
+        let text = include_str!("../agent.example.toml");
+        let config = FileConfig::parse(text).unwrap();
+        assert_eq!(config.cameras.len(), 4);
+        assert!(config
+            .cameras
+            .iter()
+            .all(|c| c.token_file.is_some() != c.token_env.is_some()));
+    }
+
+    #[test]
     fn an_unknown_key_is_refused() {
         let error = FileConfig::parse("[[camera]]\ntoken = \"literal\"\n").unwrap_err();
         assert!(error.message.contains("token"), "{error}");

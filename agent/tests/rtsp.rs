@@ -111,6 +111,27 @@ async fn an_rtsp_camera_that_goes_away_is_reconnected_and_its_outage_shown() {
         })
         .await;
 
+    // A server that hangs (connections open, nothing flowing): the stall is noticed within
+    // two intervals, ffmpeg is restarted, and the stream comes back when the server does.
+    rtsp.freeze();
+    let stall = origin
+        .wait_for_status(id, Duration::from_secs(20), |s, m| {
+            s == "error" && m.starts_with("RTSP: ") && m.contains("no frame")
+        })
+        .await;
+    eprintln!("while the server hangs: {stall}");
+    origin
+        .wait_for_status(id, Duration::from_secs(20), |_, m| {
+            m.starts_with("RTSP: the stream stalled")
+        })
+        .await;
+    rtsp.thaw();
+    origin
+        .wait_for_status(id, Duration::from_secs(30), |s, m| {
+            s == "online" && m == "ok"
+        })
+        .await;
+
     let text = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
         .await
         .unwrap()
@@ -119,7 +140,7 @@ async fn an_rtsp_camera_that_goes_away_is_reconnected_and_its_outage_shown() {
         .unwrap();
     let labels = format!("camera_id=\"{id}\"");
     assert!(
-        read_counter(&text, "agent_source_reconnects_total", &labels) >= 1.0,
+        read_counter(&text, "agent_source_reconnects_total", &labels) >= 2.0,
         "{text}"
     );
     assert!(read_counter(&text, "agent_frames_uploaded_total", &labels) >= 3.0);

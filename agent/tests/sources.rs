@@ -265,7 +265,27 @@ async fn bad_input_is_a_clear_status_and_never_a_crash() {
     }
     assert_eq!(verdicts.matches(": FAIL\n").count(), 4, "{verdicts}");
 
+    // And a camera with its lens cap on, whose black frames are not uploaded.
+    let (capped_id, capped_token) = origin.create_camera("lens cap").await;
+    origin.put_schedule(capped_id, every_second()).await;
+    let capped = SnapshotCamera::start(CameraAuth::Open, CameraAnswer::Black).await;
+    let mut with_capped = config.clone();
+    with_capped.push_str(&camera_toml(
+        &origin.base,
+        capped_id,
+        &capped_token,
+        &capped.url,
+        dir.path(),
+        "blank_frames = \"skip\"",
+    ));
+    std::fs::write(&config_path, &with_capped).unwrap();
+
     let mut agent = AgentProcess::start(&config_path, &dir.path().join("agent.log"), &[]);
+    origin
+        .wait_for_status(capped_id, Duration::from_secs(30), |status, message| {
+            status == "online" && message == "frames are black"
+        })
+        .await;
     for (id, name, message) in &expected {
         let shown = origin
             .wait_for_status(*id, Duration::from_secs(30), |status, shown| {
@@ -288,6 +308,11 @@ async fn bad_input_is_a_clear_status_and_never_a_crash() {
             .unwrap()
             .starts_with(message.as_str()));
     }
+    assert!(capped.served().len() >= 2);
+    assert!(
+        origin.images(capped_id).await.is_empty(),
+        "black frames were uploaded"
+    );
     let status = agent.terminate();
     assert!(status.success(), "{status}");
     for (id, _, _) in &expected {

@@ -415,6 +415,27 @@ impl RtspServer {
         format!("rtsp://{userinfo}127.0.0.1:{}/cam", self.port)
     }
 
+    /// Freezes the server (SIGSTOP): connections stay open and nothing flows, as when a
+    /// camera's encoder hangs.
+    pub fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a frozen server go on (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.process.as_ref().expect("running").id();
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
     /// Stops the server process (an outage, as a camera's reboot is).
     pub fn stop(&mut self) {
         if let Some(process) = self.process.take() {
@@ -501,6 +522,8 @@ pub enum CameraAnswer {
     },
     /// A login page, as a misconfigured URL gets.
     Html,
+    /// A black picture (a lens cap), a new JPEG each time all the same.
+    Black,
 }
 
 struct CameraState {
@@ -606,6 +629,13 @@ async fn snapshot(State(state): State<Arc<CameraState>>, request: Request) -> Re
             "<html><body>Please log in</body></html>",
         )
             .into_response(),
+        CameraAnswer::Black => {
+            let black = image::RgbImage::from_pixel(64, 48, image::Rgb([3, 3, 3]));
+            let mut out = std::io::Cursor::new(Vec::new());
+            black.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+            state.served.lock().unwrap().push(sha256_hex(out.get_ref()));
+            ([("content-type", "image/jpeg")], out.into_inner()).into_response()
+        }
         CameraAnswer::Frames { limit } => {
             let mut served = state.served.lock().unwrap();
             if served.len() >= limit {
