@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::SharedClock;
 use crate::origin::OriginClient;
 
-/// How long a dropped-frames notice stays in the message.
+/// How long a notice of dropped or refused frames stays in the message.
 const DROP_NOTICE: chrono::Duration = chrono::Duration::hours(1);
 
 /// The shortest gap between two reports that differ only in their message.
@@ -54,8 +54,8 @@ pub struct HealthState {
     pub dropped: u64,
     /// When frames were last dropped.
     pub last_drop: Option<DateTime<Utc>>,
-    /// The origin refused a frame for good (last reason).
-    pub rejected: Option<String>,
+    /// The origin refused a frame for good: the last reason, and when.
+    pub rejected: Option<(String, DateTime<Utc>)>,
 }
 
 impl HealthState {
@@ -95,8 +95,12 @@ impl HealthState {
                 self.dropped
             ));
         }
-        if let Some(rejected) = &self.rejected {
-            parts.push(rejected.clone());
+        if let Some((reason, _)) = self
+            .rejected
+            .as_ref()
+            .filter(|(_, at)| now - *at < DROP_NOTICE)
+        {
+            parts.push(reason.clone());
         }
         if self.paused {
             parts.push("schedule paused".into());
@@ -225,8 +229,8 @@ impl Health {
     }
 
     /// The origin refused a frame for good.
-    pub fn frame_rejected(&self, reason: String) {
-        self.update(|s| s.rejected = Some(reason));
+    pub fn frame_rejected(&self, now: DateTime<Utc>, reason: String) {
+        self.update(|s| s.rejected = Some((reason, now)));
     }
 }
 

@@ -45,6 +45,8 @@ pub struct ScheduleFollower {
     health: Health,
     etag: Option<String>,
     last_event_id: Option<String>,
+    /// Fetches failed in a row (the first is a warning, the rest are debug).
+    failures: u32,
 }
 
 impl ScheduleFollower {
@@ -66,6 +68,7 @@ impl ScheduleFollower {
             health,
             etag: None,
             last_event_id: None,
+            failures: 0,
         };
         match std::fs::read(&follower.store) {
             Ok(bytes) => match serde_json::from_slice::<Stored>(&bytes) {
@@ -130,10 +133,12 @@ impl ScheduleFollower {
     async fn fetch(&mut self) -> bool {
         match self.client.schedule(self.etag.as_deref()).await {
             Ok(ScheduleFetch::NotModified) => {
+                self.failures = 0;
                 self.health.set_schedule_problem(None);
                 true
             }
             Ok(ScheduleFetch::Fetched { schedule, etag }) => {
+                self.failures = 0;
                 self.etag = etag;
                 self.persist(&schedule);
                 self.apply(schedule.schedule, true);
@@ -141,7 +146,12 @@ impl ScheduleFollower {
                 true
             }
             Err(e) => {
-                tracing::warn!(camera = %self.label, "schedule: {e}");
+                self.failures += 1;
+                if self.failures == 1 {
+                    tracing::warn!(camera = %self.label, "schedule: {e}; keeping the last one known");
+                } else {
+                    tracing::debug!(camera = %self.label, "schedule: {e}");
+                }
                 if self.schedule.borrow().is_none() {
                     self.health
                         .set_schedule_problem(Some(format!("waiting for the schedule: {e}")));

@@ -113,7 +113,7 @@ impl Uploader {
                         ),
                     }
                     self.metrics.rejected.increment(1);
-                    self.health.frame_rejected(reason);
+                    self.health.frame_rejected(now, reason);
                 }
                 Err(UploadError::Retry(reason) | UploadError::Refused(reason)) => {
                     self.metrics.upload_failures.increment(1);

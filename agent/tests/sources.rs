@@ -472,3 +472,66 @@ async fn a_schedule_change_applies_within_two_seconds_and_survives_the_origin_go
     }
     agent.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_left_in_the_spool_are_uploaded_with_their_time_and_a_refused_one_set_aside() {
+    let origin = TestOrigin::start().await;
+    let (id, token) = origin.create_camera("after a crash").await;
+    origin
+        .put_schedule(
+            id,
+            json!({ "interval_seconds": 60, "timezone": "UTC", "paused": true }),
+        )
+        .await;
+    let camera = SnapshotCamera::start(CameraAuth::Open, CameraAnswer::Frames { limit: 10 }).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = camera_config(&origin.base, id, &token, &camera.url, dir.path());
+    // What a previous run left: a frame too old for the origin (422), then two recent ones.
+    let now = DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
+    let left = [
+        (now - chrono::Duration::days(400), test_jpeg(100)),
+        (now - chrono::Duration::seconds(20), test_jpeg(101)),
+        (now - chrono::Duration::seconds(10), test_jpeg(102)),
+    ];
+    {
+        let spool =
+            timelapser_agent::spool::Spool::open(&config.spool_dir, config.spool_limit_bytes)
+                .unwrap();
+        for (at, jpeg) in left.iter().rev() {
+            spool.add(jpeg, *at).unwrap();
+        }
+    }
+    let agent = start_agent(vec![config.clone()]);
+    let images = wait_for("the two recent frames", Duration::from_secs(20), || async {
+        let images = origin.images(id).await;
+        if images.len() >= 2 {
+            Ok(images)
+        } else {
+            Err(format!("{} images", images.len()))
+        }
+    })
+    .await;
+    assert_eq!(
+        images.iter().map(captured_at).collect::<Vec<_>>(),
+        vec![left[1].0, left[2].0],
+        "uploaded with the capture times they were spooled with, in order"
+    );
+    assert_eq!(
+        shas(&images),
+        vec![sha256_hex(&left[1].1), sha256_hex(&left[2].1)]
+    );
+    let message = origin
+        .wait_for_status(id, Duration::from_secs(10), |status, message| {
+            status == "online" && message.contains("frame refused (422")
+        })
+        .await;
+    assert!(message.ends_with("schedule paused"), "{message}");
+    let rejected: Vec<_> = std::fs::read_dir(config.spool_dir.join("rejected"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(std::fs::read(&rejected[0]).unwrap(), left[0].1);
+    assert!(camera.served().is_empty(), "nothing captured while paused");
+    agent.stop().await;
+}
