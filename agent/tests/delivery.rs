@@ -231,3 +231,82 @@ async fn killed_mid_upload_and_restarted_nothing_is_lost_or_stored_twice() {
     let log = std::fs::read_to_string(&log).unwrap();
     assert!(log.contains("frames in the spool from before"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_the_upload_in_flight_finish_and_keeps_the_spool() {
+    let origin = TestOrigin::start().await;
+    let (id, token) = origin.create_camera("shed").await;
+    origin
+        .put_schedule(id, json!({ "interval_seconds": 1, "timezone": "UTC" }))
+        .await;
+    let proxy = HoldingProxy::start(&origin.base).await;
+    let camera = SnapshotCamera::start(CameraAuth::Open, CameraAnswer::Frames { limit: 100 }).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        camera_toml(&proxy.base, id, &token, &camera.url, dir.path(), ""),
+    )
+    .unwrap();
+    let mut agent = AgentProcess::start(&config, &dir.path().join("agent.log"), &[]);
+    proxy.hold_uploads(true);
+    let held = proxy.wait_for_held_upload(Duration::from_secs(30)).await;
+    // Frames go on being captured and spooled behind the held upload.
+    let frames = dir.path().join(format!("spool-{id}/frames"));
+    wait_for("3 frames in the spool", Duration::from_secs(10), || async {
+        let n = std::fs::read_dir(&frames)
+            .map_err(|e| e.to_string())?
+            .count();
+        if n >= 3 {
+            Ok(())
+        } else {
+            Err(format!("{n} frames"))
+        }
+    })
+    .await;
+
+    agent.send_sigterm();
+    wait_for(
+        "the agent to take the signal",
+        Duration::from_secs(10),
+        || {
+            let log = agent.log_text();
+            async move {
+                if log.contains("SIGTERM: finishing the uploads in flight") {
+                    Ok(())
+                } else {
+                    Err("not yet".to_owned())
+                }
+            }
+        },
+    )
+    .await;
+    assert!(
+        agent.running(),
+        "the agent left before its upload was answered"
+    );
+    proxy.release();
+    let status = agent.wait_for_exit(Duration::from_secs(20)).await;
+    assert!(status.success(), "{status}");
+
+    let stored: Vec<String> = origin
+        .images(id)
+        .await
+        .iter()
+        .map(|i| i["sha256"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(stored.contains(&held), "the upload in flight was finished");
+    let kept: Vec<Vec<u8>> = std::fs::read_dir(&frames)
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(kept.len() >= 2, "the spool is kept: {} frames", kept.len());
+    assert!(
+        kept.iter().all(|jpeg| sha256_hex(jpeg) != held),
+        "the finished upload left the spool"
+    );
+    let log = agent.log_text();
+    assert!(log.contains("frames stay in the spool"), "{log}");
+    let camera_now = origin.camera(id).await.unwrap();
+    assert_eq!(camera_now["status_message"], "agent stopped");
+}

@@ -327,6 +327,28 @@ impl AgentProcess {
         }
     }
 
+    /// Sends SIGTERM and returns at once.
+    pub fn send_sigterm(&self) {
+        let pid = self.group.as_ref().expect("running").id();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for it to exit by itself; its exit status.
+    pub async fn wait_for_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let group = self.group.as_mut().expect("running");
+        let status = wait_for("the agent to exit", within, || {
+            let exited = group.try_wait().unwrap();
+            async move { exited.ok_or_else(|| "still running".to_owned()) }
+        })
+        .await;
+        self.group = None;
+        status
+    }
+
     /// SIGTERM, and its exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         self.group.take().expect("running").stop().unwrap()
@@ -709,6 +731,7 @@ struct ProxyState {
     client: reqwest::Client,
     hold: AtomicBool,
     held: tokio::sync::watch::Sender<usize>,
+    released: tokio::sync::watch::Sender<bool>,
     uploads: Mutex<Vec<(String, u16)>>,
 }
 
@@ -728,6 +751,7 @@ impl HoldingProxy {
             client: reqwest::Client::new(),
             hold: AtomicBool::new(false),
             held: tokio::sync::watch::channel(0).0,
+            released: tokio::sync::watch::channel(false).0,
             uploads: Mutex::new(Vec::new()),
         });
         let app = axum::Router::new()
@@ -742,9 +766,15 @@ impl HoldingProxy {
         }
     }
 
-    /// Holds the answer of every upload from now on.
+    /// Holds the answer of every upload from now on (until [`HoldingProxy::release`]).
     pub fn hold_uploads(&self, hold: bool) {
         self.state.hold.store(hold, Ordering::SeqCst);
+    }
+
+    /// Sends the held answers, and holds no more.
+    pub fn release(&self) {
+        self.hold_uploads(false);
+        self.state.released.send_replace(true);
     }
 
     /// Waits until an upload's answer is being held; returns the frame's SHA-256.
@@ -796,7 +826,7 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
             .push((sha256_hex(&body), status.as_u16()));
         if state.hold.load(Ordering::SeqCst) {
             state.held.send_modify(|n| *n += 1);
-            std::future::pending::<()>().await;
+            let _ = state.released.subscribe().wait_for(|r| *r).await;
         }
         return (status, headers, answer).into_response();
     }
