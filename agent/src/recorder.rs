@@ -105,6 +105,10 @@ impl Recorder {
     /// Takes and spools the frames of instant `at`.
     async fn capture(&mut self, at: DateTime<Utc>, quality: &Arc<Mutex<QualityCheck>>) {
         let captured = self.source.capture(at).await;
+        if !self.source.opened() {
+            // A stream's first session is still connecting: not a failure yet.
+            return;
+        }
         self.health.set_started();
         let frames = match captured {
             Ok(frames) => {

@@ -48,6 +48,12 @@ pub trait Source: Send {
 
     /// The schedule's interval changed (a stream's stall timeout follows it).
     fn set_interval(&mut self, _interval: Duration) {}
+
+    /// False while the source is still opening for the first time (a stream's first session
+    /// before its first frame): an instant without a frame then is not a failure.
+    fn opened(&self) -> bool {
+        true
+    }
 }
 
 /// The source a camera's config names.

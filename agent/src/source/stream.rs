@@ -103,6 +103,8 @@ struct StreamState {
     latest: Option<(Instant, Bytes)>,
     /// Why there is no session, while there is none.
     error: Option<String>,
+    /// A first frame or a first failure has happened.
+    opened: bool,
 }
 
 /// A stream source: the session runs in its own task from [`StreamSource::start`] until the
@@ -135,10 +137,7 @@ struct Session {
 impl StreamSource {
     /// Starts the camera's session.
     pub fn start(camera: &Camera, metrics: CameraMetrics) -> Self {
-        let (tx, state) = watch::channel(StreamState {
-            latest: None,
-            error: Some(format!("{}: connecting", camera.source.kind())),
-        });
+        let (tx, state) = watch::channel(StreamState::default());
         let stall_ms = Arc::new(AtomicU64::new(
             stall_timeout(Duration::from_secs(60), camera.stream_fps).as_millis() as u64,
         ));
@@ -206,6 +205,9 @@ impl Source for StreamSource {
                     }
                     Err(_) => {
                         let state = state.borrow();
+                        if !state.opened {
+                            return Ok(Vec::new());
+                        }
                         return Err(SourceError(state.error.clone().unwrap_or_else(|| {
                             format!(
                                 "{}: no frame for {} s",
@@ -220,6 +222,10 @@ impl Source for StreamSource {
                 }
             }
         })
+    }
+
+    fn opened(&self) -> bool {
+        self.state.borrow().opened
     }
 
     fn set_interval(&mut self, interval: Duration) {
@@ -251,7 +257,10 @@ async fn keep_streaming(
             ended.message,
             delay.as_secs_f64()
         );
-        state.send_modify(|s| s.error = Some(ended.message));
+        state.send_modify(|s| {
+            s.error = Some(ended.message);
+            s.opened = true;
+        });
         metrics.reconnects.increment(1);
         tokio::time::sleep(delay).await;
     }
@@ -322,6 +331,7 @@ async fn run_session(
                     state.send_modify(|s| {
                         s.latest = Some((last_frame, jpeg));
                         s.error = None;
+                        s.opened = true;
                     });
                 }
             }
