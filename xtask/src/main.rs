@@ -8,6 +8,7 @@
 
 mod bench;
 mod edge;
+mod rtsp_demo;
 mod tools;
 
 use std::path::{Path, PathBuf};
@@ -104,16 +105,7 @@ fn test(root: &Path) -> Result<()> {
     // The origin renders videos with Debian's ffmpeg; its tests check them with ffprobe.
     tools::ensure_apt_packages(&[("ffmpeg", "ffmpeg"), ("ffprobe", "ffmpeg")])?;
     // The agent's RTSP tests record GStreamer's RTSP server, run by Debian's python3.
-    tools::ensure_debian_packages_installed(&[
-        "python3-gi",
-        "gir1.2-gst-rtsp-server-1.0",
-        "gstreamer1.0-rtsp",
-        "gstreamer1.0-plugins-base",
-        "gstreamer1.0-plugins-good",
-        "gstreamer1.0-plugins-ugly",
-        "gstreamer1.0-plugins-bad",
-        "gstreamer1.0-tools",
-    ])?;
+    tools::ensure_rtsp_server()?;
     tools::ensure_wasm_target()?;
     let wasm_bindgen = tools::ensure_wasm_bindgen_cli(root)?;
 
@@ -163,6 +155,9 @@ fn test(root: &Path) -> Result<()> {
 
 fn dev(root: &Path) -> Result<()> {
     tools::ensure_build_libraries()?;
+    // The agent records the RTSP demo with ffmpeg, from GStreamer's RTSP server.
+    tools::ensure_apt_packages(&[("ffmpeg", "ffmpeg")])?;
+    tools::ensure_rtsp_server()?;
     // Exactly what `cargo xtask test` builds, so that either reuses the other's build: the
     // origin alone (`cargo build -p timelapser-origin`) resolves its dependencies' features
     // without the workspace's dev-dependencies, and compiled them all again (109 s).
@@ -203,6 +198,7 @@ async fn serve_dev(root: &Path) -> Result<()> {
     let started = Instant::now();
     let data = root.join("target/dev-data");
     std::fs::create_dir_all(&data)?;
+    let admin = rtsp_demo::admin_token(&data)?;
     step(&format!(
         "starting the origin on http://{DEV_ORIGIN} with demo cameras (data in {}; \
          /metrics on http://{DEV_OPS})",
@@ -214,9 +210,15 @@ async fn serve_dev(root: &Path) -> Result<()> {
         &mut OriginCommand::new(root.join("target/debug/timelapser-origin"), &data)?
             .listen(DEV_ORIGIN.parse()?)
             .ops_listen(DEV_OPS.parse()?)
+            .admin_token(&admin)
             .arg("--demo")
             .command(),
     )?;
+    step(&format!(
+        "starting the RTSP demo stream on rtsp://127.0.0.1:{}/cam (GStreamer)",
+        rtsp_demo::RTSP_PORT
+    ));
+    let mut rtsp = rtsp_demo::start_rtsp_server(root).await?;
     step(&format!(
         "starting the edge: wrangler dev on http://127.0.0.1:{DEV_EDGE_PORT}"
     ));
@@ -241,27 +243,36 @@ async fn serve_dev(root: &Path) -> Result<()> {
     tokio::select! {
         ready = ready => ready?,
         why = &mut stop_requested => {
-            eprintln!("\n    {why}: stopping the edge and the origin");
+            eprintln!("\n    {why}: stopping the edge, the origin and the RTSP demo");
             return Ok(());
         }
     }
+    let config = rtsp_demo::agent_config(&data, &format!("http://{DEV_ORIGIN}"), &admin).await?;
+    step(&format!(
+        "starting the agent recording the RTSP demo ({})",
+        config.display()
+    ));
+    let mut agent = rtsp_demo::start_agent(root, &config)?;
     eprintln!(
         "\n    The gallery answers at {gallery} (through the edge; {:.1} s after the start), the \
-         origin at http://{DEV_ORIGIN}.\n    Ctrl-C stops both.\n",
-        started.elapsed().as_secs_f64()
+         origin at http://{DEV_ORIGIN}.\n    The camera \"RTSP demo\" is recorded from \
+         rtsp://127.0.0.1:{} by timelapser-agent, on the origin's schedule.\n    \
+         The admin token is in {}.\n    Ctrl-C stops everything.\n",
+        started.elapsed().as_secs_f64(),
+        rtsp_demo::RTSP_PORT,
+        data.join("dev-admin-token").display(),
     );
     loop {
         tokio::select! {
             why = &mut stop_requested => {
-                eprintln!("\n    {why}: stopping the edge and the origin");
+                eprintln!("\n    {why}: stopping the agent, the edge, the origin and the RTSP demo");
                 return Ok(());
             }
             _ = tokio::time::sleep(Duration::from_millis(200)) => {
-                if let Some(status) = origin.try_wait()? {
-                    bail!("the origin stopped: {status}");
-                }
-                if let Some(status) = edge.try_wait()? {
-                    bail!("wrangler dev stopped: {status}");
+                for child in [&mut origin, &mut edge, &mut rtsp, &mut agent] {
+                    if let Some(status) = child.try_wait()? {
+                        bail!("{} stopped: {status}", child.name());
+                    }
                 }
             }
         }

@@ -190,6 +190,24 @@ pub fn ensure_apt_packages(wanted: &[(&str, &str)]) -> Result<()> {
     ensure_debian_packages(&missing)
 }
 
+/// Debian's packages GStreamer's RTSP server needs (the agent's tests, `cargo xtask dev`'s
+/// RTSP demo and `cargo xtask bench agent` run it with Debian's python3).
+pub const RTSP_SERVER_PACKAGES: [&str; 8] = [
+    "python3-gi",
+    "gir1.2-gst-rtsp-server-1.0",
+    "gstreamer1.0-rtsp",
+    "gstreamer1.0-plugins-base",
+    "gstreamer1.0-plugins-good",
+    "gstreamer1.0-plugins-ugly",
+    "gstreamer1.0-plugins-bad",
+    "gstreamer1.0-tools",
+];
+
+/// Installs GStreamer's RTSP server packages when missing.
+pub fn ensure_rtsp_server() -> Result<()> {
+    ensure_debian_packages_installed(&RTSP_SERVER_PACKAGES)
+}
+
 /// Debian packages that provide no program to look for (Python bindings, GStreamer plugins),
 /// checked with dpkg and installed with apt-get when missing and running as root; a clear error
 /// naming them otherwise.

@@ -2,9 +2,10 @@
 """A real RTSP server for the agent's tests: GStreamer's gst-rtsp-server serving a live,
 moving H.264 test picture at rtsp://127.0.0.1:PORT/cam. Prints "ready" once it listens.
 
-Usage: rtsp_server.py PORT [VARIANT]
+Usage: rtsp_server.py PORT [VARIANT] [WIDTHxHEIGHT]
 Each VARIANT (0, 1, ...) tints the picture differently: the origin stores equal bytes once, so a
-server started again must not serve the frames it served before.
+server started again must not serve the frames it served before. The picture is 320x240 unless
+a size is given (`cargo xtask bench agent` serves 1280x720).
 Needs Debian's python3-gi, gir1.2-gst-rtsp-server-1.0 and the GStreamer plugins (base, good,
 ugly for x264enc); run with Debian's /usr/bin/python3, for which PyGObject is installed.
 """
@@ -20,7 +21,7 @@ from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 # The bars scroll 3 px a frame (320 px wide: no picture repeats for 32 s at 10 frames a second).
 LAUNCH = (
     "( videotestsrc is-live=true pattern=smpte horizontal-speed=3 "
-    "! video/x-raw,width=320,height=240,framerate=10/1 "
+    "! video/x-raw,width={width},height={height},framerate=10/1 "
     "! videobalance hue={hue:.2f} "
     "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=10 "
     "! rtph264pay name=pay0 pt=96 )"
@@ -30,6 +31,7 @@ LAUNCH = (
 def main():
     port = sys.argv[1]
     variant = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    width, height = (int(n) for n in (sys.argv[3] if len(sys.argv) > 3 else "320x240").split("x"))
     Gst.init(None)
     for element in ("videotestsrc", "videobalance", "x264enc", "rtph264pay"):
         if Gst.ElementFactory.find(element) is None:
@@ -38,7 +40,9 @@ def main():
     server.set_address("127.0.0.1")
     server.set_service(port)
     factory = GstRtspServer.RTSPMediaFactory()
-    factory.set_launch(LAUNCH.format(hue=(variant * 0.3) % 2.0 - 1.0))
+    factory.set_launch(
+        LAUNCH.format(hue=(variant * 0.3) % 2.0 - 1.0, width=width, height=height)
+    )
     factory.set_shared(True)
     server.get_mount_points().add_factory("/cam", factory)
     if server.attach(None) == 0:

@@ -12,9 +12,11 @@
 //!   deliveries per second, lost and duplicated events.
 //! - [`offload`]: what a gallery workload through the edge asks of the origin.
 //! - [`render`]: a timelapse rendered through the origin against ffmpeg by hand.
+//! - [`agent`]: `timelapser-agent` recording 16 RTSP cameras against reconnecting per frame.
 //!
 //! [`report`] writes the sections; [`frames`] makes the synthetic JPEGs they upload.
 
+mod agent;
 mod captures;
 mod concurrent;
 mod criterion;
@@ -52,6 +54,8 @@ pub enum Part {
     Offload,
     /// Video rendering, against the same ffmpeg command typed by hand.
     Render,
+    /// The capture agent on 16 RTSP cameras, against a new connection per frame.
+    Agent,
 }
 
 /// Runs the parts asked for (all by default) and writes BENCHMARKS.md.
@@ -64,6 +68,7 @@ pub fn bench(root: &Path, parts: &[Part]) -> Result<()> {
         Part::Sse,
         Part::Offload,
         Part::Render,
+        Part::Agent,
     ];
     let parts: Vec<Part> = if parts.is_empty() {
         all.to_vec()
@@ -117,6 +122,15 @@ pub fn bench(root: &Path, parts: &[Part]) -> Result<()> {
         tools::ensure_apt_packages(&[("ffmpeg", "ffmpeg")])?;
         let r = runtime.block_on(render::measure(&origin_bin, &work))?;
         write(render::HEADING, render::report(&r, &run_info))?;
+    }
+    if parts.contains(&Part::Agent) {
+        tools::ensure_apt_packages(&[("ffmpeg", "ffmpeg")])?;
+        tools::ensure_rtsp_server()?;
+        step("building the agent (release)");
+        run(cargo().args(["build", "--release", "-p", "timelapser-agent"]))?;
+        let agent_bin = root.join("target/release/timelapser-agent");
+        let a = runtime.block_on(agent::measure(&origin_bin, &agent_bin, root, &work))?;
+        write(agent::HEADING, agent::report(&a, &run_info))?;
     }
     Ok(())
 }
