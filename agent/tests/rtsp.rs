@@ -157,3 +157,83 @@ async fn an_rtsp_camera_that_goes_away_is_reconnected_and_its_outage_shown() {
     assert!(log.contains("rtsp://***@127.0.0.1"), "{log}");
     assert!(log.contains("reconnecting in"), "{log}");
 }
+
+/// A camera that asks for credentials: with the right ones (from a password file) it is
+/// recorded; with wrong ones (in the URL) `check` and the camera's status say so plainly, no
+/// password appears anywhere, and the agent keeps running without a restart loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rtsp_camera_with_wrong_credentials_is_a_clear_status_and_never_a_crash() {
+    let rtsp = RtspServer::start_with_credentials("viewer:hunter2").await;
+    let origin = TestOrigin::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("right.password");
+    std::fs::write(&password, "hunter2\n").unwrap();
+    let (right, right_token) = origin.create_camera("right credentials").await;
+    let (wrong, wrong_token) = origin.create_camera("wrong credentials").await;
+    for id in [right, wrong] {
+        origin
+            .put_schedule(
+                id,
+                json!({ "interval_seconds": INTERVAL_SECONDS, "timezone": "UTC" }),
+            )
+            .await;
+    }
+    let config = dir.path().join("agent.toml");
+    let mut text = camera_toml(
+        &origin.base,
+        right,
+        &right_token,
+        &rtsp.url(""),
+        dir.path(),
+        &format!(
+            "username = \"viewer\"\npassword_file = {:?}",
+            password.display().to_string()
+        ),
+    );
+    text.push_str(&camera_toml(
+        &origin.base,
+        wrong,
+        &wrong_token,
+        &rtsp.url("viewer:letmein@"),
+        dir.path(),
+        "",
+    ));
+    std::fs::write(&config, text).unwrap();
+
+    let (status, verdict) = run_check(&config);
+    assert_eq!(status.code(), Some(1), "{verdict}");
+    assert!(
+        verdict.contains("RTSP: wrong credentials (401 Unauthorized)"),
+        "{verdict}"
+    );
+    assert_eq!(verdict.matches(": FAIL\n").count(), 1, "{verdict}");
+    assert!(verdict.contains("a 320×240 JPEG"), "{verdict}");
+
+    let log = dir.path().join("agent.log");
+    let mut agent = AgentProcess::start(&config, &log, &[]);
+    let shown = origin
+        .wait_for_status(wrong, Duration::from_secs(30), |s, m| {
+            s == "error" && m.starts_with("RTSP: wrong credentials (401 Unauthorized)")
+        })
+        .await;
+    wait_for(
+        "a frame of the camera with the right credentials",
+        Duration::from_secs(30),
+        || async {
+            match origin.images(right).await.len() {
+                0 => Err("no image yet".to_owned()),
+                n => Ok(n),
+            }
+        },
+    )
+    .await;
+    assert!(agent.running(), "the agent exited:\n{}", agent.log_text());
+    assert!(origin.images(wrong).await.is_empty());
+    assert!(agent.terminate().success());
+    let log = std::fs::read_to_string(&log).unwrap();
+    for secret in ["hunter2", "letmein"] {
+        assert!(!verdict.contains(secret), "{verdict}");
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(!log.contains(secret), "a password is in the log:\n{log}");
+    }
+}

@@ -417,16 +417,28 @@ pub struct RtspServer {
     pub port: u16,
     /// Starts so far: each start tints the picture differently.
     starts: u32,
+    /// `user:password` the stream asks for, if any.
+    credentials: Option<String>,
 }
 
 impl RtspServer {
     /// Starts it on a free port. Fails loudly, with the packages to install, when GStreamer's
     /// RTSP server is not there: these tests are never skipped.
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// Starts it on a free port, asking for `user:password` (Basic) as a camera does.
+    pub async fn start_with_credentials(credentials: &str) -> Self {
+        Self::start_with(Some(credentials.to_owned())).await
+    }
+
+    async fn start_with(credentials: Option<String>) -> Self {
         let mut server = Self {
             process: None,
             port: free_port().unwrap(),
             starts: 0,
+            credentials,
         };
         server.restart().await;
         server
@@ -499,6 +511,9 @@ impl RtspServer {
             .arg(self.starts.to_string())
             .stdin(Stdio::null())
             .stdout(stdout);
+        if let Some(credentials) = &self.credentials {
+            command.env("RTSP_SERVER_CREDENTIALS", credentials);
+        }
         let mut process = ProcessGroup::spawn("the RTSP server", &mut command).unwrap();
         wait_for("the RTSP server to listen", Duration::from_secs(20), || {
             let ready = std::fs::read_to_string(out.path()).unwrap_or_default();

@@ -5,10 +5,12 @@ moving H.264 test picture at rtsp://127.0.0.1:PORT/cam. Prints "ready" once it l
 Usage: rtsp_server.py PORT [VARIANT] [WIDTHxHEIGHT]
 Each VARIANT (0, 1, ...) tints the picture differently: the origin stores equal bytes once, so a
 server started again must not serve the frames it served before. The picture is 320x240 unless
-a size is given (`cargo xtask bench agent` serves 1280x720).
+a size is given (`cargo xtask bench agent` serves 1280x720). With RTSP_SERVER_CREDENTIALS=user:password
+in the environment the stream needs those credentials (Basic), as a camera's does.
 Needs Debian's python3-gi, gir1.2-gst-rtsp-server-1.0 and the GStreamer plugins (base, good,
 ugly for x264enc); run with Debian's /usr/bin/python3, for which PyGObject is installed.
 """
+import os
 import sys
 
 import gi
@@ -44,6 +46,19 @@ def main():
         LAUNCH.format(hue=(variant * 0.3) % 2.0 - 1.0, width=width, height=height)
     )
     factory.set_shared(True)
+    credentials = os.environ.get("RTSP_SERVER_CREDENTIALS")
+    if credentials:
+        user, password = credentials.split(":", 1)
+        auth = GstRtspServer.RTSPAuth()
+        token = GstRtspServer.RTSPToken()
+        token.set_string("media.factory.role", "viewer")
+        auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, password), token)
+        server.set_auth(auth)
+        factory.add_role_from_structure(
+            Gst.Structure.new_from_string(
+                "viewer, media.factory.access=(boolean)true, media.factory.construct=(boolean)true"
+            )
+        )
     server.get_mount_points().add_factory("/cam", factory)
     if server.attach(None) == 0:
         sys.exit(f"cannot listen on 127.0.0.1:{port}")
