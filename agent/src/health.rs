@@ -34,6 +34,8 @@ const RELOOK: Duration = Duration::from_secs(30);
 pub struct HealthState {
     /// No capture has been tried yet.
     pub starting: bool,
+    /// No answer about the schedule yet (neither a schedule nor a failure to get one).
+    pub awaiting_schedule: bool,
     /// The source fails (no frame).
     pub source: Option<String>,
     /// The spool cannot be written.
@@ -71,7 +73,9 @@ impl HealthState {
             return (CameraStatus::Error, schedule.clone());
         }
         let mut parts = Vec::new();
-        if self.starting {
+        if self.awaiting_schedule {
+            parts.push("starting: waiting for the schedule from the origin".into());
+        } else if self.starting {
             parts.push("starting".into());
         }
         if let Some(quality) = &self.quality {
@@ -140,7 +144,7 @@ impl Health {
         Self(Arc::new(
             watch::channel(HealthState {
                 starting: true,
-                schedule: Some("waiting for the schedule from the origin".into()),
+                awaiting_schedule: true,
                 ..HealthState::default()
             })
             .0,
@@ -187,7 +191,10 @@ impl Health {
 
     /// Whether a schedule is known.
     pub fn set_schedule_problem(&self, problem: Option<String>) {
-        self.update(|s| s.schedule = problem);
+        self.update(|s| {
+            s.awaiting_schedule = false;
+            s.schedule = problem;
+        });
     }
 
     /// Whether the schedule is paused.
@@ -327,8 +334,8 @@ mod tests {
         assert_eq!(
             health.state().status(at(0)),
             (
-                CameraStatus::Error,
-                "waiting for the schedule from the origin".into()
+                CameraStatus::Online,
+                "starting: waiting for the schedule from the origin".into()
             )
         );
         health.set_schedule_problem(None);
