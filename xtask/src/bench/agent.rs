@@ -319,6 +319,8 @@ async fn take_one_frame(how: PerFrame, url: String) -> Result<Option<f64>> {
         .args(how.probing())
         .args(["-rtsp_transport", "tcp", "-i"])
         .arg(&url)
+        // The JPEG settings of the agent's own ffmpeg (agent/src/source/stream.rs), so that
+        // both sides encode the same frames the same way.
         .args(["-an", "-sn", "-dn", "-frames:v", "1", "-c:v", "mjpeg"])
         .args([
             "-pix_fmt",
