@@ -16,6 +16,7 @@
 //! | HTML pages | [`ContentKind::Page`] | `max-age=0, stale-if-error=86400` | no |
 //! | the event stream | [`ContentKind::EventStream`] | `no-cache, no-transform` | no |
 //! | health, metrics, cache stats | [`ContentKind::Operational`] | `no-store` | no |
+//! | sign-in page, the session | [`ContentKind::Credentials`] | `private, no-store` | no |
 //!
 //! Which entity tag each kind carries (content hash, timestamp, composite, collection) is the
 //! generator its service calls from [`crate::etag`]; [`crate::response::answer`] uses the
@@ -64,6 +65,9 @@ pub enum ContentKind {
     EventStream,
     /// Health, metrics and cache statistics: never stored anywhere.
     Operational,
+    /// The sign-in page and a session's own state (they carry CSRF tokens): one person's,
+    /// never stored anywhere.
+    Credentials,
 }
 
 /// The policy of one kind of content.
@@ -79,7 +83,7 @@ pub struct Policy {
 
 impl ContentKind {
     /// Every kind, for tables and tests.
-    pub const ALL: [ContentKind; 10] = [
+    pub const ALL: [ContentKind; 11] = [
         ContentKind::ImmutableMedia,
         ContentKind::StaticAsset,
         ContentKind::Settings,
@@ -90,6 +94,7 @@ impl ContentKind {
         ContentKind::Page,
         ContentKind::EventStream,
         ContentKind::Operational,
+        ContentKind::Credentials,
     ];
 
     /// The policy of this kind.
@@ -130,6 +135,7 @@ impl ContentKind {
                 (CacheControl::new().no_cache().no_transform(), false, false)
             }
             ContentKind::Operational => (CacheControl::new().no_store(), false, false),
+            ContentKind::Credentials => (CacheControl::new().private().no_store(), false, false),
         };
         Policy {
             cache_control,
@@ -150,6 +156,7 @@ impl ContentKind {
         static PAGE: OnceLock<HeaderValue> = OnceLock::new();
         static EVENT_STREAM: OnceLock<HeaderValue> = OnceLock::new();
         static OPERATIONAL: OnceLock<HeaderValue> = OnceLock::new();
+        static CREDENTIALS: OnceLock<HeaderValue> = OnceLock::new();
         let value = match self {
             ContentKind::ImmutableMedia => &IMMUTABLE_MEDIA,
             ContentKind::StaticAsset => &STATIC_ASSET,
@@ -161,6 +168,7 @@ impl ContentKind {
             ContentKind::Page => &PAGE,
             ContentKind::EventStream => &EVENT_STREAM,
             ContentKind::Operational => &OPERATIONAL,
+            ContentKind::Credentials => &CREDENTIALS,
         };
         value
             .get_or_init(|| self.policy().cache_control.to_header_value())
@@ -195,6 +203,7 @@ mod tests {
             (ContentKind::Page, "max-age=0, stale-if-error=86400"),
             (ContentKind::EventStream, "no-cache, no-transform"),
             (ContentKind::Operational, "no-store"),
+            (ContentKind::Credentials, "private, no-store"),
         ];
         for (kind, value) in expected {
             assert_eq!(kind.cache_control(), value, "{kind:?}");
@@ -230,6 +239,7 @@ mod tests {
             (ContentKind::Page, Storable),
             (ContentKind::EventStream, Storable),
             (ContentKind::Operational, NoStore),
+            (ContentKind::Credentials, NoStore),
         ];
         assert_eq!(expected.len(), ContentKind::ALL.len());
         for (kind, storability) in expected {

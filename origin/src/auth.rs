@@ -8,12 +8,13 @@
 use std::path::Path;
 
 use anyhow::Context;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, Method};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use timelapser_core::paths::is_sha256_hex;
 
+use crate::accounts::{self, Role};
 use crate::db::{self, Db};
 use crate::error::{Error, Result};
 
@@ -107,13 +108,45 @@ pub enum Principal {
     Admin,
     /// A camera's token.
     Camera(i64),
+    /// A signed-in user (the session cookie; on a state-changing request, with the session's
+    /// CSRF token).
+    User {
+        /// The user's id.
+        id: i64,
+        /// What the user may do.
+        role: Role,
+    },
 }
 
 impl Principal {
-    /// Identifies the bearer of a request's token (one indexed query for a non-admin token).
-    pub async fn of(db: &Db, admin: &AdminToken, headers: &HeaderMap) -> Result<Self> {
+    /// Identifies who made a request: the bearer of its token (one indexed query for a
+    /// non-admin token), else the user of its session cookie. A state-changing request made
+    /// with a session must carry the session's CSRF token (`X-CSRF-Token`), else 403: a
+    /// cookie alone never changes anything.
+    pub async fn of(
+        db: &Db,
+        admin: &AdminToken,
+        method: &Method,
+        headers: &HeaderMap,
+    ) -> Result<Self> {
         let Some(token) = bearer(headers) else {
-            return Ok(Principal::Anonymous);
+            let Some(session) = accounts::cookie(headers, accounts::SESSION_COOKIE) else {
+                return Ok(Principal::Anonymous);
+            };
+            let Some(user) = accounts::session_user(db, session).await? else {
+                return Ok(Principal::Anonymous);
+            };
+            if !method.is_safe() && !accounts::csrf_header_matches(headers, &user.csrf_token) {
+                return Err(Error::Forbidden(
+                    "a change made with a session needs the session's CSRF token in X-CSRF-Token \
+                     (GET /api/session gives it)"
+                        .into(),
+                ));
+            }
+            return Ok(Principal::User {
+                id: user.id,
+                role: user.role,
+            });
         };
         if admin.verify(token) {
             return Ok(Principal::Admin);
@@ -127,10 +160,18 @@ impl Principal {
         )
     }
 
-    /// 401 unless this is the admin; 403 for a camera's token (authenticated, not allowed).
+    /// 401 unless this is the admin or an operator; 403 for a camera's token or a viewer
+    /// (authenticated, not allowed).
     pub fn require_admin(self) -> Result<()> {
         match self {
-            Principal::Admin => Ok(()),
+            Principal::Admin
+            | Principal::User {
+                role: Role::Operator,
+                ..
+            } => Ok(()),
+            Principal::User {
+                role: Role::Viewer, ..
+            } => Err(Error::Forbidden("a viewer may not change anything".into())),
             Principal::Camera(_) => Err(Error::Forbidden(
                 "a camera token may not do this; use the admin token".into(),
             )),
@@ -138,10 +179,14 @@ impl Principal {
         }
     }
 
-    /// As [`Self::require_camera`], with the admin allowed too.
+    /// As [`Self::require_camera`], with the admin and operators allowed too.
     pub async fn require_camera_or_admin(self, db: &Db, camera_id: i64) -> Result<()> {
         match self {
-            Principal::Admin => Ok(()),
+            Principal::Admin
+            | Principal::User {
+                role: Role::Operator,
+                ..
+            } => Ok(()),
             other => other.require_camera(db, camera_id).await,
         }
     }
@@ -152,7 +197,7 @@ impl Principal {
         match self {
             Principal::Camera(id) if id == camera_id => Ok(()),
             Principal::Anonymous => Err(Error::Unauthorized),
-            Principal::Admin | Principal::Camera(_) => {
+            Principal::Admin | Principal::Camera(_) | Principal::User { .. } => {
                 let mut conn = db.pool().acquire().await?;
                 if db::cameras::exists(&mut conn, camera_id).await? {
                     Err(Error::Forbidden(format!(

@@ -4,6 +4,7 @@
 //! (every value from `timelapser_core`); [`services`] make entity tags, use and invalidate
 //! the in-memory [`cache`], and log and publish events; [`db`] is pure data access.
 
+pub mod accounts;
 pub mod auth;
 pub mod bus;
 pub mod cache;
@@ -127,10 +128,9 @@ impl Options {
     }
 }
 
-/// Opens the database and media, and builds the application state.
-pub async fn build_state(
-    options: &Options,
-) -> anyhow::Result<(AppState, Option<String>, render::Queue)> {
+/// Opens (and migrates) the database the options name: `DATABASE_URL`, or SQLite in the data
+/// directory.
+pub async fn open_database(options: &Options) -> anyhow::Result<Db> {
     std::fs::create_dir_all(&options.data_dir)
         .with_context(|| format!("creating the data directory {}", options.data_dir.display()))?;
     let database_url = match &options.database_url {
@@ -140,7 +140,14 @@ pub async fn build_state(
             options.data_dir.join("timelapser.db").display()
         ),
     };
-    let db = Db::connect(&database_url).await?;
+    Db::connect(&database_url).await
+}
+
+/// Opens the database and media, and builds the application state.
+pub async fn build_state(
+    options: &Options,
+) -> anyhow::Result<(AppState, Option<String>, render::Queue)> {
+    let db = open_database(options).await?;
     let media = MediaStore::open(&options.data_dir)?;
     let (admin, generated) =
         AdminToken::load_or_generate(options.admin_token.as_deref(), &options.data_dir)?;
@@ -174,6 +181,7 @@ pub async fn build_state(
         bus,
         events,
         admin,
+        throttle: accounts::Throttle::default(),
         metrics,
         renderer,
         shutdown: CancellationToken::new(),

@@ -1,4 +1,4 @@
-//! `timelapser-origin serve`: the origin server.
+//! `timelapser-origin serve`: the origin server; `timelapser-origin user add`: accounts.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,6 +24,33 @@ struct Cli {
 enum Command {
     /// Serve the API, media and events.
     Serve(ServeArgs),
+    /// Manage the people who sign in to the console.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user (the password is asked for, or read from --password-file).
+    Add(UserAddArgs),
+}
+
+#[derive(Parser)]
+struct UserAddArgs {
+    /// The sign-in name.
+    name: String,
+    /// `viewer` (sees private cameras) or `operator` (changes things).
+    #[arg(long, value_parser = ["viewer", "operator"])]
+    role: String,
+    /// A file whose first line is the password (instead of being asked for it).
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// Data directory (its SQLite database, unless --database-url names another).
+    #[arg(long, env = "TIMELAPSER_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    /// Database URL (`sqlite://...` or `postgres://...`).
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
 }
 
 #[derive(Parser)]
@@ -90,7 +117,10 @@ struct ServeArgs {
 }
 
 fn main() -> anyhow::Result<()> {
-    let Command::Serve(args) = Cli::parse().command;
+    let args = match Cli::parse().command {
+        Command::Serve(args) => args,
+        Command::User(UserCommand::Add(args)) => return add_user(args),
+    };
     let runtime = match args.threads {
         Some(1) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -151,6 +181,44 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         stop.cancel();
     });
     server.wait().await.context("origin stopped with an error")
+}
+
+/// `timelapser-origin user add NAME --role ROLE [--password-file F]`.
+fn add_user(args: UserAddArgs) -> anyhow::Result<()> {
+    let password = match &args.password_file {
+        Some(file) => std::fs::read_to_string(file)
+            .with_context(|| format!("reading {}", file.display()))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        None => {
+            let password = rpassword::prompt_password(format!("Password for {}: ", args.name))?;
+            let again = rpassword::prompt_password("Again: ")?;
+            anyhow::ensure!(password == again, "the two passwords differ");
+            password
+        }
+    };
+    let role = timelapser_origin::accounts::Role::parse(&args.role)
+        .context("the role is viewer or operator")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut options = Options::new(args.data_dir);
+        options.database_url = args.database_url.filter(|u| !u.is_empty());
+        let db = timelapser_origin::open_database(&options).await?;
+        let id = timelapser_origin::accounts::add_user(&db, &args.name, role, &password)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        println!(
+            "user {:?} ({}) created with id {id}",
+            args.name.trim(),
+            role.as_str()
+        );
+        db.close().await;
+        Ok(())
+    })
 }
 
 async fn wait_for_signal() {

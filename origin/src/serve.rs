@@ -270,6 +270,7 @@ impl HyperPhase {
     async fn serve(self, stream: TcpStream, prefix: Bytes) -> Option<(TcpStream, EventStream)> {
         let write_pending = Arc::new(AtomicBool::new(false));
         let handoff = Arc::new(Handoff::default());
+        let peer = stream.peer_addr().ok();
         let io = Tracked {
             prefix,
             stream,
@@ -291,7 +292,14 @@ impl HyperPhase {
                             }
                         }
                     }
-                    app.oneshot(request.map(axum::body::Body::new)).await
+                    let mut request = request.map(axum::body::Body::new);
+                    if let Some(peer) = peer {
+                        // Who is on the other end, for handlers that ask (sign-in throttling).
+                        request
+                            .extensions_mut()
+                            .insert(axum::extract::ConnectInfo(peer));
+                    }
+                    app.oneshot(request).await
                 }
             })
         };

@@ -117,6 +117,8 @@ pub struct Shared {
     pub events: EventLog,
     /// The admin token.
     pub admin: AdminToken,
+    /// Failed sign-ins, per account and per address.
+    pub throttle: crate::accounts::Throttle,
     /// Its metrics.
     pub metrics: crate::metrics::Metrics,
     /// The render queue.

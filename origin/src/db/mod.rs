@@ -20,6 +20,7 @@ pub mod key_values;
 pub mod media;
 pub mod schedules;
 pub mod timelapses;
+pub mod users;
 pub mod videos;
 
 use std::str::FromStr;

@@ -17,7 +17,7 @@ impl FromRequestParts<AppState> for AdminAuth {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        Principal::of(&state.db, &state.admin, &parts.headers)
+        Principal::of(&state.db, &state.admin, &parts.method, &parts.headers)
             .await?
             .require_admin()?;
         Ok(AdminAuth)
@@ -38,7 +38,8 @@ impl FromRequestParts<AppState> for CameraAuth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let Path(camera_id) = Path::<i64>::from_request_parts(parts, state).await?;
-        let principal = Principal::of(&state.db, &state.admin, &parts.headers).await?;
+        let principal =
+            Principal::of(&state.db, &state.admin, &parts.method, &parts.headers).await?;
         if let Err(e) = principal.require_camera(&state.db, camera_id).await {
             state
                 .metrics
@@ -62,7 +63,7 @@ impl FromRequestParts<AppState> for CameraOrAdmin {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let Path(camera_id) = Path::<i64>::from_request_parts(parts, state).await?;
-        Principal::of(&state.db, &state.admin, &parts.headers)
+        Principal::of(&state.db, &state.admin, &parts.method, &parts.headers)
             .await?
             .require_camera_or_admin(&state.db, camera_id)
             .await?;

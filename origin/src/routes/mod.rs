@@ -1,6 +1,7 @@
 //! HTTP routes: one module per resource, each exposing a `router()`, merged here. Routes set
 //! status and headers (every header value from core); services do the work.
 
+mod account;
 mod assets;
 pub mod auth;
 mod cameras;
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .merge(media::router())
         .merge(ops::router())
         .merge(pages::router())
+        .merge(account::router())
         .merge(assets::router())
         .fallback(|| async { problem_response(StatusCode::NOT_FOUND, "no such resource".into()) })
         .method_not_allowed_fallback(|| async {

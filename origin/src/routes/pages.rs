@@ -47,11 +47,17 @@ fn page_response(method: &Method, headers: &HeaderMap, markup: Markup) -> Respon
     respond::representation(method, headers, ContentKind::Page, &rep, HTML)
 }
 
-async fn site_name(state: &AppState) -> Result<String> {
+pub(super) async fn site_name(state: &AppState) -> Result<String> {
     settings::site_name(state).await
 }
 
-fn layout(site: &str, title: &str, page: &str, camera_id: Option<i64>, content: Markup) -> Markup {
+pub(super) fn layout(
+    site: &str,
+    title: &str,
+    page: &str,
+    camera_id: Option<i64>,
+    content: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
