@@ -11,6 +11,17 @@
     while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
     return (i ? n.toFixed(1) : n) + " " + units[i];
   };
+  // Times in the site's time zone (the `timezone` setting), as the server renders them.
+  const zone = document.body.dataset.timezone || "UTC";
+  const localTime = (iso) => {
+    const parts = {};
+    for (const p of new Intl.DateTimeFormat("en-GB", {
+      timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
+      minute: "2-digit", second: "2-digit", hourCycle: "h23", timeZoneName: "short",
+    }).formatToParts(new Date(iso))) parts[p.type] = p.value;
+    return parts.year + "-" + parts.month + "-" + parts.day + " " + parts.hour + ":" +
+      parts.minute + ":" + parts.second + " " + parts.timeZoneName;
+  };
   const setStatus = (el, status) => {
     if (!el) return;
     el.textContent = status;
@@ -25,7 +36,7 @@
     img.width = 320;
     img.height = Math.max(1, Math.round(image.height * 320 / image.width));
     img.loading = "lazy";
-    img.alt = "Frame captured " + image.captured_at;
+    img.alt = "Frame captured " + localTime(image.captured_at);
     a.appendChild(img);
     li.appendChild(a);
     return li;
@@ -36,11 +47,11 @@
       const card = document.querySelector('[data-camera-id="' + d.camera_id + '"]');
       if (card) {
         const img = $("img[data-role=latest]", card);
-        if (img) { img.src = d.image.thumbnail_url; img.alt = "Latest frame, captured " + d.image.captured_at; }
+        if (img) { img.src = d.image.thumbnail_url; img.alt = "Latest frame, captured " + localTime(d.image.captured_at); }
         const count = $("[data-role=count]", card);
         if (count) count.textContent = d.image_count;
         const last = $("[data-role=last]", card);
-        if (last) { last.textContent = d.image.captured_at; last.dateTime = d.image.captured_at; }
+        if (last) { last.textContent = localTime(d.image.captured_at); last.dateTime = d.image.captured_at; }
       }
       if (page === "camera" && String(d.camera_id) === document.body.dataset.cameraId) {
         const latest = $("#latest-image");

@@ -592,3 +592,77 @@ on_both!(health_metrics_and_cache_stats, |origin| {
         assert!(stats[key].is_u64(), "{key}");
     }
 });
+
+/// Sets the site's time zone (`PUT /api/settings` with If-Match).
+async fn set_time_zone(origin: &common::TestOrigin, zone: &str) {
+    let etag = header(origin.get("/api/settings").await.headers(), "etag").to_owned();
+    let r = origin
+        .client
+        .put(origin.url("/api/settings"))
+        .bearer_auth(common::ADMIN)
+        .header("if-match", etag)
+        .body(json!({ "timezone": zone }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+}
+
+on_both!(
+    images_today_and_page_times_follow_the_sites_time_zone,
+    |origin| {
+        use chrono::{Duration, Utc};
+        let (id, token) = origin.create_camera("Roof").await;
+        let now = chrono::DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
+        let taken = [
+            now - Duration::hours(30),
+            now - Duration::hours(13),
+            now - Duration::minutes(1),
+        ];
+        for (seed, at) in (10..).zip(taken) {
+            let r = origin
+                .client
+                .post(origin.url(&format!("/api/cameras/{id}/captures")))
+                .bearer_auth(&token)
+                .header("content-type", "image/jpeg")
+                .header("capture-time", at.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                .body(common::jpeg(64, 48, seed))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::CREATED);
+        }
+        // UTC+14, UTC-11, and two zones with summer time, each with its own idea of "today".
+        for zone in [
+            "Pacific/Kiritimati",
+            "Pacific/Pago_Pago",
+            "Europe/Paris",
+            "America/New_York",
+            "UTC",
+        ] {
+            set_time_zone(origin, zone).await;
+            let tz: chrono_tz::Tz = zone.parse().unwrap();
+            let today = Utc::now().with_timezone(&tz).date_naive();
+            let expected = taken
+                .iter()
+                .filter(|at| at.with_timezone(&tz).date_naive() == today)
+                .count();
+            let stats: Value = origin
+                .get("/api/dashboard/stats")
+                .await
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(stats["images_today"], expected, "frames of today in {zone}");
+        }
+        // The dashboard shows the last capture in the site's time zone.
+        set_time_zone(origin, "Asia/Tokyo").await;
+        let html = origin.get("/dashboard").await.text().await.unwrap();
+        let shown = taken[2]
+            .with_timezone(&chrono_tz::Asia::Tokyo)
+            .format("%Y-%m-%d %H:%M:%S JST")
+            .to_string();
+        assert!(html.contains(&shown), "{shown} in:\n{html}");
+        assert!(html.contains("data-timezone=\"Asia/Tokyo\""));
+    }
+);

@@ -18,7 +18,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use timelapser_core::policy::ContentKind;
 
-use super::pages::{layout, site_name};
+use super::pages::{layout, site, Site};
 use super::RawBody;
 use crate::accounts::{self, SignInError, SESSION_COOKIE, SESSION_LIFETIME, SIGN_IN_COOKIE};
 use crate::auth::{generate_token, hashes_equal};
@@ -70,7 +70,7 @@ fn personal(status: StatusCode, content_type: HeaderValue, body: String) -> Resp
     response
 }
 
-fn sign_in_markup(site: &str, csrf: &str, message: Option<&str>) -> Markup {
+fn sign_in_markup(site: &Site, csrf: &str, message: Option<&str>) -> Markup {
     layout(
         site,
         "Sign in",
@@ -93,7 +93,7 @@ fn sign_in_markup(site: &str, csrf: &str, message: Option<&str>) -> Markup {
 
 /// The sign-in form, with a fresh double-submit value.
 async fn sign_in_page(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
-    let site = site_name(&state).await?;
+    let site = site(&state).await?;
     let csrf = generate_token("tl_form");
     let mut response = personal(
         StatusCode::OK,
@@ -144,7 +144,7 @@ async fn sign_in(
         ));
     }
     let address = client_address(&headers, peer.map(|Extension(c)| c.0));
-    let site = site_name(&state).await?;
+    let site = site(&state).await?;
     match accounts::sign_in(
         &state.db,
         &state.throttle,

@@ -7,6 +7,8 @@ use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use maud::{html, Markup, DOCTYPE};
 use serde::Deserialize;
 use timelapser_core::etag::{EntityTag, HashAlgorithm};
@@ -47,12 +49,30 @@ fn page_response(method: &Method, headers: &HeaderMap, markup: Markup) -> Respon
     respond::representation(method, headers, ContentKind::Page, &rep, HTML)
 }
 
-pub(super) async fn site_name(state: &AppState) -> Result<String> {
-    settings::site_name(state).await
+/// What every page shows of the site: its name and its time zone.
+pub(super) struct Site {
+    pub name: String,
+    pub zone: Tz,
+}
+
+impl Site {
+    /// A time as pages show it: in the site's time zone (`2026-11-26 11:02:03 CET`).
+    fn time(&self, at: DateTime<Utc>) -> String {
+        at.with_timezone(&self.zone)
+            .format("%Y-%m-%d %H:%M:%S %Z")
+            .to_string()
+    }
+}
+
+pub(super) async fn site(state: &AppState) -> Result<Site> {
+    Ok(Site {
+        name: settings::site_name(state).await?,
+        zone: settings::time_zone(state).await?,
+    })
 }
 
 pub(super) fn layout(
-    site: &str,
+    site: &Site,
     title: &str,
     page: &str,
     camera_id: Option<i64>,
@@ -64,13 +84,13 @@ pub(super) fn layout(
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · " (site) }
+                title { (title) " · " (site.name) }
                 link rel="stylesheet" href=(css_url());
                 script src=(js_url()) defer {}
             }
-            body data-page=(page) data-camera-id=[camera_id] {
+            body data-page=(page) data-camera-id=[camera_id] data-timezone=(site.zone.name()) {
                 header.site {
-                    h1 { a href="/" { (site) } }
+                    h1 { a href="/" { (site.name) } }
                     nav aria-label="Main" {
                         a href="/" { "Gallery" }
                         a href="/dashboard" { "Dashboard" }
@@ -96,7 +116,7 @@ async fn gallery(
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let site = site_name(&state).await?;
+    let site = site(&state).await?;
     let cameras = cameras::list(&state).await?;
     let cameras: &[Camera] = &cameras.value;
     let content = html! {
@@ -110,7 +130,7 @@ async fn gallery(
                     a href={ "/cameras/" (camera.id) } {
                         @match &camera.latest_image {
                             Some(image) => img data-role="latest" src=(image.thumbnail_url) width="320" height=(thumb_height(image))
-                                loading="lazy" alt={ "Latest frame from " (camera.name) ", captured " (image.captured_at.to_rfc3339()) };,
+                                loading="lazy" alt={ "Latest frame from " (camera.name) ", captured " (site.time(image.captured_at)) };,
                             None => img data-role="latest" src=(BLANK) width="320" height="180" alt={ (camera.name) " has no frames yet" };,
                         }
                     }
@@ -142,7 +162,7 @@ async fn camera(
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let site = site_name(&state).await?;
+    let site = site(&state).await?;
     let camera = cameras::get(&state, id).await?;
     let camera: &Camera = &camera.value;
     let page = cameras::images(&state, id, PAGE_SIZE, query.before)
@@ -162,7 +182,7 @@ async fn camera(
                 h3 #latest-heading { "Latest frame" }
                 @match &camera.latest_image {
                     Some(image) => img #latest-image src=(image.url) width=(image.width) height=(image.height)
-                        alt={ "Latest frame from " (camera.name) ", captured " (image.captured_at.to_rfc3339()) };,
+                        alt={ "Latest frame from " (camera.name) ", captured " (site.time(image.captured_at)) };,
                     None => p.muted { "No frames yet." },
                 }
             }
@@ -172,7 +192,7 @@ async fn camera(
                     @for image in &page.items {
                         li { a href=(image.url) {
                             img src=(image.thumbnail_url) width="320" height=(thumb_height(image)) loading="lazy"
-                                alt={ "Frame captured " (image.captured_at.to_rfc3339()) };
+                                alt={ "Frame captured " (site.time(image.captured_at)) };
                         } }
                     }
                 }
@@ -209,7 +229,7 @@ async fn dashboard(
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let site = site_name(&state).await?;
+    let site = site(&state).await?;
     let cameras = cameras::list(&state).await?;
     let cameras: &[Camera] = &cameras.value;
     let numbers = stats::get(&state).await?;
@@ -243,7 +263,7 @@ async fn dashboard(
                             td { (status_badge(camera.status.as_str())) }
                             td data-role="count" { (camera.image_count) }
                             td { @if let Some(at) = camera.last_capture_at {
-                                time data-role="last" datetime=(at.to_rfc3339()) { (at.to_rfc3339()) }
+                                time data-role="last" datetime=(at.to_rfc3339()) { (site.time(at)) }
                             } @else { time data-role="last" { "never" } } }
                         }
                     }

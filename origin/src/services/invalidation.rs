@@ -60,7 +60,8 @@ pub fn stale_patterns(event: &Event) -> Vec<KeyPattern> {
         Event::VideoQueued { .. } | Event::VideoReady { .. } | Event::VideoFailed { .. } => {
             vec![Entity::Dashboard.all()]
         }
-        Event::SettingsUpdated { .. } => vec![Entity::Settings.all()],
+        // The time zone decides which frames are "today".
+        Event::SettingsUpdated { .. } => vec![Entity::Settings.all(), Entity::Dashboard.all()],
         // Schedules are read by their camera's agent, not cached in memory.
         Event::VideoProgress { .. }
         | Event::ScheduleUpdated { .. }

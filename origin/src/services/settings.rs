@@ -164,6 +164,15 @@ pub async fn site_name(state: &AppState) -> Result<String> {
         .to_owned())
 }
 
+/// The site's time zone (`timezone`): "images today" and every time a page shows are in it.
+/// Validated as an IANA name when set; UTC if the stored value is somehow not one.
+pub async fn time_zone(state: &AppState) -> Result<chrono_tz::Tz> {
+    Ok(text(state, "timezone")
+        .await?
+        .parse()
+        .unwrap_or(chrono_tz::UTC))
+}
+
 /// A typed setting (for the offline sweep and retention), with its default when unset.
 pub async fn integer(state: &AppState, key: &str) -> Result<i64> {
     let settings = load(state, Table::Settings).await?;

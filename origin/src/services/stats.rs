@@ -3,12 +3,13 @@
 
 use std::sync::Arc;
 
-use chrono::{Timelike, Utc};
+use chrono::{DateTime, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
 use timelapser_core::resources::{CameraCounts, DashboardStats};
 
 use timelapser_core::keys;
 
-use super::CACHE_TTL;
+use super::{settings, CACHE_TTL};
 use crate::cache::Represented;
 use crate::db::{self, to_micros};
 use crate::error::Result;
@@ -28,13 +29,7 @@ pub async fn compute(state: &AppState) -> Result<DashboardStats> {
             _ => cameras.unknown += n,
         }
     }
-    let now = Utc::now();
-    let midnight = now
-        .with_hour(0)
-        .and_then(|t| t.with_minute(0))
-        .and_then(|t| t.with_second(0))
-        .and_then(|t| t.with_nanosecond(0))
-        .unwrap_or(now);
+    let midnight = start_of_day(Utc::now(), settings::time_zone(state).await?);
     let (images_total, images_today) = db::images::counts(&mut conn, to_micros(midnight)).await?;
     let storage =
         db::images::storage_bytes(&mut conn).await? + db::videos::storage_bytes(&mut conn).await?;
@@ -48,6 +43,16 @@ pub async fn compute(state: &AppState) -> Result<DashboardStats> {
     })
 }
 
+/// When the day that holds `now` began in `zone`: its local midnight, or, where a DST change
+/// skips midnight (Santiago, Havana), the first instant of the day that exists.
+pub fn start_of_day(now: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
+    let day = now.with_timezone(&zone).date_naive();
+    (0..=24 * 60)
+        .map(|minute| day.and_time(NaiveTime::MIN) + chrono::Duration::minutes(minute))
+        .find_map(|local| zone.from_local_datetime(&local).earliest())
+        .map_or(now, |start| start.with_timezone(&Utc))
+}
+
 /// The stats, from the cache; the tag is a hash of the body, so equal numbers revalidate.
 pub async fn get(state: &AppState) -> Result<Arc<Represented<DashboardStats>>> {
     state
@@ -56,4 +61,61 @@ pub async fn get(state: &AppState) -> Result<Arc<Represented<DashboardStats>>> {
             Represented::json_tagged_by_content(compute(state).await?)
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_day_starts_at_local_midnight() {
+        let cases = [
+            (
+                "2026-11-26T10:00:00Z",
+                chrono_tz::UTC,
+                "2026-11-26T00:00:00Z",
+            ),
+            (
+                "2026-11-26T10:00:00Z",
+                chrono_tz::Europe::Paris,
+                "2026-11-25T23:00:00Z",
+            ),
+            // UTC+14: already the 27th there.
+            (
+                "2026-11-26T10:00:00Z",
+                chrono_tz::Pacific::Kiritimati,
+                "2026-11-26T10:00:00Z",
+            ),
+            (
+                "2026-11-26T09:59:59Z",
+                chrono_tz::Pacific::Kiritimati,
+                "2026-11-25T10:00:00Z",
+            ),
+            // UTC-11: still the 25th there.
+            (
+                "2026-11-26T10:00:00Z",
+                chrono_tz::Pacific::Pago_Pago,
+                "2026-11-25T11:00:00Z",
+            ),
+            // Summer time: midnight is 22:00 UTC in Paris.
+            (
+                "2026-07-01T12:00:00Z",
+                chrono_tz::Europe::Paris,
+                "2026-06-30T22:00:00Z",
+            ),
+            // Santiago springs forward at midnight (2026-09-06): the day starts at 01:00 local.
+            (
+                "2026-09-06T12:00:00Z",
+                chrono_tz::America::Santiago,
+                "2026-09-06T04:00:00Z",
+            ),
+        ];
+        for (now, zone, expected) in cases {
+            assert_eq!(start_of_day(at(now), zone), at(expected), "{now} in {zone}");
+        }
+    }
 }
