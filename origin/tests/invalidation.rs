@@ -191,32 +191,49 @@ on_both!(timelapse_events_drop_that_timelapse, |origin| {
     assert_eq!(t["status"], "stopped");
 });
 
-on_both!(settings_updated_drops_settings_only, |origin| {
-    setup(origin).await;
-    let r = origin
-        .client
-        .put(origin.url("/api/settings"))
-        .bearer_auth(ADMIN)
-        .json(&json!({"site_name": "Farm"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(
-        cached(origin).await,
-        names(&[
-            "list",
-            "a",
-            "b",
-            "a_latest",
-            "b_latest",
-            "timelapse",
-            "stats"
-        ])
-    );
-    let s: Value = origin.get("/api/settings").await.json().await.unwrap();
-    assert_eq!(s["site_name"], "Farm");
-});
+on_both!(
+    settings_updated_drops_settings_and_a_new_time_zone_the_stats,
+    |origin| {
+        setup(origin).await;
+        let r = origin
+            .client
+            .put(origin.url("/api/settings"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"site_name": "Farm"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            cached(origin).await,
+            names(&[
+                "list",
+                "a",
+                "b",
+                "a_latest",
+                "b_latest",
+                "timelapse",
+                "stats"
+            ])
+        );
+        let s: Value = origin.get("/api/settings").await.json().await.unwrap();
+        assert_eq!(s["site_name"], "Farm");
+        // The time zone decides which frames are "today": the dashboard's numbers go too.
+        let r = origin
+            .client
+            .put(origin.url("/api/settings"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"timezone": "Europe/Paris"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            cached(origin).await,
+            names(&["list", "a", "b", "a_latest", "b_latest", "timelapse"])
+        );
+    }
+);
 
 on_both!(
     video_events_drop_stats_and_progress_drops_nothing,

@@ -61,7 +61,10 @@ pub fn stale_patterns(event: &Event) -> Vec<KeyPattern> {
             vec![Entity::Dashboard.all()]
         }
         // The time zone decides which frames are "today".
-        Event::SettingsUpdated { .. } => vec![Entity::Settings.all(), Entity::Dashboard.all()],
+        Event::SettingsUpdated { keys, .. } if keys.iter().any(|k| k == "timezone") => {
+            vec![Entity::Settings.all(), Entity::Dashboard.all()]
+        }
+        Event::SettingsUpdated { .. } => vec![Entity::Settings.all()],
         // Schedules are read by their camera's agent, not cached in memory.
         Event::VideoProgress { .. }
         | Event::ScheduleUpdated { .. }
