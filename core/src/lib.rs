@@ -18,6 +18,7 @@
 //! | [`schedule`] | capture schedules: grid, daily and sun windows | API.md |
 //! | [`keys`] | in-memory cache key naming | the v4 caching guide |
 //! | [`events`] | the SSE event catalogue and the event-stream wire format | API.md, HTML §9.2 |
+//! | [`credentials`] | what makes a request someone's: Authorization, the system's cookies | RFC 9111 §3.5, RFC 6265 |
 //! | [`forwarding`] | hop-by-hop fields, the edge's cache status | RFC 9110 §7.6.1, RFC 9211 |
 //! | [`resources`] | the JSON representations of API.md | API.md |
 
@@ -26,6 +27,7 @@
 
 pub mod cache_control;
 pub mod conditional;
+pub mod credentials;
 pub mod etag;
 pub mod events;
 pub mod forwarding;

@@ -13,6 +13,7 @@ use timelapser_core::cache_control::{
     self, may_serve_stale_if_error, shared_freshness_lifetime, shared_reuse, CacheControl,
     ResponseTiming, Reuse, Storability,
 };
+use timelapser_core::credentials;
 use timelapser_core::forwarding::{self, CacheStatus};
 use timelapser_core::paths;
 use timelapser_core::response::{Answer, Content, Selected};
@@ -48,9 +49,10 @@ pub fn route(method: &Method, path: &str, headers: &HeaderMap) -> Route {
     if path == paths::EVENTS {
         return Route::Events;
     }
-    // RFC 9111 §3.5: a response to a request with Authorization is someone's; this cache never
-    // stores one nor answers one from storage.
-    if headers.contains_key(header::AUTHORIZATION) || headers.contains_key(header::COOKIE) {
+    // RFC 9111 §3.5: a response to a request with Authorization is someone's; so is one to a
+    // request with the console's session. This cache never stores one nor answers one from
+    // storage. Other cookies (a site's analytics) do not make a public response anyone's.
+    if credentials::carries_credentials(headers) {
         return Route::PassThrough;
     }
     if !paths::is_media_path(path) {
@@ -93,6 +95,8 @@ pub fn fill_request_headers(client: &HeaderMap) -> HeaderMap {
         headers.remove(name);
     }
     headers.remove(header::HOST);
+    // What is stored is for everyone: never computed from one client's cookies.
+    headers.remove(header::COOKIE);
     headers
 }
 
@@ -391,6 +395,13 @@ mod tests {
             Route::PassThrough
         );
         assert_eq!(route(&Method::GET, IMAGE, &auth), Route::PassThrough);
+        // The console's session makes a request someone's; an analytics cookie does not.
+        let session = headers(&[("cookie", "_ga=GA1.1.5; tl_session=abc")]);
+        assert_eq!(route(&Method::GET, "/", &session), Route::PassThrough);
+        assert_eq!(route(&Method::GET, IMAGE, &session), Route::PassThrough);
+        let analytics = headers(&[("cookie", "_ga=GA1.1.5; theme=dark")]);
+        assert_eq!(route(&Method::GET, "/", &analytics), Route::Cacheable);
+        assert_eq!(route(&Method::GET, IMAGE, &analytics), Route::Media);
         // Operational endpoints, for any method, with or without credentials.
         for path in ["/metrics", "/api/cache/stats"] {
             for method in [Method::GET, Method::HEAD, Method::POST] {
@@ -434,6 +445,7 @@ mod tests {
             ("x-hop", "1"),
             ("accept", "application/json"),
             ("host", "edge"),
+            ("cookie", "_ga=GA1.1.5"),
         ]);
         let fill = fill_request_headers(&client);
         assert_eq!(
@@ -442,6 +454,7 @@ mod tests {
         );
         let through = pass_through_request_headers(&client);
         assert!(through.contains_key("if-none-match") && through.contains_key("range"));
+        assert!(through.contains_key("cookie"));
         assert!(!through.contains_key("x-hop") && !through.contains_key("host"));
     }
 

@@ -14,17 +14,13 @@ use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 
 use crate::auth::{generate_token, hash_token, hashes_equal};
 use crate::db::{self, Db};
 use crate::error::{Error, Result};
 
-/// The session cookie's name.
-pub const SESSION_COOKIE: &str = "tl_session";
-
-/// The sign-in form's CSRF cookie (double submit: the form carries the same value).
-pub const SIGN_IN_COOKIE: &str = "tl_sign_in";
+pub use timelapser_core::credentials::{cookie, SESSION_COOKIE, SIGN_IN_COOKIE};
 
 /// A session unused this long ends.
 pub const SESSION_IDLE: Duration = Duration::from_secs(12 * 3600);
@@ -260,17 +256,6 @@ pub async fn end_session(db: &Db, session_id: &str) -> Result<()> {
     Ok(())
 }
 
-/// The value of a cookie of the request (`Cookie: a=1; b=2`).
-pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find_map(|(n, v)| (n == name && !v.is_empty()).then_some(v))
-}
-
 /// Whether a state-changing request carries the session's CSRF token (in `X-CSRF-Token`).
 pub fn csrf_header_matches(headers: &HeaderMap, expected: &str) -> bool {
     headers
@@ -378,15 +363,5 @@ mod tests {
         assert_eq!(throttle.wait("user:bob"), None);
         throttle.succeeded("user:ann");
         assert_eq!(throttle.wait("user:ann"), None);
-    }
-
-    #[test]
-    fn cookies_are_found_by_name() {
-        let mut h = HeaderMap::new();
-        h.append(header::COOKIE, "a=1; tl_session=abc".parse().unwrap());
-        h.append(header::COOKIE, "b=2".parse().unwrap());
-        assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc"));
-        assert_eq!(cookie(&h, "b"), Some("2"));
-        assert_eq!(cookie(&h, "tl_sess"), None);
     }
 }

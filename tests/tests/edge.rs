@@ -265,6 +265,29 @@ async fn private_and_authorized_responses_are_never_served_from_the_edge() {
         StatusCode::UNAUTHORIZED,
         "another client gets nothing stored"
     );
+
+    // A site's analytics cookie makes no public response anyone's: stored and served from
+    // storage as without it. The console's session cookie: straight through, never from
+    // storage, not even what is stored.
+    let (camera, token) = origin.create_camera("Roof").await.unwrap();
+    let image = origin.capture(camera, &token, 1).await.unwrap();
+    let thumbnail = edge.url(image["thumbnail_url"].as_str().unwrap());
+    let get = |url: String, cookie: &'static str| client.get(url).header("cookie", cookie).send();
+    let analytics = "_ga=GA1.1.5; theme=dark";
+    let r = get(thumbnail.clone(), analytics).await.unwrap();
+    assert_eq!(header(&r, "x-timelapser-cache"), "MISS");
+    let r = get(thumbnail.clone(), analytics).await.unwrap();
+    assert_eq!(header(&r, "x-timelapser-cache"), "HIT");
+    let r = get(edge.url("/api/cameras"), analytics).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = get(edge.url("/api/cameras"), analytics).await.unwrap();
+    assert_eq!(header(&r, "x-timelapser-cache"), "REVALIDATED");
+    for url in [thumbnail, edge.url("/api/cameras"), edge.url("/")] {
+        let r = get(url.clone(), "_ga=GA1.1.5; tl_session=abc")
+            .await
+            .unwrap();
+        assert_eq!(header(&r, "x-timelapser-cache"), "BYPASS", "{url}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
