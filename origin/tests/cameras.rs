@@ -593,18 +593,9 @@ on_both!(health_metrics_and_cache_stats, |origin| {
     }
 });
 
-/// Sets the site's time zone (`PUT /api/settings` with If-Match).
+/// Sets the site's time zone.
 async fn set_time_zone(origin: &common::TestOrigin, zone: &str) {
-    let etag = header(origin.get("/api/settings").await.headers(), "etag").to_owned();
-    let r = origin
-        .client
-        .put(origin.url("/api/settings"))
-        .bearer_auth(common::ADMIN)
-        .header("if-match", etag)
-        .body(json!({ "timezone": zone }).to_string())
-        .send()
-        .await
-        .unwrap();
+    let r = origin.put_settings(json!({ "timezone": zone })).await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
 }
 

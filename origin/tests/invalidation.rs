@@ -195,14 +195,7 @@ on_both!(
     settings_updated_drops_settings_and_a_new_time_zone_the_stats,
     |origin| {
         setup(origin).await;
-        let r = origin
-            .client
-            .put(origin.url("/api/settings"))
-            .bearer_auth(ADMIN)
-            .json(&json!({"site_name": "Farm"}))
-            .send()
-            .await
-            .unwrap();
+        let r = origin.put_settings(json!({"site_name": "Farm"})).await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(
             cached(origin).await,
@@ -220,13 +213,8 @@ on_both!(
         assert_eq!(s["site_name"], "Farm");
         // The time zone decides which frames are "today": the dashboard's numbers go too.
         let r = origin
-            .client
-            .put(origin.url("/api/settings"))
-            .bearer_auth(ADMIN)
-            .json(&json!({"timezone": "Europe/Paris"}))
-            .send()
-            .await
-            .unwrap();
+            .put_settings(json!({"timezone": "Europe/Paris"}))
+            .await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(
             cached(origin).await,

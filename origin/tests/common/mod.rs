@@ -150,6 +150,17 @@ impl TestOrigin {
         )
     }
 
+    /// `PUT /api/settings` with the admin token (no If-Match).
+    pub async fn put_settings(&self, body: Value) -> Response {
+        self.client
+            .put(self.url("/api/settings"))
+            .bearer_auth(ADMIN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn capture(&self, camera_id: i64, token: &str, jpeg: Vec<u8>) -> Response {
         capture(&self.client, &self.base, camera_id, token, jpeg).await
     }
