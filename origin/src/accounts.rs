@@ -230,8 +230,9 @@ pub async fn session_user(db: &Db, session_id: &str) -> Result<Option<SessionUse
         return Ok(None);
     }
     if now - row.last_seen_at > micros(TOUCH_EVERY) {
-        let mut conn = db.pool().acquire().await?;
-        db::users::touch_session(&mut conn, &id_hash, now).await?;
+        let mut tx = db.begin_write().await?;
+        db::users::touch_session(&mut tx, &id_hash, now).await?;
+        tx.commit().await?;
     }
     let role = Role::parse(&row.role).ok_or_else(|| {
         Error::Internal(anyhow::anyhow!(
@@ -246,6 +247,17 @@ pub async fn session_user(db: &Db, session_id: &str) -> Result<Option<SessionUse
         role,
         csrf_token: row.csrf_token,
     }))
+}
+
+/// The session a request's cookie names and its user, if it is a live session.
+pub async fn signed_in<'a>(
+    db: &Db,
+    headers: &'a HeaderMap,
+) -> Result<Option<(&'a str, SessionUser)>> {
+    let Some(id) = cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    Ok(session_user(db, id).await?.map(|user| (id, user)))
 }
 
 /// Ends a session (signing out).

@@ -130,10 +130,7 @@ impl Principal {
         headers: &HeaderMap,
     ) -> Result<Self> {
         let Some(token) = bearer(headers) else {
-            let Some(session) = accounts::cookie(headers, accounts::SESSION_COOKIE) else {
-                return Ok(Principal::Anonymous);
-            };
-            let Some(user) = accounts::session_user(db, session).await? else {
+            let Some((_, user)) = accounts::signed_in(db, headers).await? else {
                 return Ok(Principal::Anonymous);
             };
             if !method.is_safe() && !accounts::csrf_header_matches(headers, &user.csrf_token) {

@@ -8,7 +8,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -18,6 +19,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use timelapser_core::policy::ContentKind;
 
+use super::auth::SignedIn;
 use super::pages::{layout, site, Site};
 use super::RawBody;
 use crate::accounts::{self, SignInError, SESSION_COOKIE, SESSION_LIFETIME, SIGN_IN_COOKIE};
@@ -56,6 +58,21 @@ fn set_cookie(
         "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite={same_site}{secure}"
     ))
     .expect("cookie values are tokens")
+}
+
+/// A redirect after signing in or out, setting or clearing cookies; never stored anywhere.
+fn see_other(location: &'static str, cookies: impl IntoIterator<Item = HeaderValue>) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    let h = response.headers_mut();
+    h.insert(header::LOCATION, HeaderValue::from_static(location));
+    h.insert(
+        header::CACHE_CONTROL,
+        ContentKind::Credentials.cache_control(),
+    );
+    for cookie in cookies {
+        h.append(header::SET_COOKIE, cookie);
+    }
+    response
 }
 
 /// A response of one person's: never stored anywhere.
@@ -120,6 +137,25 @@ fn client_address(headers: &HeaderMap, peer: Option<SocketAddr>) -> IpAddr {
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
+/// The sign-in form's double-submit cookie, required from the head (403 without it, before
+/// the form is read): a cross-site post does not carry it.
+struct SignInCookie(String);
+
+impl FromRequestParts<AppState> for SignInCookie {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Error> {
+        accounts::cookie(&parts.headers, SIGN_IN_COOKIE)
+            .map(|value| SignInCookie(value.to_owned()))
+            .ok_or_else(|| {
+                Error::Forbidden(
+                    "the sign-in form did not come from this site (load /login and try again)"
+                        .into(),
+                )
+            })
+    }
+}
+
 #[derive(Deserialize)]
 struct SignInForm {
     name: String,
@@ -131,20 +167,19 @@ struct SignInForm {
 async fn sign_in(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    SignInCookie(expected): SignInCookie,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response> {
     let form: SignInForm = serde_urlencoded::from_bytes(&body).map_err(|e| {
         Error::BadRequest(format!("expected a form with name, password and csrf: {e}"))
     })?;
-    let expected = accounts::cookie(&headers, SIGN_IN_COOKIE).unwrap_or_default();
-    if expected.is_empty() || !hashes_equal(expected, &form.csrf) {
+    if !hashes_equal(&expected, &form.csrf) {
         return Err(Error::Forbidden(
             "the sign-in form did not come from this site (load /login and try again)".into(),
         ));
     }
     let address = client_address(&headers, peer.map(|Extension(c)| c.0));
-    let site = site(&state).await?;
     match accounts::sign_in(
         &state.db,
         &state.throttle,
@@ -154,16 +189,9 @@ async fn sign_in(
     )
     .await
     {
-        Ok(session) => {
-            let mut response = (StatusCode::SEE_OTHER, "").into_response();
-            let h = response.headers_mut();
-            h.insert(header::LOCATION, HeaderValue::from_static("/"));
-            h.insert(
-                header::CACHE_CONTROL,
-                ContentKind::Credentials.cache_control(),
-            );
-            h.append(
-                header::SET_COOKIE,
+        Ok(session) => Ok(see_other(
+            "/",
+            [
                 set_cookie(
                     &headers,
                     SESSION_COOKIE,
@@ -172,17 +200,18 @@ async fn sign_in(
                     "Lax",
                     SESSION_LIFETIME.as_secs(),
                 ),
-            );
-            h.append(
-                header::SET_COOKIE,
                 set_cookie(&headers, SIGN_IN_COOKIE, "", "/login", "Strict", 0),
-            );
-            Ok(response)
-        }
+            ],
+        )),
         Err(SignInError::Wrong) => Ok(personal(
             StatusCode::UNAUTHORIZED,
             HTML,
-            sign_in_markup(&site, expected, Some("Wrong name or password.")).into_string(),
+            sign_in_markup(
+                &site(&state).await?,
+                &expected,
+                Some("Wrong name or password."),
+            )
+            .into_string(),
         )),
         Err(SignInError::Throttled(wait)) => {
             let seconds = wait.as_secs().max(1);
@@ -190,8 +219,8 @@ async fn sign_in(
                 StatusCode::TOO_MANY_REQUESTS,
                 HTML,
                 sign_in_markup(
-                    &site,
-                    expected,
+                    &site(&state).await?,
+                    &expected,
                     Some(&format!(
                         "Too many failed sign-ins. Try again in {seconds} s."
                     )),
@@ -215,15 +244,10 @@ struct SignOutForm {
 /// Ends the session (the form carries its CSRF token) and clears the cookie.
 async fn sign_out(
     State(state): State<AppState>,
+    SignedIn { session_id, user }: SignedIn,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response> {
-    let Some(id) = accounts::cookie(&headers, SESSION_COOKIE) else {
-        return Err(Error::Unauthorized);
-    };
-    let Some(user) = accounts::session_user(&state.db, id).await? else {
-        return Err(Error::Unauthorized);
-    };
     let form: SignOutForm = serde_urlencoded::from_bytes(&body)
         .map_err(|e| Error::BadRequest(format!("expected a form with csrf: {e}")))?;
     if !hashes_equal(&form.csrf, &user.csrf_token) {
@@ -231,29 +255,15 @@ async fn sign_out(
             "signing out needs the session's CSRF token".into(),
         ));
     }
-    accounts::end_session(&state.db, id).await?;
-    let mut response = (StatusCode::SEE_OTHER, "").into_response();
-    let h = response.headers_mut();
-    h.insert(header::LOCATION, HeaderValue::from_static("/login"));
-    h.insert(
-        header::CACHE_CONTROL,
-        ContentKind::Credentials.cache_control(),
-    );
-    h.append(
-        header::SET_COOKIE,
-        set_cookie(&headers, SESSION_COOKIE, "", "/", "Lax", 0),
-    );
-    Ok(response)
+    accounts::end_session(&state.db, &session_id).await?;
+    Ok(see_other(
+        "/login",
+        [set_cookie(&headers, SESSION_COOKIE, "", "/", "Lax", 0)],
+    ))
 }
 
 /// Who is signed in: `{name, role, csrf_token}`; 401 without a session.
-async fn session(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
-    let Some(id) = accounts::cookie(&headers, SESSION_COOKIE) else {
-        return Err(Error::Unauthorized);
-    };
-    let Some(user) = accounts::session_user(&state.db, id).await? else {
-        return Err(Error::Unauthorized);
-    };
+async fn session(SignedIn { user, .. }: SignedIn) -> Result<Response> {
     let body = serde_json::json!({
         "id": user.id,
         "name": user.name,

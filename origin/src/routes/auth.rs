@@ -70,3 +70,27 @@ impl FromRequestParts<AppState> for CameraOrAdmin {
         Ok(CameraOrAdmin { camera_id })
     }
 }
+
+/// The request carries the cookie of a live session (401 otherwise): the session's own
+/// routes (`/api/session`, `/logout`), decided from the head before any body is read.
+#[derive(Clone, Debug)]
+pub struct SignedIn {
+    /// The session id (from the cookie).
+    pub session_id: String,
+    /// Its user.
+    pub user: crate::accounts::SessionUser,
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        match crate::accounts::signed_in(&state.db, &parts.headers).await? {
+            Some((id, user)) => Ok(SignedIn {
+                session_id: id.to_owned(),
+                user,
+            }),
+            None => Err(Error::Unauthorized),
+        }
+    }
+}
