@@ -218,7 +218,7 @@ async fn serve_dev(root: &Path) -> Result<()> {
         "starting the RTSP demo stream on rtsp://127.0.0.1:{}/cam (GStreamer)",
         rtsp_demo::RTSP_PORT
     ));
-    let mut rtsp = rtsp_demo::start_rtsp_server(root).await?;
+    let mut rtsp = rtsp_demo::start_rtsp_server(root, rtsp_demo::RTSP_PORT, &[]).await?;
     step(&format!(
         "starting the edge: wrangler dev on http://127.0.0.1:{DEV_EDGE_PORT}"
     ));

@@ -53,20 +53,22 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
     Ok(())
 }
 
-/// Starts GStreamer's RTSP server on [`RTSP_PORT`] and waits until it listens.
-pub async fn start_rtsp_server(root: &Path) -> Result<ProcessGroup> {
+/// Starts GStreamer's RTSP server (the agent tests' script) on `port`, with the script's
+/// further arguments (variant, picture size), and waits until it listens.
+pub async fn start_rtsp_server(root: &Path, port: u16, args: &[&str]) -> Result<ProcessGroup> {
     let script = root.join("agent/tests/support/rtsp_server.py");
     let mut server = ProcessGroup::spawn(
-        "the RTSP demo stream",
+        "the RTSP server",
         Command::new("/usr/bin/python3")
             .arg(&script)
-            .arg(RTSP_PORT.to_string())
+            .arg(port.to_string())
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null()),
     )?;
     let deadline = Instant::now() + RTSP_READY_WITHIN;
     loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", RTSP_PORT))
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_ok()
         {
@@ -74,14 +76,12 @@ pub async fn start_rtsp_server(root: &Path) -> Result<ProcessGroup> {
         }
         if let Some(status) = server.try_wait()? {
             bail!(
-                "the RTSP demo server ({}) exited: {status}; is port {RTSP_PORT} taken?",
+                "the RTSP server ({}) exited: {status}; is port {port} taken?",
                 script.display()
             );
         }
         if Instant::now() > deadline {
-            bail!(
-                "the RTSP demo server did not listen on {RTSP_PORT} within {RTSP_READY_WITHIN:?}"
-            );
+            bail!("the RTSP server did not listen on {port} within {RTSP_READY_WITHIN:?}");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -12,7 +12,7 @@
 //! reference's frame in hand after the interval is late (its picture is of a later moment).
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -443,28 +443,7 @@ impl StreamServer {
 /// gst-rtsp-server 1.22 in `gst_rtsp_media_get_rates`, or leave it answering every later client
 /// with a stream ffmpeg cannot read.)
 async fn start_rtsp_server(root: &Path, port: u16) -> Result<StreamServer> {
-    let script: PathBuf = root.join("agent/tests/support/rtsp_server.py");
-    let mut server = ProcessGroup::spawn(
-        "the RTSP server",
-        Command::new("/usr/bin/python3")
-            .arg(&script)
-            .args([port.to_string().as_str(), "0", STREAM_SIZE])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null()),
-    )?;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        if let Some(status) = server.try_wait()? {
-            bail!("the RTSP server ({}) exited: {status}", script.display());
-        }
-        if Instant::now() > deadline {
-            bail!("the RTSP server did not listen on {port} within 20 s");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let server = crate::rtsp_demo::start_rtsp_server(root, port, &["0", STREAM_SIZE]).await?;
     let mut holder = tokio::process::Command::new("ffmpeg")
         .args([
             "-hide_banner",
