@@ -169,6 +169,17 @@ on_both!(
         )
         .await;
         problem(forged, StatusCode::FORBIDDEN).await;
+        // A form without its fields: a problem document, no session.
+        let r = client()
+            .post(origin.url("/login"))
+            .header(COOKIE, format!("tl_sign_in={csrf}"))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body("name=olga")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(cookie_value(r.headers(), "tl_session"), None);
+        problem(r, StatusCode::BAD_REQUEST).await;
         // Both refused from the head, before any body is read: a body over the 64 KiB limit
         // gets the same 403 and 401, not 413.
         for (path, status) in [
