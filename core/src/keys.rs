@@ -176,6 +176,16 @@ pub fn camera_list() -> CacheKey {
     CacheKey::singleton(Entity::Cameras.as_str(), "list")
 }
 
+/// `cameras:list_public`: the public cameras (what everyone sees).
+pub fn public_camera_list() -> CacheKey {
+    CacheKey::singleton(Entity::Cameras.as_str(), "list_public")
+}
+
+/// `dashboard:get_public_stats`: the numbers of the public cameras only.
+pub fn public_dashboard_stats() -> CacheKey {
+    CacheKey::singleton(Entity::Dashboard.as_str(), "get_public_stats")
+}
+
 /// `dashboard:get_stats`: the dashboard numbers.
 pub fn dashboard_stats() -> CacheKey {
     CacheKey::singleton(Entity::Dashboard.as_str(), "get_stats")

@@ -7,10 +7,11 @@
 //! | content | kind | Cache-Control | Last-Modified, ranges |
 //! |---|---|---|---|
 //! | images, thumbnails, videos | [`ContentKind::ImmutableMedia`] | `public, max-age=31536000, immutable, stale-if-error=86400` | yes |
+//! | media of private cameras only | [`ContentKind::PrivateMedia`] | `private, max-age=31536000, immutable` | yes |
 //! | CSS, JS under hashed names | [`ContentKind::StaticAsset`] | `public, max-age=31536000, immutable` | no |
 //! | settings, preferences | [`ContentKind::Settings`] | `private, max-age=300` | no |
 //! | one camera, timelapse, video | [`ContentKind::EntityMetadata`] | `no-cache` | no |
-//! | a camera's schedule (its agent's) | [`ContentKind::PrivateMetadata`] | `private, no-cache` | no |
+//! | a camera's schedule (its agent's), anything shown to a signed-in person | [`ContentKind::PrivateMetadata`] | `private, no-cache` | no |
 //! | lists of cameras, images, videos | [`ContentKind::Collection`] | `no-cache` | no |
 //! | dashboard stats | [`ContentKind::Aggregate`] | `no-cache` | no |
 //! | HTML pages | [`ContentKind::Page`] | `max-age=0, stale-if-error=86400` | no |
@@ -46,6 +47,9 @@ pub const STALE_IF_ERROR: Duration = Duration::from_secs(86_400);
 pub enum ContentKind {
     /// Captured images, thumbnails and rendered videos: content-addressed, never change.
     ImmutableMedia,
+    /// Media only signed-in people may see (every camera showing it is private): kept by the
+    /// browser forever, never by a shared cache.
+    PrivateMedia,
     /// CSS and JS served under content-hashed names: change only with a new name.
     StaticAsset,
     /// System settings and operator preferences: change in hours to days; one user's view.
@@ -83,8 +87,9 @@ pub struct Policy {
 
 impl ContentKind {
     /// Every kind, for tables and tests.
-    pub const ALL: [ContentKind; 11] = [
+    pub const ALL: [ContentKind; 12] = [
         ContentKind::ImmutableMedia,
+        ContentKind::PrivateMedia,
         ContentKind::StaticAsset,
         ContentKind::Settings,
         ContentKind::EntityMetadata,
@@ -109,6 +114,14 @@ impl ContentKind {
         let revalidate = || CacheControl::new().no_cache();
         let (cache_control, last_modified, ranges) = match self {
             ContentKind::ImmutableMedia => (media(), true, true),
+            ContentKind::PrivateMedia => (
+                CacheControl::new()
+                    .private()
+                    .max_age(IMMUTABLE_MAX_AGE)
+                    .immutable(),
+                true,
+                true,
+            ),
             ContentKind::StaticAsset => (immutable(), false, false),
             ContentKind::Settings => (
                 CacheControl::new().private().max_age(SETTINGS_MAX_AGE),
@@ -144,9 +157,25 @@ impl ContentKind {
         }
     }
 
+    /// The kind of the same content shown to a signed-in person (or a bearer of the admin
+    /// token): what only they may see is never stored by a shared cache. Media stays
+    /// immutable (the browser keeps it); everything else is revalidated every time.
+    pub fn signed_in(self) -> ContentKind {
+        match self {
+            ContentKind::ImmutableMedia | ContentKind::PrivateMedia => ContentKind::PrivateMedia,
+            ContentKind::EntityMetadata
+            | ContentKind::Collection
+            | ContentKind::Aggregate
+            | ContentKind::Page
+            | ContentKind::PrivateMetadata => ContentKind::PrivateMetadata,
+            other => other,
+        }
+    }
+
     /// The Cache-Control header value of this kind, built once per process.
     pub fn cache_control(self) -> HeaderValue {
         static IMMUTABLE_MEDIA: OnceLock<HeaderValue> = OnceLock::new();
+        static PRIVATE_MEDIA: OnceLock<HeaderValue> = OnceLock::new();
         static STATIC_ASSET: OnceLock<HeaderValue> = OnceLock::new();
         static SETTINGS: OnceLock<HeaderValue> = OnceLock::new();
         static ENTITY_METADATA: OnceLock<HeaderValue> = OnceLock::new();
@@ -159,6 +188,7 @@ impl ContentKind {
         static CREDENTIALS: OnceLock<HeaderValue> = OnceLock::new();
         let value = match self {
             ContentKind::ImmutableMedia => &IMMUTABLE_MEDIA,
+            ContentKind::PrivateMedia => &PRIVATE_MEDIA,
             ContentKind::StaticAsset => &STATIC_ASSET,
             ContentKind::Settings => &SETTINGS,
             ContentKind::EntityMetadata => &ENTITY_METADATA,
@@ -195,6 +225,10 @@ mod tests {
                 ContentKind::StaticAsset,
                 "public, max-age=31536000, immutable",
             ),
+            (
+                ContentKind::PrivateMedia,
+                "private, max-age=31536000, immutable",
+            ),
             (ContentKind::Settings, "private, max-age=300"),
             (ContentKind::EntityMetadata, "no-cache"),
             (ContentKind::PrivateMetadata, "private, no-cache"),
@@ -215,7 +249,7 @@ mod tests {
     fn only_media_sends_last_modified_and_offers_ranges() {
         for kind in ContentKind::ALL {
             let policy = kind.policy();
-            let media = kind == ContentKind::ImmutableMedia;
+            let media = matches!(kind, ContentKind::ImmutableMedia | ContentKind::PrivateMedia);
             assert_eq!(
                 (policy.last_modified, policy.ranges),
                 (media, media),
@@ -230,6 +264,7 @@ mod tests {
         use Storability::{NoStore, Private, Storable};
         let expected = [
             (ContentKind::ImmutableMedia, Storable),
+            (ContentKind::PrivateMedia, Private),
             (ContentKind::StaticAsset, Storable),
             (ContentKind::Settings, Private),
             (ContentKind::EntityMetadata, Storable),
@@ -249,5 +284,27 @@ mod tests {
                 shared_storability(&Method::GET, &HeaderMap::new(), StatusCode::OK, &headers);
             assert_eq!(verdict, storability, "{kind:?}");
         }
+    }
+
+    #[test]
+    fn what_a_signed_in_person_sees_is_never_stored_by_a_shared_cache() {
+        // Assets are the same bytes for everyone; the event stream is never stored by the edge
+        // (it passes it through).
+        let same_for_everyone = [ContentKind::StaticAsset, ContentKind::EventStream];
+        for kind in ContentKind::ALL {
+            if same_for_everyone.contains(&kind) {
+                assert_eq!(kind.signed_in(), kind);
+                continue;
+            }
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CACHE_CONTROL, kind.signed_in().cache_control());
+            let verdict =
+                shared_storability(&Method::GET, &HeaderMap::new(), StatusCode::OK, &headers);
+            assert_ne!(verdict, Storability::Storable, "{kind:?}");
+        }
+        assert_eq!(
+            ContentKind::ImmutableMedia.signed_in(),
+            ContentKind::PrivateMedia
+        );
     }
 }

@@ -84,10 +84,18 @@ pub struct Camera {
     pub last_capture_at: Option<DateTime<Utc>>,
     /// The latest image.
     pub latest_image: Option<Image>,
+    /// Whether everyone may see it (the gallery, the public event stream, shared caches);
+    /// a private camera is seen only by signed-in people.
+    #[serde(default = "public_by_default")]
+    pub public: bool,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last modification time.
     pub updated_at: DateTime<Utc>,
+}
+
+fn public_by_default() -> bool {
+    true
 }
 
 /// Whether a timelapse is collecting frames.

@@ -42,6 +42,154 @@
     return li;
   };
 
+
+  // The console: forms carried out against the JSON API with the session's CSRF token, and
+  // If-Match where the form was rendered from a tagged representation (412: changed elsewhere).
+  const consoleRoot = $("#console");
+  const csrf = consoleRoot ? consoleRoot.dataset.csrf : null;
+  const api = (method, url, body, headers) => fetch(url, {
+    method,
+    credentials: "same-origin",
+    cache: "no-store",
+    headers: Object.assign({ "X-CSRF-Token": csrf, "Accept": "application/json" },
+      body === undefined ? {} : { "Content-Type": "application/json" }, headers || {}),
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const formBody = (form) => {
+    const body = {};
+    let any = false;
+    for (const el of form.elements) {
+      if (!el.name || el.disabled) continue;
+      any = true;
+      if (el.type === "checkbox") body[el.name] = el.checked;
+      else if (el.dataset.type === "number") { if (el.value !== "") body[el.name] = Number(el.value); }
+      else if (el.dataset.type === "json") body[el.name] = JSON.parse(el.value);
+      else body[el.name] = el.value;
+    }
+    return any ? body : undefined;
+  };
+  const tell = (form, text, isError) => {
+    const out = form.querySelector(".outcome");
+    if (out) { out.textContent = text; out.classList.toggle("error", !!isError); }
+  };
+  const problem = async (response) => {
+    try { const p = await response.json(); return p.detail || p.title || response.statusText; }
+    catch (e) { return response.status + " " + response.statusText; }
+  };
+  const showConflict = async (form) => {
+    const box = form.querySelector(".conflict");
+    const r = await api("GET", form.dataset.conflict);
+    if (!r.ok) { tell(form, "Changed elsewhere, and the current values could not be read: " + await problem(r), true); return; }
+    const current = await r.json();
+    form.dataset.currentEtag = r.headers.get("ETag");
+    form.currentValues = current;
+    const dl = box.querySelector("[data-role=current]");
+    dl.textContent = "";
+    for (const el of form.elements) {
+      if (!el.name || !(el.name in current)) continue;
+      const dt = document.createElement("dt"); dt.textContent = el.name;
+      const dd = document.createElement("dd");
+      const v = current[el.name];
+      dd.textContent = typeof v === "string" ? v : JSON.stringify(v);
+      dl.append(dt, dd);
+    }
+    box.hidden = false;
+    tell(form, "Not saved: changed elsewhere.", true);
+  };
+  const submit = async (form) => {
+    if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
+    const [method, url] = form.dataset.api.split(" ");
+    let body;
+    try { body = formBody(form); } catch (e) { tell(form, "Not valid JSON: " + e.message, true); return; }
+    const headers = form.dataset.etag ? { "If-Match": form.dataset.etag } : {};
+    tell(form, "Saving…");
+    let r;
+    try { r = await api(method, url, body, headers); }
+    catch (e) { tell(form, "The server could not be reached: " + e.message, true); return; }
+    if (r.status === 412 && form.dataset.conflict) { await showConflict(form); return; }
+    if (!r.ok) { tell(form, await problem(r), true); return; }
+    const after = form.dataset.after || "reload";
+    if (after === "saved") {
+      const etag = r.headers.get("ETag");
+      if (etag) form.dataset.etag = etag;
+      const box = form.querySelector(".conflict");
+      if (box) box.hidden = true;
+      tell(form, "Saved.");
+    } else if (after === "token") {
+      const created = await r.json();
+      $("#token-value").textContent = created.token;
+      $("#agent-config").textContent = [
+        "[[camera]]",
+        "name = " + JSON.stringify(created.camera.name),
+        "origin = " + JSON.stringify(location.origin),
+        "camera_id = " + created.camera.id,
+        "token_file = \"/etc/timelapser-agent/camera-" + created.camera.id + ".token\"",
+        "source = \"rtsp://camera.local:554/stream1\"   # your camera's stream or snapshot URL",
+        "spool_dir = \"/var/spool/timelapser-agent/camera-" + created.camera.id + "\"",
+      ].join("\n");
+      $("#new-camera-link").href = "/console/cameras/" + created.camera.id;
+      $("#new-token").hidden = false;
+      form.reset();
+      tell(form, "Created camera " + created.camera.id + ".");
+    } else if (after.startsWith("goto:")) {
+      location.assign(after.slice(5));
+    } else {
+      location.reload();
+    }
+  };
+  if (consoleRoot) {
+    document.addEventListener("submit", (e) => {
+      const form = e.target.closest("form[data-api]");
+      if (!form) return;
+      e.preventDefault();
+      submit(form);
+    });
+    document.addEventListener("click", (e) => {
+      const copy = e.target.closest("[data-copy]");
+      if (copy) {
+        const text = $(copy.dataset.copy).textContent;
+        (navigator.clipboard ? navigator.clipboard.writeText(text) : Promise.reject(new Error("no clipboard")))
+          .then(() => { copy.textContent = "Copied"; }, () => {
+            const range = document.createRange(); range.selectNodeContents($(copy.dataset.copy));
+            const sel = getSelection(); sel.removeAllRanges(); sel.addRange(range);
+            copy.textContent = "Selected: press Ctrl+C";
+          });
+      }
+      const form = e.target.closest("form[data-conflict]");
+      if (!form) return;
+      if (e.target.matches("[data-reapply]")) {
+        form.dataset.etag = form.dataset.currentEtag;
+        submit(form);
+      } else if (e.target.matches("[data-take-current]")) {
+        for (const el of form.elements) {
+          if (!el.name || !form.currentValues || !(el.name in form.currentValues)) continue;
+          const v = form.currentValues[el.name];
+          if (el.type === "checkbox") el.checked = !!v;
+          else el.value = typeof v === "string" ? v : JSON.stringify(v);
+        }
+        form.dataset.etag = form.dataset.currentEtag;
+        form.querySelector(".conflict").hidden = true;
+        tell(form, "Showing the current values.");
+      }
+    });
+  }
+
+  // Relative times ("3 min ago"), kept current by a local timer (nothing is fetched).
+  const relative = new Intl.RelativeTimeFormat("en", { numeric: "auto" });
+  const relativeTimes = () => {
+    const now = Date.now();
+    document.querySelectorAll("time[data-relative]").forEach((el) => {
+      const seconds = Math.round((new Date(el.dateTime).getTime() - now) / 1000);
+      const abs = Math.abs(seconds);
+      const [value, unit] = abs < 60 ? [seconds, "second"] : abs < 3600 ? [Math.round(seconds / 60), "minute"]
+        : abs < 86400 ? [Math.round(seconds / 3600), "hour"] : [Math.round(seconds / 86400), "day"];
+      el.textContent = relative.format(value, unit);
+      el.title = localTime(el.dateTime);
+    });
+  };
+  relativeTimes();
+  setInterval(relativeTimes, 15000);
+
   const handlers = {
     image_captured(d) {
       const card = document.querySelector('[data-camera-id="' + d.camera_id + '"]');
@@ -66,7 +214,7 @@
       document.querySelectorAll('[data-camera-id="' + d.camera_id + '"] [data-role=status]').forEach((el) => setStatus(el, d.status));
       if (page === "camera" && String(d.camera_id) === document.body.dataset.cameraId) setStatus($("#status"), d.status);
     },
-    camera_created() { if (page !== "camera") location.reload(); },
+    camera_created() { if (page !== "camera" && page !== "console") location.reload(); },
     camera_deleted(d) {
       document.querySelectorAll('[data-camera-id="' + d.camera_id + '"]').forEach((el) => el.remove());
     },
@@ -84,6 +232,16 @@
     },
     video_queued(d) { this.video_progress(d); },
     video_progress(d) {
+      // The console's video list: the bar and the percentage of this render.
+      document.querySelectorAll('li.video[data-video-id="' + d.video.id + '"]').forEach((item) => {
+        const bar = $("progress", item);
+        if (bar) bar.value = d.video.progress;
+        const pct = $("[data-role=percent]", item);
+        if (pct) pct.textContent = Math.round(d.video.progress * 100) + " %";
+        const status = $("[data-role=status]", item);
+        if (status) status.textContent = d.video.status;
+        item.dataset.status = d.video.status;
+      });
       const list = $("#renders");
       if (!list) return;
       let row = list.querySelector('[data-video-id="' + d.video.id + '"]');
@@ -96,7 +254,11 @@
       $("[data-role=label]", row).textContent = "Video " + d.video.id + " (timelapse " + d.video.timelapse_id + "): " + d.video.status;
       $("progress", row).value = d.video.progress;
     },
-    video_ready(d) { const row = document.querySelector('[data-video-id="' + d.video.id + '"]'); if (row) row.remove(); if (page === "camera") location.reload(); },
+    video_ready(d) {
+      const row = document.querySelector('#renders [data-video-id="' + d.video.id + '"]');
+      if (row) row.remove();
+      if (page === "camera" || (page === "console" && document.querySelector('li.video[data-video-id="' + d.video.id + '"]'))) location.reload();
+    },
     video_failed(d) { this.video_ready(d); },
     health_changed(d) {
       const el = document.querySelector('[data-component="' + d.component + '"]');

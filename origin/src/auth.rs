@@ -118,7 +118,43 @@ pub enum Principal {
     },
 }
 
+/// Whom a read is answered for: everyone (and so, through the edge, every shared cache), or
+/// signed-in people (an operator's session or a viewer's, or the admin token), who also see
+/// private cameras. A camera's token sees what everyone sees.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Audience {
+    /// Anyone: only public cameras, and responses a shared cache may store.
+    #[default]
+    Public,
+    /// Signed in: every camera, and responses only the person's browser keeps.
+    SignedIn,
+}
+
+impl Audience {
+    /// Whether this audience may see a camera that is public or not.
+    pub fn sees(self, public: bool) -> bool {
+        public || self == Audience::SignedIn
+    }
+
+    /// The policy a representation is sent with to this audience: core's public kind, or
+    /// its signed-in counterpart (never stored by a shared cache).
+    pub fn kind(self, kind: timelapser_core::policy::ContentKind) -> timelapser_core::policy::ContentKind {
+        match self {
+            Audience::Public => kind,
+            Audience::SignedIn => kind.signed_in(),
+        }
+    }
+}
+
 impl Principal {
+    /// Whom this principal's reads are answered for.
+    pub fn audience(self) -> Audience {
+        match self {
+            Principal::Admin | Principal::User { .. } => Audience::SignedIn,
+            Principal::Camera(_) | Principal::Anonymous => Audience::Public,
+        }
+    }
+
     /// Identifies who made a request: the bearer of its token (one indexed query for a
     /// non-admin token), else the user of its session cookie. A state-changing request made
     /// with a session must carry the session's CSRF token (`X-CSRF-Token`), else 403: a

@@ -11,6 +11,58 @@ use bytes::Bytes;
 use timelapser_core::events::Event;
 use tokio::sync::broadcast;
 
+/// Who may read an event on the event stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Readers {
+    /// Everyone.
+    Everyone,
+    /// Signed-in people only: an event of a private camera.
+    SignedIn,
+    /// The public only: its own view of a change signed-in people see otherwise (a camera
+    /// that turned private leaves the public gallery; the numbers of the public cameras).
+    Anonymous,
+}
+
+impl Readers {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Readers::Everyone => "everyone",
+            Readers::SignedIn => "signed_in",
+            Readers::Anonymous => "anonymous",
+        }
+    }
+
+    /// From the stored name; an unknown one is read as signed-in only (never leaked).
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "everyone" => Readers::Everyone,
+            "anonymous" => Readers::Anonymous,
+            _ => Readers::SignedIn,
+        }
+    }
+
+    /// The readers of an event of a camera that is public or not.
+    pub fn of_camera(public: bool) -> Self {
+        if public {
+            Readers::Everyone
+        } else {
+            Readers::SignedIn
+        }
+    }
+
+    /// Whether a stream for `audience` shows it.
+    pub fn include(self, audience: crate::auth::Audience) -> bool {
+        use crate::auth::Audience;
+        matches!(
+            (self, audience),
+            (Readers::Everyone, _)
+                | (Readers::SignedIn, Audience::SignedIn)
+                | (Readers::Anonymous, Audience::Public)
+        )
+    }
+}
+
 /// An event as logged: its id in the event log (none for an ephemeral event that could not be
 /// logged, such as "the database is down") and the event.
 #[derive(Debug)]
@@ -19,6 +71,8 @@ pub struct LoggedEvent {
     pub id: Option<i64>,
     /// The event.
     pub event: Event,
+    /// Who may read it.
+    pub readers: Readers,
     frame: OnceLock<Bytes>,
 }
 
@@ -28,8 +82,15 @@ impl LoggedEvent {
         Self {
             id: Some(id),
             event,
+            readers: Readers::Everyone,
             frame: OnceLock::new(),
         }
+    }
+
+    /// The same event, for other readers.
+    pub fn for_readers(mut self, readers: Readers) -> Self {
+        self.readers = readers;
+        self
     }
 
     /// An event that is not in the log (it cannot be resumed).
@@ -37,6 +98,7 @@ impl LoggedEvent {
         Self {
             id: None,
             event,
+            readers: Readers::Everyone,
             frame: OnceLock::new(),
         }
     }
@@ -62,7 +124,7 @@ impl LoggedEvent {
 
 impl PartialEq for LoggedEvent {
     fn eq(&self, other: &Self) -> bool {
-        self.id == other.id && self.event == other.event
+        self.id == other.id && self.event == other.event && self.readers == other.readers
     }
 }
 

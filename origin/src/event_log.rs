@@ -28,7 +28,7 @@ use timelapser_core::events::Event;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::{EventBus, LoggedEvent};
+use crate::bus::{EventBus, LoggedEvent, Readers};
 use crate::db::{self, Backend, Db, WriteTx};
 use crate::error::Result;
 
@@ -39,14 +39,42 @@ pub const CHANNEL: &str = "timelapser_events";
 const BATCH: i64 = 500;
 
 /// Appends `event` to the event log inside the caller's write transaction; publish it with
-/// [`EventLog::commit`].
+/// [`EventLog::commit`]. An event of a private camera is for signed-in readers only (the
+/// camera is read in the same transaction, so a change of visibility committed before is
+/// seen).
 pub async fn log_event(
     conn: &mut AnyConnection,
     event: Event,
     now: i64,
 ) -> std::result::Result<LoggedEvent, sqlx::Error> {
-    let id = db::events::append(conn, event.name(), &event.data(), event.camera_id(), now).await?;
-    Ok(LoggedEvent::new(id, event))
+    let readers = match event.camera_id() {
+        Some(camera_id) => Readers::of_camera(
+            db::cameras::is_public(conn, camera_id)
+                .await?
+                .unwrap_or(true),
+        ),
+        None => Readers::Everyone,
+    };
+    log_event_for(conn, event, readers, now).await
+}
+
+/// As [`log_event`], for the given readers.
+pub async fn log_event_for(
+    conn: &mut AnyConnection,
+    event: Event,
+    readers: Readers,
+    now: i64,
+) -> std::result::Result<LoggedEvent, sqlx::Error> {
+    let id = db::events::append(
+        conn,
+        event.name(),
+        &event.data(),
+        event.camera_id(),
+        readers.as_str(),
+        now,
+    )
+    .await?;
+    Ok(LoggedEvent::new(id, event).for_readers(readers))
 }
 
 /// The logged events after `after` (and before `before`, when given), in id order; an
@@ -66,7 +94,9 @@ async fn read_after(
             }
             after = row.id;
             match Event::from_parts(&row.name, &row.payload) {
-                Ok(event) => events.push(LoggedEvent::new(row.id, event)),
+                Ok(event) => events.push(
+                    LoggedEvent::new(row.id, event).for_readers(Readers::parse(&row.readers)),
+                ),
                 Err(e) => {
                     tracing::error!(id = row.id, error = %e, "unreadable event in the log; skipped")
                 }
@@ -179,8 +209,13 @@ impl EventLog {
     /// Appends one event in its own transaction and publishes it (for events with no other
     /// change to commit: stats, health).
     pub async fn append(&self, event: Event) -> Result<()> {
+        self.append_for(event, Readers::Everyone).await
+    }
+
+    /// As [`Self::append`], for the given readers.
+    pub async fn append_for(&self, event: Event, readers: Readers) -> Result<()> {
         let mut tx = self.db.begin_write().await?;
-        let logged = log_event(&mut tx, event, db::to_micros(db::now())).await?;
+        let logged = log_event_for(&mut tx, event, readers, db::to_micros(db::now())).await?;
         self.commit(tx, vec![logged]).await
     }
 

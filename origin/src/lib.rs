@@ -41,6 +41,7 @@ use crate::media_cache::MediaCache;
 use crate::render::Renderer;
 use crate::serve::ServeLimits;
 use crate::services::invalidation::Invalidation;
+use crate::services::media_visibility::MediaVisibility;
 use crate::services::media_sweep::{self, MediaFiles};
 use crate::state::{AppState, CaptureWindow, Config, Shared};
 
@@ -153,7 +154,11 @@ pub async fn build_state(
         AdminToken::load_or_generate(options.admin_token.as_deref(), &options.data_dir)?;
     let metrics = crate::metrics::Metrics::new();
     let cache = ResponseCache::new(64 * 1024 * 1024, &metrics);
-    let handlers: Vec<Arc<dyn EventHandler>> = vec![Arc::new(Invalidation::new(cache.clone()))];
+    let media_visibility = MediaVisibility::default();
+    let handlers: Vec<Arc<dyn EventHandler>> = vec![
+        Arc::new(Invalidation::new(cache.clone())),
+        Arc::new(media_visibility.clone()),
+    ];
     let bus = EventBus::new(options.event_buffer, handlers);
     let events = EventLog::open(db.clone(), bus.clone()).await?;
     let media_cache = MediaCache::new(128 * 1024 * 1024);
@@ -177,6 +182,7 @@ pub async fn build_state(
         db,
         media,
         media_cache,
+        media_visibility,
         cache,
         bus,
         events,

@@ -352,10 +352,11 @@ fn first_events_request(head: &[u8]) -> Option<StreamRequest> {
             if field.value.trim_ascii() != b"0" {
                 return None;
             }
-        } else if ["transfer-encoding", "expect", "upgrade"]
+        } else if ["transfer-encoding", "expect", "upgrade", "authorization", "cookie"]
             .iter()
             .any(|n| name.eq_ignore_ascii_case(n))
         {
+            // Credentials decide whose stream it is: the router's extractors read them.
             return None;
         }
     }
@@ -377,9 +378,16 @@ fn hand_off_request(request: &hyper::Request<Incoming>) -> Option<StreamRequest>
         .get(header::CONTENT_LENGTH)
         .is_none_or(|v| v.as_bytes().trim_ascii() == b"0");
     if !empty_body
-        || [header::TRANSFER_ENCODING, header::EXPECT, header::UPGRADE]
-            .iter()
-            .any(|name| headers.contains_key(name))
+        || [
+            header::TRANSFER_ENCODING,
+            header::EXPECT,
+            header::UPGRADE,
+            // Credentials decide whose stream it is: the router's extractors read them.
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]
+        .iter()
+        .any(|name| headers.contains_key(name))
     {
         return None;
     }
@@ -760,8 +768,12 @@ mod tests {
                 last_event_id: Some("41".into()),
                 camera_id: Some("1,2".into()),
                 types: Some("image_captured".into()),
+                audience: Default::default(),
             })
         );
+        // A stream with credentials is the router's (whose stream it is comes from them).
+        let signed_in = b"GET /api/events HTTP/1.1\r\nHost: o\r\nCookie: tl_session=x\r\n\r\n";
+        assert_eq!(first_events_request(signed_in), None);
         let resume = b"GET /api/events?last_event_id=7 HTTP/1.1\r\nHost: o\r\n\r\nGET /next";
         assert_eq!(
             first_events_request(resume).and_then(|r| r.last_event_id),

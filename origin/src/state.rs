@@ -109,6 +109,8 @@ pub struct Shared {
     pub media: MediaStore,
     /// Small media files and file facts kept in memory.
     pub media_cache: MediaCache,
+    /// Which media files everyone may fetch.
+    pub media_visibility: crate::services::media_visibility::MediaVisibility,
     /// Expensive reads kept in memory.
     pub cache: ResponseCache,
     /// Committed events, published in order.

@@ -83,7 +83,7 @@ async fn sign_in(origin: &TestOrigin, name: &str, password: &str) -> String {
     let csrf = sign_in_form(origin).await;
     let response = post_sign_in(origin, Some(&csrf), &csrf, name, password).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert_eq!(response.headers()[LOCATION], "/");
+    assert_eq!(response.headers()[LOCATION], "/console");
     let cookie = set_cookies(response.headers())
         .into_iter()
         .find(|c| c.starts_with("tl_session="))

@@ -30,10 +30,12 @@ pub struct CameraRow {
     pub updated_at: i64,
     /// The latest image.
     pub latest_image: Option<ImageRow>,
+    /// Whether everyone may see it.
+    pub public: bool,
 }
 
 const SELECT: &str = "SELECT c.id, c.name, c.status, c.status_message, c.image_count, \
-    c.last_capture_at, c.last_seen_at, c.created_at, c.updated_at, \
+    c.last_capture_at, c.last_seen_at, c.created_at, c.updated_at, c.public, \
     i.id AS i_id, i.camera_id AS i_camera_id, i.timelapse_id AS i_timelapse_id, \
     i.captured_at AS i_captured_at, i.width AS i_width, i.height AS i_height, \
     i.bytes AS i_bytes, i.thumbnail_bytes AS i_thumbnail_bytes, i.sha256 AS i_sha256 \
@@ -52,6 +54,7 @@ impl CameraRow {
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
             latest_image: ImageRow::from_prefixed(row, "i_")?,
+            public: row.try_get::<i64, _>("public")? != 0,
         })
     }
 
@@ -70,6 +73,7 @@ impl CameraRow {
             image_count: self.image_count as u64,
             last_capture_at: self.last_capture_at.map(from_micros),
             latest_image: self.latest_image.as_ref().map(ImageRow::to_resource),
+            public: self.public,
             created_at: from_micros(self.created_at),
             updated_at: from_micros(self.updated_at),
         }
@@ -152,6 +156,32 @@ pub async fn rename(
         .execute(conn)
         .await?;
     Ok(done.rows_affected() > 0)
+}
+
+/// Makes a camera public or private; false when it does not exist.
+pub async fn set_public(
+    conn: &mut AnyConnection,
+    id: i64,
+    public: bool,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE cameras SET public = $1, updated_at = $2 WHERE id = $3")
+        .bind(i64::from(public))
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Whether a camera is public; `None` when it does not exist.
+pub async fn is_public(conn: &mut AnyConnection, id: i64) -> Result<Option<bool>, sqlx::Error> {
+    let row = sqlx::query("SELECT public FROM cameras WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|r| r.try_get::<i64, _>("public").map(|p| p != 0))
+        .transpose()
 }
 
 /// Replaces a camera's token hash.
@@ -239,11 +269,17 @@ pub async fn silent_since(conn: &mut AnyConnection, cutoff: i64) -> Result<Vec<i
 }
 
 /// Cameras counted by status.
-pub async fn count_by_status(conn: &mut AnyConnection) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    let rows =
-        sqlx::query("SELECT status, CAST(COUNT(*) AS BIGINT) AS n FROM cameras GROUP BY status")
-            .fetch_all(conn)
-            .await?;
+pub async fn count_by_status(
+    conn: &mut AnyConnection,
+    public_only: bool,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT status, CAST(COUNT(*) AS BIGINT) AS n FROM cameras \
+         WHERE public >= $1 GROUP BY status",
+    )
+    .bind(i64::from(public_only))
+    .fetch_all(conn)
+    .await?;
     rows.iter()
         .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
         .collect()

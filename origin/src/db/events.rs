@@ -16,6 +16,8 @@ pub struct EventRow {
     pub camera_id: Option<i64>,
     /// When it was logged, micros.
     pub created_at: i64,
+    /// Who may read it (`everyone`, `signed_in`, `anonymous`).
+    pub readers: String,
 }
 
 impl FromRow<'_, AnyRow> for EventRow {
@@ -26,6 +28,7 @@ impl FromRow<'_, AnyRow> for EventRow {
             payload: row.try_get("payload")?,
             camera_id: row.try_get("camera_id")?,
             created_at: row.try_get("created_at")?,
+            readers: row.try_get("readers")?,
         })
     }
 }
@@ -36,15 +39,18 @@ pub async fn append(
     name: &str,
     payload: &str,
     camera_id: Option<i64>,
+    readers: &str,
     now: i64,
 ) -> Result<i64, sqlx::Error> {
     let row = sqlx::query(
-        "INSERT INTO events (name, payload, camera_id, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        "INSERT INTO events (name, payload, camera_id, created_at, readers) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
     .bind(name)
     .bind(payload)
     .bind(camera_id)
     .bind(now)
+    .bind(readers)
     .fetch_one(conn)
     .await?;
     row.try_get("id")
@@ -57,7 +63,8 @@ pub async fn after(
     limit: i64,
 ) -> Result<Vec<EventRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, name, payload, camera_id, created_at FROM events WHERE id > $1 ORDER BY id LIMIT $2",
+        "SELECT id, name, payload, camera_id, created_at, readers FROM events \
+         WHERE id > $1 ORDER BY id LIMIT $2",
     )
     .bind(after)
     .bind(limit)

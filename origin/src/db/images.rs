@@ -206,24 +206,35 @@ pub async fn for_timelapse(
 }
 
 /// Images stored, and images captured at or after `since` (micros).
-pub async fn counts(conn: &mut AnyConnection, since: i64) -> Result<(i64, i64), sqlx::Error> {
+pub async fn counts(
+    conn: &mut AnyConnection,
+    since: i64,
+    public_only: bool,
+) -> Result<(i64, i64), sqlx::Error> {
     let row = sqlx::query(
         "SELECT CAST(COUNT(*) AS BIGINT) AS total, \
          CAST(COALESCE(SUM(CASE WHEN captured_at >= $1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS recent \
-         FROM images",
+         FROM images WHERE $2 = 0 OR camera_id IN (SELECT id FROM cameras WHERE public = 1)",
     )
     .bind(since)
+    .bind(i64::from(public_only))
     .fetch_one(conn)
     .await?;
     Ok((row.try_get("total")?, row.try_get("recent")?))
 }
 
 /// Bytes of distinct media (the same bytes captured by two cameras are stored once).
-pub async fn storage_bytes(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
+pub async fn storage_bytes(
+    conn: &mut AnyConnection,
+    public_only: bool,
+) -> Result<i64, sqlx::Error> {
     let row = sqlx::query(
         "SELECT CAST(COALESCE(SUM(b), 0) AS BIGINT) AS total FROM \
-         (SELECT MAX(bytes + thumbnail_bytes) AS b FROM images GROUP BY sha256) AS distinct_media",
+         (SELECT MAX(bytes + thumbnail_bytes) AS b FROM images \
+          WHERE $1 = 0 OR camera_id IN (SELECT id FROM cameras WHERE public = 1) \
+          GROUP BY sha256) AS distinct_media",
     )
+    .bind(i64::from(public_only))
     .fetch_one(conn)
     .await?;
     row.try_get("total")
@@ -234,6 +245,17 @@ pub async fn sha256_in_use(conn: &mut AnyConnection, sha256: &str) -> Result<boo
     super::exists(
         conn,
         "SELECT 1 FROM images WHERE sha256 = $1",
+        sha256.to_owned(),
+    )
+    .await
+}
+
+/// Whether a public camera shows these bytes (so everyone may fetch them).
+pub async fn sha256_public(conn: &mut AnyConnection, sha256: &str) -> Result<bool, sqlx::Error> {
+    super::exists(
+        conn,
+        "SELECT 1 FROM images i JOIN cameras c ON c.id = i.camera_id \
+         WHERE i.sha256 = $1 AND c.public = 1",
         sha256.to_owned(),
     )
     .await

@@ -16,3 +16,14 @@ pub async fn is_referenced(
         MediaKind::Video => super::videos::sha256_in_use(conn, name.sha256()).await,
     }
 }
+
+/// Whether a public camera shows this file (anyone may fetch it); false for files only
+/// private cameras show, and for files no row refers to.
+pub async fn is_public(conn: &mut AnyConnection, name: &MediaName) -> Result<bool, sqlx::Error> {
+    match name.kind {
+        MediaKind::Image | MediaKind::Thumbnail => {
+            super::images::sha256_public(conn, name.sha256()).await
+        }
+        MediaKind::Video => super::videos::sha256_public(conn, name.sha256()).await,
+    }
+}

@@ -36,6 +36,16 @@ pub async fn insert(
     row.map(|r| r.try_get("id")).transpose()
 }
 
+/// Every user's id, name and role, by name (for the console; no password hashes).
+pub async fn list(conn: &mut AnyConnection) -> Result<Vec<(i64, String, String)>, sqlx::Error> {
+    let rows = sqlx::query("SELECT id, name, role FROM users ORDER BY name")
+        .fetch_all(conn)
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("name")?, r.try_get("role")?)))
+        .collect()
+}
+
 /// A user by sign-in name.
 pub async fn by_name(conn: &mut AnyConnection, name: &str) -> Result<Option<UserRow>, sqlx::Error> {
     let row = sqlx::query("SELECT id, name, role, password_hash FROM users WHERE name = $1")

@@ -106,23 +106,44 @@ pub async fn for_timelapse(
 }
 
 /// Videos queued or rendering.
-pub async fn count_in_flight(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
+pub async fn count_in_flight(
+    conn: &mut AnyConnection,
+    public_only: bool,
+) -> Result<i64, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM videos WHERE status IN ('queued', 'rendering')",
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM videos WHERE status IN ('queued', 'rendering') \
+         AND ($1 = 0 OR camera_id IN (SELECT id FROM cameras WHERE public = 1))",
     )
+    .bind(i64::from(public_only))
     .fetch_one(conn)
     .await?;
     row.try_get("n")
 }
 
 /// Bytes of ready videos.
-pub async fn storage_bytes(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
+pub async fn storage_bytes(
+    conn: &mut AnyConnection,
+    public_only: bool,
+) -> Result<i64, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) AS total FROM videos WHERE status = 'ready'",
+        "SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) AS total FROM videos WHERE status = 'ready' \
+         AND ($1 = 0 OR camera_id IN (SELECT id FROM cameras WHERE public = 1))",
     )
+    .bind(i64::from(public_only))
     .fetch_one(conn)
     .await?;
     row.try_get("total")
+}
+
+/// Whether a public camera shows this video.
+pub async fn sha256_public(conn: &mut AnyConnection, sha256: &str) -> Result<bool, sqlx::Error> {
+    super::exists(
+        conn,
+        "SELECT 1 FROM videos v JOIN cameras c ON c.id = v.camera_id \
+         WHERE v.sha256 = $1 AND c.public = 1",
+        sha256.to_owned(),
+    )
+    .await
 }
 
 /// Videos queued or rendering, oldest first.

@@ -93,6 +93,7 @@ fn sign_in_markup(site: &Site, csrf: &str, message: Option<&str>) -> Markup {
         "Sign in",
         "login",
         None,
+        crate::auth::Audience::Public,
         html! {
             h2 { "Sign in" }
             @if let Some(message) = message {
@@ -190,7 +191,7 @@ async fn sign_in(
     .await
     {
         Ok(session) => Ok(see_other(
-            "/",
+            "/console",
             [
                 set_cookie(
                     &headers,

@@ -5,7 +5,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
 use super::Path;
-use crate::auth::Principal;
+use crate::auth::{Audience, Principal};
 use crate::error::Error;
 use crate::state::AppState;
 
@@ -92,5 +92,21 @@ impl FromRequestParts<AppState> for SignedIn {
             }),
             None => Err(Error::Unauthorized),
         }
+    }
+}
+
+/// Whom a read is for ([`Audience`]): signed in with a session or the admin token, or the
+/// public. Never refuses: a read of something private answers 404 to the public instead.
+#[derive(Clone, Copy, Debug)]
+pub struct Viewer(pub Audience);
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let principal = Principal::of(&state.db, &state.admin, &parts.method, &parts.headers)
+            .await
+            .unwrap_or(Principal::Anonymous);
+        Ok(Viewer(principal.audience()))
     }
 }

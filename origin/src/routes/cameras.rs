@@ -9,7 +9,7 @@ use axum::Router;
 use serde::Deserialize;
 use timelapser_core::policy::ContentKind;
 
-use super::auth::{AdminAuth, CameraAuth, CameraOrAdmin};
+use super::auth::{AdminAuth, CameraAuth, CameraOrAdmin, Viewer};
 use super::respond::{self, JSON};
 use super::{body_error, declared_length, Json, Path, Query, RawBody};
 use crate::cache::Represented;
@@ -38,14 +38,15 @@ pub fn router() -> Router<AppState> {
 
 async fn list(
     State(state): State<AppState>,
+    Viewer(audience): Viewer,
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let rep = cameras::list(&state).await?;
+    let rep = cameras::list(&state, audience).await?;
     Ok(respond::representation(
         &method,
         &headers,
-        ContentKind::Collection,
+        audience.kind(ContentKind::Collection),
         &rep,
         JSON,
     ))
@@ -72,15 +73,16 @@ async fn create(
 
 async fn show(
     State(state): State<AppState>,
+    Viewer(audience): Viewer,
     Path(id): Path<i64>,
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let rep = cameras::get(&state, id).await?;
+    let rep = cameras::get(&state, id, audience).await?;
     Ok(respond::representation(
         &method,
         &headers,
-        ContentKind::EntityMetadata,
+        audience.kind(ContentKind::EntityMetadata),
         &rep,
         JSON,
     ))
@@ -90,6 +92,7 @@ async fn show(
 #[serde(deny_unknown_fields)]
 struct CameraChanges {
     name: Option<String>,
+    public: Option<bool>,
 }
 
 async fn update(
@@ -98,13 +101,21 @@ async fn update(
     Path(id): Path<i64>,
     Json(changes): Json<CameraChanges>,
 ) -> Result<Response> {
-    let camera = match changes.name {
-        Some(name) => cameras::rename(&state, id, &name).await?,
-        None => {
-            // Nothing to change: answer with the camera as it is.
-            let rep = cameras::get(&state, id).await?;
-            return Ok(respond::written(StatusCode::OK, &rep));
-        }
+    if let Some(name) = &changes.name {
+        // Checked before anything changes, so a bad name changes nothing.
+        cameras::validate_name(name)?;
+    }
+    let mut camera = None;
+    if let Some(name) = changes.name {
+        camera = Some(cameras::rename(&state, id, &name).await?);
+    }
+    if let Some(public) = changes.public {
+        camera = Some(cameras::set_public(&state, id, public).await?);
+    }
+    let Some(camera) = camera else {
+        // Nothing to change: answer with the camera as it is.
+        let rep = cameras::get_any(&state, id).await?;
+        return Ok(respond::written(StatusCode::OK, &rep));
     };
     let etag = cameras::camera_etag(&camera);
     Ok(respond::written(
@@ -124,15 +135,16 @@ async fn remove(
 
 async fn latest_image(
     State(state): State<AppState>,
+    Viewer(audience): Viewer,
     Path(id): Path<i64>,
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let rep = cameras::latest_image(&state, id).await?;
+    let rep = cameras::latest_image(&state, id, audience).await?;
     Ok(respond::representation(
         &method,
         &headers,
-        ContentKind::EntityMetadata,
+        audience.kind(ContentKind::EntityMetadata),
         &rep,
         JSON,
     ))
@@ -146,16 +158,24 @@ struct PageQuery {
 
 async fn images(
     State(state): State<AppState>,
+    Viewer(audience): Viewer,
     Path(id): Path<i64>,
     Query(query): Query<PageQuery>,
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let rep = cameras::images(&state, id, query.limit.unwrap_or(50), query.before).await?;
+    let rep = cameras::images(
+        &state,
+        id,
+        audience,
+        query.limit.unwrap_or(50),
+        query.before,
+    )
+    .await?;
     Ok(respond::representation(
         &method,
         &headers,
-        ContentKind::Collection,
+        audience.kind(ContentKind::Collection),
         &rep,
         JSON,
     ))
@@ -274,15 +294,16 @@ async fn start_timelapse(
 
 async fn list_timelapses(
     State(state): State<AppState>,
+    Viewer(audience): Viewer,
     Path(id): Path<i64>,
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let rep = timelapses::for_camera(&state, id).await?;
+    let rep = timelapses::for_camera(&state, id, audience).await?;
     Ok(respond::representation(
         &method,
         &headers,
-        ContentKind::Collection,
+        audience.kind(ContentKind::Collection),
         &rep,
         JSON,
     ))

@@ -7,6 +7,7 @@ use axum::routing::get;
 use axum::Router;
 use timelapser_core::policy::ContentKind;
 
+use super::auth::Viewer;
 use super::respond::{self, JSON};
 use crate::error::Result;
 use crate::services::stats;
@@ -18,14 +19,15 @@ pub fn router() -> Router<AppState> {
 
 async fn show(
     State(state): State<AppState>,
+    Viewer(audience): Viewer,
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let rep = stats::get(&state).await?;
+    let rep = stats::get(&state, audience).await?;
     Ok(respond::representation(
         &method,
         &headers,
-        ContentKind::Aggregate,
+        audience.kind(ContentKind::Aggregate),
         &rep,
         JSON,
     ))

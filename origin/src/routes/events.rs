@@ -12,17 +12,24 @@ use timelapser_core::paths::EVENTS;
 
 use crate::error::Result;
 use crate::services::event_stream::{EventStream, StreamRequest};
+use super::auth::Viewer;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new().route(EVENTS, get(events))
 }
 
-async fn events(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Response> {
-    let request = StreamRequest::new(
+async fn events(
+    State(state): State<AppState>,
+    Viewer(audience): Viewer,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let mut request = StreamRequest::new(
         uri.query().unwrap_or(""),
         headers.get("last-event-id").map(|v| v.as_bytes()),
     )?;
+    request.audience = audience;
     let stream = EventStream::open(state, request).await?;
     let unfolded = futures::stream::unfold(stream, |mut s| async move {
         s.next()

@@ -14,7 +14,9 @@ use timelapser_core::range::ByteRange;
 use timelapser_core::response::{answer, Content, Selected};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use super::auth::Viewer;
 use super::respond;
+use crate::auth::Audience;
 use crate::error::{Error, Result};
 use crate::media::MediaName;
 use crate::media_cache::MediaFile;
@@ -26,6 +28,7 @@ pub fn router() -> Router<AppState> {
 
 async fn serve(
     State(state): State<AppState>,
+    Viewer(audience): Viewer,
     uri: Uri,
     method: Method,
     headers: HeaderMap,
@@ -34,13 +37,22 @@ async fn serve(
     // (a valid name needs no percent-decoding, and one that was encoded is not valid).
     let not_found = || Error::NotFound(format!("no media at {}", uri.path()));
     let name = MediaName::from_path(uri.path()).ok_or_else(not_found)?;
+    // Only private cameras show it: the public is told there is no such file; signed-in
+    // people get it `private` (their browser keeps it, no shared cache does).
+    let kind = if state.media_visibility.is_public(&state.db, &name).await? {
+        ContentKind::ImmutableMedia
+    } else if audience == Audience::SignedIn {
+        ContentKind::PrivateMedia
+    } else {
+        return Err(not_found());
+    };
     let media = state
         .media_cache
         .open(&state.media, &name)
         .await
         .map_err(|e| Error::Internal(e.into()))?
         .ok_or_else(not_found)?;
-    let selected = Selected::of_kind(ContentKind::ImmutableMedia)
+    let selected = Selected::of_kind(kind)
         .etag_with_value(&media.etag, media.etag_header.clone())
         .last_modified_with_value(media.modified, media.last_modified_header.clone())
         .length(media.len)

@@ -5,6 +5,7 @@ mod account;
 mod assets;
 pub mod auth;
 mod cameras;
+mod console;
 mod dashboard;
 pub mod events;
 mod media;
@@ -40,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::router())
         .merge(pages::router())
         .merge(account::router())
+        .merge(console::router())
         .merge(assets::router())
         .fallback(|| async { problem_response(StatusCode::NOT_FOUND, "no such resource".into()) })
         .method_not_allowed_fallback(|| async {

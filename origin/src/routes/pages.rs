@@ -16,7 +16,9 @@ use timelapser_core::policy::ContentKind;
 use timelapser_core::resources::{Camera, HealthStatus, Image, Timelapse, Video};
 
 use super::assets::{css_url, js_url};
+use super::auth::Viewer;
 use super::respond;
+use crate::auth::Audience;
 use super::{Path, Query};
 use crate::cache::Represented;
 use crate::error::Result;
@@ -39,14 +41,19 @@ const BLANK: &str =
 /// Thumbnails per camera page.
 const PAGE_SIZE: i64 = 24;
 
-fn page_response(method: &Method, headers: &HeaderMap, markup: Markup) -> Response {
+pub(super) fn page_response(
+    method: &Method,
+    headers: &HeaderMap,
+    audience: Audience,
+    markup: Markup,
+) -> Response {
     let body = markup.into_string();
     let rep = Represented {
         value: (),
         etag: EntityTag::from_content(body.as_bytes(), HashAlgorithm::Sha256),
         body: body.into(),
     };
-    respond::representation(method, headers, ContentKind::Page, &rep, HTML)
+    respond::representation(method, headers, audience.kind(ContentKind::Page), &rep, HTML)
 }
 
 /// What every page shows of the site: its name and its time zone.
@@ -57,7 +64,7 @@ pub(super) struct Site {
 
 impl Site {
     /// A time as pages show it: in the site's time zone (`2026-11-26 11:02:03 CET`).
-    fn time(&self, at: DateTime<Utc>) -> String {
+    pub(super) fn time(&self, at: DateTime<Utc>) -> String {
         at.with_timezone(&self.zone)
             .format("%Y-%m-%d %H:%M:%S %Z")
             .to_string()
@@ -76,6 +83,7 @@ pub(super) fn layout(
     title: &str,
     page: &str,
     camera_id: Option<i64>,
+    audience: Audience,
     content: Markup,
 ) -> Markup {
     html! {
@@ -94,6 +102,10 @@ pub(super) fn layout(
                     nav aria-label="Main" {
                         a href="/" { "Gallery" }
                         a href="/dashboard" { "Dashboard" }
+                        @match audience {
+                            Audience::SignedIn => a href="/console" { "Console" },
+                            Audience::Public => a href="/login" { "Sign in" },
+                        }
                     }
                     span.live role="status" aria-live="polite" data-state="connecting" { "connecting…" }
                 }
@@ -113,11 +125,12 @@ fn status_badge(status: &str) -> Markup {
 
 async fn gallery(
     State(state): State<AppState>,
+    Viewer(audience): Viewer,
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response> {
     let site = site(&state).await?;
-    let cameras = cameras::list(&state).await?;
+    let cameras = cameras::list(&state, audience).await?;
     let cameras: &[Camera] = &cameras.value;
     let content = html! {
         h2.visually-hidden { "Cameras" }
@@ -137,6 +150,7 @@ async fn gallery(
                     div.meta {
                         h2 { a href={ "/cameras/" (camera.id) } data-role="name" { (camera.name) } }
                         (status_badge(camera.status.as_str()))
+                        @if !camera.public { " " span.private-badge { "private" } }
                         span.muted { span data-role="count" { (camera.image_count) } " frames" }
                     }
                 }
@@ -146,7 +160,8 @@ async fn gallery(
     Ok(page_response(
         &method,
         &headers,
-        layout(&site, "Gallery", "gallery", None, content),
+        audience,
+        layout(&site, "Gallery", "gallery", None, audience, content),
     ))
 }
 
@@ -157,20 +172,23 @@ struct CameraPageQuery {
 
 async fn camera(
     State(state): State<AppState>,
+    Viewer(audience): Viewer,
     Path(id): Path<i64>,
     Query(query): Query<CameraPageQuery>,
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response> {
     let site = site(&state).await?;
-    let camera = cameras::get(&state, id).await?;
+    let camera = cameras::get(&state, id, audience).await?;
     let camera: &Camera = &camera.value;
-    let page = cameras::images(&state, id, PAGE_SIZE, query.before)
+    let page = cameras::images(&state, id, audience, PAGE_SIZE, query.before)
         .await?
         .value;
     let mut videos: Vec<(Timelapse, Vec<Video>)> = Vec::new();
-    for timelapse in timelapses::for_camera(&state, id).await?.value {
-        let list = timelapses::videos(&state, timelapse.id).await?.value;
+    for timelapse in timelapses::for_camera(&state, id, audience).await?.value {
+        let list = timelapses::videos(&state, timelapse.id, audience)
+            .await?
+            .value;
         videos.push((timelapse, list));
     }
     let first_page = query.before.is_none();
@@ -220,21 +238,30 @@ async fn camera(
     Ok(page_response(
         &method,
         &headers,
-        layout(&site, &camera.name, "camera", Some(camera.id), content),
+        audience,
+        layout(
+            &site,
+            &camera.name,
+            "camera",
+            Some(camera.id),
+            audience,
+            content,
+        ),
     ))
 }
 
 async fn dashboard(
     State(state): State<AppState>,
+    Viewer(audience): Viewer,
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response> {
     let site = site(&state).await?;
-    let cameras = cameras::list(&state).await?;
+    let cameras = cameras::list(&state, audience).await?;
     let cameras: &[Camera] = &cameras.value;
-    let numbers = stats::get(&state).await?;
+    let numbers = stats::get(&state, audience).await?;
     let numbers = &numbers.value;
-    let renders = timelapses::renders_in_flight(&state).await?;
+    let renders = timelapses::renders_in_flight(&state, audience).await?;
     let database = if state.db.ping().await {
         HealthStatus::Ok
     } else {
@@ -292,7 +319,8 @@ async fn dashboard(
     Ok(page_response(
         &method,
         &headers,
-        layout(&site, "Dashboard", "dashboard", None, content),
+        audience,
+        layout(&site, "Dashboard", "dashboard", None, audience, content),
     ))
 }
 

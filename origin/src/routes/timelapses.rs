@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use timelapser_core::policy::ContentKind;
 
-use super::auth::AdminAuth;
+use super::auth::{AdminAuth, Viewer};
 use super::respond::{self, JSON};
 use super::{parse_json, Path, RawBody};
 use crate::cache::Represented;
@@ -25,15 +25,16 @@ pub fn router() -> Router<AppState> {
 
 async fn show(
     State(state): State<AppState>,
+    Viewer(audience): Viewer,
     Path(id): Path<i64>,
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let rep = timelapses::get(&state, id).await?;
+    let rep = timelapses::get(&state, id, audience).await?;
     Ok(respond::representation(
         &method,
         &headers,
-        ContentKind::EntityMetadata,
+        audience.kind(ContentKind::EntityMetadata),
         &rep,
         JSON,
     ))
@@ -54,15 +55,16 @@ async fn stop(
 
 async fn videos(
     State(state): State<AppState>,
+    Viewer(audience): Viewer,
     Path(id): Path<i64>,
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let rep = timelapses::videos(&state, id).await?;
+    let rep = timelapses::videos(&state, id, audience).await?;
     Ok(respond::representation(
         &method,
         &headers,
-        ContentKind::Collection,
+        audience.kind(ContentKind::Collection),
         &rep,
         JSON,
     ))
@@ -70,15 +72,16 @@ async fn videos(
 
 async fn video(
     State(state): State<AppState>,
+    Viewer(audience): Viewer,
     Path(id): Path<i64>,
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let rep = timelapses::video(&state, id).await?;
+    let rep = timelapses::video(&state, id, audience).await?;
     Ok(respond::representation(
         &method,
         &headers,
-        ContentKind::EntityMetadata,
+        audience.kind(ContentKind::EntityMetadata),
         &rep,
         JSON,
     ))

@@ -12,11 +12,12 @@ use timelapser_core::keys;
 
 use super::media_sweep::MediaFiles;
 use super::CACHE_TTL;
-use crate::auth;
+use crate::auth::{self, Audience};
 use crate::cache::Represented;
 use crate::db::{self, to_micros};
 use crate::error::{Error, Result};
-use crate::event_log::log_event;
+use crate::bus::Readers;
+use crate::event_log::{log_event, log_event_for};
 use crate::media::{MediaKind, MediaName};
 use crate::state::AppState;
 
@@ -80,8 +81,29 @@ pub async fn create(state: &AppState, name: &str) -> Result<CreatedCamera> {
     Ok(CreatedCamera { camera, token })
 }
 
-/// One camera, from the cache.
-pub async fn get(state: &AppState, id: i64) -> Result<Arc<Represented<Camera>>> {
+/// One camera, as `audience` may see it: a private camera is, to the public, a camera that
+/// does not exist (404, the same document as for a deleted one).
+pub async fn get(
+    state: &AppState,
+    id: i64,
+    audience: Audience,
+) -> Result<Arc<Represented<Camera>>> {
+    let camera = get_any(state, id).await?;
+    if audience.sees(camera.value.public) {
+        Ok(camera)
+    } else {
+        Err(Error::not_found("camera", id))
+    }
+}
+
+/// Whether `audience` may see camera `id` (404 otherwise, as for a camera that does not
+/// exist): the check before reading anything of a camera.
+pub async fn require_visible(state: &AppState, id: i64, audience: Audience) -> Result<()> {
+    get(state, id, audience).await.map(|_| ())
+}
+
+/// One camera, whoever may see it, from the cache.
+pub async fn get_any(state: &AppState, id: i64) -> Result<Arc<Represented<Camera>>> {
     state
         .cache
         .get_or_load(&keys::camera(id), CACHE_TTL, || async move {
@@ -96,15 +118,21 @@ pub async fn get(state: &AppState, id: i64) -> Result<Arc<Represented<Camera>>> 
         .await
 }
 
-/// Every camera, from the cache.
-pub async fn list(state: &AppState) -> Result<Arc<Represented<Vec<Camera>>>> {
+/// The cameras `audience` may see, from the cache (the public list and the whole list are
+/// two entries, with their own tags: nothing of a private camera reaches the public's).
+pub async fn list(state: &AppState, audience: Audience) -> Result<Arc<Represented<Vec<Camera>>>> {
+    let key = match audience {
+        Audience::Public => keys::public_camera_list(),
+        Audience::SignedIn => keys::camera_list(),
+    };
     state
         .cache
-        .get_or_load(&keys::camera_list(), CACHE_TTL, || async move {
+        .get_or_load(&key, CACHE_TTL, || async move {
             let mut conn = state.db.pool().acquire().await?;
             let cameras: Vec<Camera> = db::cameras::list(&mut conn)
                 .await?
                 .iter()
+                .filter(|row| audience.sees(row.public))
                 .map(db::cameras::CameraRow::to_resource)
                 .collect();
             let etag = cameras
@@ -119,7 +147,12 @@ pub async fn list(state: &AppState) -> Result<Arc<Represented<Vec<Camera>>>> {
 }
 
 /// A camera's latest image, from the cache; 404 when the camera has none.
-pub async fn latest_image(state: &AppState, camera_id: i64) -> Result<Arc<Represented<Image>>> {
+pub async fn latest_image(
+    state: &AppState,
+    camera_id: i64,
+    audience: Audience,
+) -> Result<Arc<Represented<Image>>> {
+    require_visible(state, camera_id, audience).await?;
     state
         .cache
         .get_or_load(&keys::latest_image(camera_id), CACHE_TTL, || async move {
@@ -154,6 +187,7 @@ pub const MAX_PAGE: i64 = 200;
 pub async fn images(
     state: &AppState,
     camera_id: i64,
+    audience: Audience,
     limit: i64,
     before: Option<i64>,
 ) -> Result<Represented<ImagePage>> {
@@ -162,6 +196,7 @@ pub async fn images(
             "limit must be between 1 and {MAX_PAGE}"
         )));
     }
+    require_visible(state, camera_id, audience).await?;
     let mut conn = state.db.pool().acquire().await?;
     if !db::cameras::exists(&mut conn, camera_id).await? {
         return Err(Error::not_found("camera", camera_id));
@@ -223,17 +258,81 @@ pub async fn rename(state: &AppState, id: i64, name: &str) -> Result<Camera> {
     Ok(camera)
 }
 
+/// Makes a camera public or private. To signed-in people it is `camera_updated`; to the
+/// public, a camera turning private is `camera_deleted` (it leaves the gallery) and one
+/// turning public is `camera_created`. From then on its media is refused to the public and
+/// sent as `private` ([`super::media_visibility`]).
+pub async fn set_public(state: &AppState, id: i64, public: bool) -> Result<Camera> {
+    let now = db::now();
+    let mut tx = state.db.begin_write().await?;
+    let before = db::cameras::is_public(&mut tx, id)
+        .await?
+        .ok_or_else(|| Error::not_found("camera", id))?;
+    db::cameras::set_public(&mut tx, id, public, to_micros(now)).await?;
+    let camera = db::cameras::get(&mut tx, id)
+        .await?
+        .ok_or_else(|| Error::not_found("camera", id))?
+        .to_resource();
+    let mut logged = Vec::new();
+    if before == public {
+        logged.push(
+            log_event(
+                &mut tx,
+                Event::CameraUpdated {
+                    camera: camera.clone(),
+                },
+                to_micros(now),
+            )
+            .await?,
+        );
+    } else {
+        logged.push(
+            log_event_for(
+                &mut tx,
+                Event::CameraUpdated {
+                    camera: camera.clone(),
+                },
+                Readers::SignedIn,
+                to_micros(now),
+            )
+            .await?,
+        );
+        let for_the_public = if public {
+            Event::CameraCreated {
+                camera: camera.clone(),
+            }
+        } else {
+            Event::CameraDeleted { camera_id: id }
+        };
+        logged.push(
+            log_event_for(&mut tx, for_the_public, Readers::Anonymous, to_micros(now)).await?,
+        );
+    }
+    state.events.commit(tx, logged).await?;
+    Ok(camera)
+}
+
 /// Deletes a camera, its images, timelapses and videos, and then the media files no other
 /// row shares (see [`super::media_sweep`] for why that is decided under the writer lock).
 pub async fn delete(state: &AppState, id: i64) -> Result<()> {
     let now = to_micros(db::now());
     let mut tx = state.db.begin_write().await?;
+    let Some(public) = db::cameras::is_public(&mut tx, id).await? else {
+        return Err(Error::not_found("camera", id));
+    };
     let image_hashes = db::images::sha256s_of_camera(&mut tx, id).await?;
     let video_hashes = db::videos::sha256s_of_camera(&mut tx, id).await?;
     if !db::cameras::delete(&mut tx, id).await? {
         return Err(Error::not_found("camera", id));
     }
-    let logged = log_event(&mut tx, Event::CameraDeleted { camera_id: id }, now).await?;
+    // The camera is gone, so its readers are decided from what it was.
+    let logged = log_event_for(
+        &mut tx,
+        Event::CameraDeleted { camera_id: id },
+        Readers::of_camera(public),
+        now,
+    )
+    .await?;
     state.events.commit(tx, vec![logged]).await?;
     let mut candidates = Vec::with_capacity(image_hashes.len() * 2 + video_hashes.len());
     for sha256 in image_hashes {

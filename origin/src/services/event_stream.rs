@@ -25,7 +25,8 @@ use timelapser_core::policy::ContentKind;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
-use crate::bus::LoggedEvent;
+use crate::auth::Audience;
+use crate::bus::{LoggedEvent, Readers};
 use crate::db;
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -49,6 +50,9 @@ pub struct StreamRequest {
     pub camera_id: Option<String>,
     /// `?types=a,b`.
     pub types: Option<String>,
+    /// Whom the stream is for (not from the query: from the request's credentials).
+    #[serde(skip)]
+    pub audience: Audience,
 }
 
 impl StreamRequest {
@@ -64,15 +68,16 @@ impl StreamRequest {
     }
 }
 
-/// `?camera_id=1,2` and `?types=a,b`.
-#[derive(Debug, Default)]
+/// `?camera_id=1,2` and `?types=a,b`, and who is listening.
+#[derive(Debug)]
 struct Filter {
     cameras: Option<HashSet<i64>>,
     types: Option<HashSet<&'static str>>,
+    audience: Audience,
 }
 
 impl Filter {
-    fn parse(cameras: Option<&str>, types: Option<&str>) -> Result<Self> {
+    fn parse(cameras: Option<&str>, types: Option<&str>, audience: Audience) -> Result<Self> {
         for (name, list) in [("camera_id", cameras), ("types", types)] {
             if list.is_some_and(|l| l.len() > MAX_FILTER_BYTES) {
                 return Err(Error::BadRequest(format!(
@@ -119,13 +124,21 @@ impl Filter {
                     .collect::<Result<HashSet<_>>>()
             })
             .transpose()?;
-        Ok(Self { cameras, types })
+        Ok(Self {
+            cameras,
+            types,
+            audience,
+        })
     }
 
-    /// System-wide events pass a camera filter; `resync` passes every filter.
-    fn passes(&self, event: &Event) -> bool {
+    /// System-wide events pass a camera filter; `resync` passes every filter; an event is
+    /// sent only to its readers (the public never sees a private camera's).
+    fn passes(&self, event: &Event, readers: Readers) -> bool {
         if matches!(event, Event::Resync { .. }) {
             return true;
+        }
+        if !readers.include(self.audience) {
+            return false;
         }
         let type_ok = self.types.as_ref().is_none_or(|t| t.contains(event.name()));
         let camera_ok = match (&self.cameras, event.camera_id()) {
@@ -161,7 +174,11 @@ pub struct EventStream {
 impl EventStream {
     /// A stream for a client's request. A bad filter is a 400.
     pub async fn open(state: AppState, request: StreamRequest) -> Result<Self> {
-        let filter = Filter::parse(request.camera_id.as_deref(), request.types.as_deref())?;
+        let filter = Filter::parse(
+            request.camera_id.as_deref(),
+            request.types.as_deref(),
+            request.audience,
+        )?;
         let resume = request.last_event_id;
         // Subscribe before reading anything from the log: see the module docs.
         let (receiver, published) = state.events.subscribe().await;
@@ -257,7 +274,7 @@ impl EventStream {
                                     }
                                     self.last_sent = id;
                                 }
-                                if self.filter.passes(&logged.event) {
+                                if self.filter.passes(&logged.event, logged.readers) {
                                     self.heartbeat.reset();
                                     return Some(logged.frame());
                                 }
@@ -339,8 +356,9 @@ impl EventStream {
         let mut chunk = BytesMut::new();
         for row in rows {
             self.last_sent = row.id;
+            let readers = Readers::parse(&row.readers);
             match Event::from_parts(&row.name, &row.payload) {
-                Ok(event) if self.filter.passes(&event) => {
+                Ok(event) if self.filter.passes(&event, readers) => {
                     chunk.extend_from_slice(&LoggedEvent::new(row.id, event).frame());
                 }
                 Ok(_) => {}

@@ -10,7 +10,8 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::LoggedEvent;
+use crate::auth::Audience;
+use crate::bus::{LoggedEvent, Readers};
 use crate::state::AppState;
 
 /// At most one `stats_updated` per this interval.
@@ -21,6 +22,7 @@ fn affects_stats(event: &Event) -> bool {
     matches!(
         event,
         Event::CameraCreated { .. }
+            | Event::CameraUpdated { .. }
             | Event::CameraDeleted { .. }
             | Event::CameraStatusChanged { .. }
             | Event::ImageCaptured { .. }
@@ -36,7 +38,8 @@ fn affects_stats(event: &Event) -> bool {
 pub fn spawn_stats_publisher(state: AppState, shutdown: CancellationToken) {
     let mut receiver = state.bus.subscribe();
     tokio::spawn(async move {
-        let mut last: Option<DashboardStats> = None;
+        // What was last published to the public and to signed-in people (by any replica).
+        let mut last = Published::default();
         let mut dirty = false;
         let mut next_allowed = Instant::now();
         loop {
@@ -44,7 +47,7 @@ pub fn spawn_stats_publisher(state: AppState, shutdown: CancellationToken) {
                 _ = shutdown.cancelled() => return,
                 received = receiver.recv() => match received {
                     Ok(logged) => match &logged.event {
-                        Event::StatsUpdated(stats) => last = Some(stats.clone()),
+                        Event::StatsUpdated(stats) => last.saw(stats, logged.readers),
                         event if affects_stats(event) => dirty = true,
                         _ => {}
                     },
@@ -54,24 +57,60 @@ pub fn spawn_stats_publisher(state: AppState, shutdown: CancellationToken) {
                 _ = tokio::time::sleep_until(next_allowed), if dirty => {
                     dirty = false;
                     next_allowed = Instant::now() + STATS_INTERVAL;
-                    match super::stats::compute(&state).await {
-                        Ok(stats) if last.as_ref() != Some(&stats) => {
-                            last = Some(stats.clone());
-                            if let Err(e) = state.events.append(Event::StatsUpdated(stats)).await {
-                                tracing::warn!(error = %e, "could not publish stats_updated");
-                                dirty = true;
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::warn!(error = %e, "could not compute stats");
-                            dirty = true;
-                        }
+                    if let Err(e) = publish_stats(&state, &mut last).await {
+                        tracing::warn!(error = %e, "could not publish stats_updated");
+                        dirty = true;
                     }
                 }
             }
         }
     });
+}
+
+/// The numbers last published to each audience.
+#[derive(Default)]
+struct Published {
+    public: Option<DashboardStats>,
+    signed_in: Option<DashboardStats>,
+}
+
+impl Published {
+    fn saw(&mut self, stats: &DashboardStats, readers: Readers) {
+        if readers != Readers::SignedIn {
+            self.public = Some(stats.clone());
+        }
+        if readers != Readers::Anonymous {
+            self.signed_in = Some(stats.clone());
+        }
+    }
+}
+
+/// Publishes the numbers that changed: once for everyone while no camera is private (the two
+/// views are equal), else the public's (without private cameras) and signed-in people's apart.
+async fn publish_stats(state: &AppState, last: &mut Published) -> crate::error::Result<()> {
+    let public = super::stats::compute(state, Audience::Public).await?;
+    let signed_in = super::stats::compute(state, Audience::SignedIn).await?;
+    let mut publications = Vec::new();
+    if public == signed_in {
+        if last.public.as_ref() != Some(&public) || last.signed_in.as_ref() != Some(&public) {
+            publications.push((public, Readers::Everyone));
+        }
+    } else {
+        if last.public.as_ref() != Some(&public) {
+            publications.push((public, Readers::Anonymous));
+        }
+        if last.signed_in.as_ref() != Some(&signed_in) {
+            publications.push((signed_in, Readers::SignedIn));
+        }
+    }
+    for (stats, readers) in publications {
+        state
+            .events
+            .append_for(Event::StatsUpdated(stats.clone()), readers)
+            .await?;
+        last.saw(&stats, readers);
+    }
+    Ok(())
 }
 
 /// Free space below which the media disk is `degraded`.

@@ -9,6 +9,7 @@ pub mod event_stream;
 pub mod invalidation;
 pub mod live;
 pub mod media_sweep;
+pub mod media_visibility;
 pub mod schedules;
 pub mod settings;
 pub mod stats;

@@ -10,16 +10,19 @@ use timelapser_core::resources::{CameraCounts, DashboardStats};
 use timelapser_core::keys;
 
 use super::{settings, CACHE_TTL};
+use crate::auth::Audience;
 use crate::cache::Represented;
 use crate::db::{self, to_micros};
 use crate::error::Result;
 use crate::state::AppState;
 
-/// Computes the numbers from the database.
-pub async fn compute(state: &AppState) -> Result<DashboardStats> {
+/// Computes the numbers `audience` may see from the database (the public's count only
+/// public cameras and what they captured).
+pub async fn compute(state: &AppState, audience: Audience) -> Result<DashboardStats> {
+    let public_only = audience == Audience::Public;
     let mut conn = state.db.pool().acquire().await?;
     let mut cameras = CameraCounts::default();
-    for (status, n) in db::cameras::count_by_status(&mut conn).await? {
+    for (status, n) in db::cameras::count_by_status(&mut conn, public_only).await? {
         let n = n as u64;
         cameras.total += n;
         match status.as_str() {
@@ -30,10 +33,11 @@ pub async fn compute(state: &AppState) -> Result<DashboardStats> {
         }
     }
     let midnight = start_of_day(Utc::now(), settings::time_zone(state).await?);
-    let (images_total, images_today) = db::images::counts(&mut conn, to_micros(midnight)).await?;
-    let storage =
-        db::images::storage_bytes(&mut conn).await? + db::videos::storage_bytes(&mut conn).await?;
-    let renders = db::videos::count_in_flight(&mut conn).await?;
+    let (images_total, images_today) =
+        db::images::counts(&mut conn, to_micros(midnight), public_only).await?;
+    let storage = db::images::storage_bytes(&mut conn, public_only).await?
+        + db::videos::storage_bytes(&mut conn, public_only).await?;
+    let renders = db::videos::count_in_flight(&mut conn, public_only).await?;
     Ok(DashboardStats {
         cameras,
         images_total: images_total as u64,
@@ -54,11 +58,18 @@ pub fn start_of_day(now: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
 }
 
 /// The stats, from the cache; the tag is a hash of the body, so equal numbers revalidate.
-pub async fn get(state: &AppState) -> Result<Arc<Represented<DashboardStats>>> {
+pub async fn get(
+    state: &AppState,
+    audience: Audience,
+) -> Result<Arc<Represented<DashboardStats>>> {
+    let key = match audience {
+        Audience::Public => keys::public_dashboard_stats(),
+        Audience::SignedIn => keys::dashboard_stats(),
+    };
     state
         .cache
-        .get_or_load(&keys::dashboard_stats(), CACHE_TTL, || async move {
-            Represented::json_tagged_by_content(compute(state).await?)
+        .get_or_load(&key, CACHE_TTL, || async move {
+            Represented::json_tagged_by_content(compute(state, audience).await?)
         })
         .await
 }

@@ -10,6 +10,7 @@ use timelapser_core::EntityTag;
 use timelapser_core::keys;
 
 use super::CACHE_TTL;
+use crate::auth::Audience;
 use crate::cache::Represented;
 use crate::db::{self, to_micros};
 use crate::error::{Error, Result};
@@ -89,8 +90,30 @@ pub async fn stop(state: &AppState, id: i64) -> Result<Timelapse> {
     Ok(timelapse)
 }
 
-/// One timelapse, from the cache.
-pub async fn get(state: &AppState, id: i64) -> Result<Arc<Represented<Timelapse>>> {
+/// One timelapse, if `audience` may see its camera (404 otherwise, as for none).
+pub async fn get(
+    state: &AppState,
+    id: i64,
+    audience: Audience,
+) -> Result<Arc<Represented<Timelapse>>> {
+    let timelapse = get_any(state, id).await?;
+    visible(state, timelapse.value.camera_id, audience)
+        .await?
+        .then_some(timelapse)
+        .ok_or_else(|| Error::not_found("timelapse", id))
+}
+
+/// Whether `audience` may see camera `camera_id`.
+async fn visible(state: &AppState, camera_id: i64, audience: Audience) -> Result<bool> {
+    match super::cameras::get(state, camera_id, audience).await {
+        Ok(_) => Ok(true),
+        Err(Error::NotFound(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// One timelapse, whoever may see it, from the cache.
+pub async fn get_any(state: &AppState, id: i64) -> Result<Arc<Represented<Timelapse>>> {
     state
         .cache
         .get_or_load(&keys::timelapse(id), CACHE_TTL, || async move {
@@ -106,7 +129,12 @@ pub async fn get(state: &AppState, id: i64) -> Result<Arc<Represented<Timelapse>
 }
 
 /// A camera's timelapses, newest first.
-pub async fn for_camera(state: &AppState, camera_id: i64) -> Result<Represented<Vec<Timelapse>>> {
+pub async fn for_camera(
+    state: &AppState,
+    camera_id: i64,
+    audience: Audience,
+) -> Result<Represented<Vec<Timelapse>>> {
+    super::cameras::require_visible(state, camera_id, audience).await?;
     let mut conn = state.db.pool().acquire().await?;
     if !db::cameras::exists(&mut conn, camera_id).await? {
         return Err(Error::not_found("camera", camera_id));
@@ -126,14 +154,13 @@ pub async fn for_camera(state: &AppState, camera_id: i64) -> Result<Represented<
 }
 
 /// The videos of a timelapse.
-pub async fn videos(state: &AppState, timelapse_id: i64) -> Result<Represented<Vec<Video>>> {
+pub async fn videos(
+    state: &AppState,
+    timelapse_id: i64,
+    audience: Audience,
+) -> Result<Represented<Vec<Video>>> {
+    get(state, timelapse_id, audience).await?;
     let mut conn = state.db.pool().acquire().await?;
-    if db::timelapses::get(&mut conn, timelapse_id)
-        .await?
-        .is_none()
-    {
-        return Err(Error::not_found("timelapse", timelapse_id));
-    }
     let videos: Vec<Video> = db::videos::for_timelapse(&mut conn, timelapse_id)
         .await?
         .iter()
@@ -149,22 +176,30 @@ pub async fn videos(state: &AppState, timelapse_id: i64) -> Result<Represented<V
 }
 
 /// One video.
-pub async fn video(state: &AppState, id: i64) -> Result<Represented<Video>> {
+pub async fn video(state: &AppState, id: i64, audience: Audience) -> Result<Represented<Video>> {
     let mut conn = state.db.pool().acquire().await?;
     let video = db::videos::get(&mut conn, id)
         .await?
         .ok_or_else(|| Error::not_found("video", id))?
         .to_resource();
+    drop(conn);
+    if !visible(state, video.camera_id, audience).await? {
+        return Err(Error::not_found("video", id));
+    }
     let etag = video_etag(&video);
     Represented::json(video, etag)
 }
 
 /// Renders queued or rendering, oldest first (the dashboard's list).
-pub async fn renders_in_flight(state: &AppState) -> Result<Vec<Video>> {
+pub async fn renders_in_flight(state: &AppState, audience: Audience) -> Result<Vec<Video>> {
     let mut conn = state.db.pool().acquire().await?;
-    Ok(db::videos::in_flight(&mut conn)
-        .await?
-        .iter()
-        .map(db::videos::VideoRow::to_resource)
-        .collect())
+    let rows = db::videos::in_flight(&mut conn).await?;
+    drop(conn);
+    let mut videos = Vec::with_capacity(rows.len());
+    for row in rows {
+        if visible(state, row.camera_id, audience).await? {
+            videos.push(row.to_resource());
+        }
+    }
+    Ok(videos)
 }

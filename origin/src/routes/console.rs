@@ -1,0 +1,407 @@
+//! The operator console: `/console` (cameras, settings, users) and `/console/cameras/{id}`
+//! (a camera's name, visibility, schedule, timelapses, renders and videos), for signed-in
+//! people; `GET`/`POST /api/users` (operators).
+//!
+//! The pages are server-rendered like the public ones and kept current by the same
+//! EventSource. Their forms are carried out by `app.js` against the JSON API, with the
+//! session's CSRF token in `X-CSRF-Token` (the token is in the page, which is `private,
+//! no-store`: only this person's browser ever holds it) and, where the API validates,
+//! `If-Match` with the tag the page was rendered from: an edit made elsewhere in between is a
+//! 412, shown as "changed elsewhere" with the current values, never a lost update. Without a
+//! session the console redirects to `/login`; a viewer sees everything and changes nothing
+//! (the forms are not shown, and the API answers 403).
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::{DateTime, Utc};
+use maud::{html, Markup};
+use serde::{Deserialize, Serialize};
+use timelapser_core::policy::ContentKind;
+use timelapser_core::resources::{Camera, Timelapse, TimelapseStatus, Video, VideoStatus};
+
+use super::auth::AdminAuth;
+use super::pages::{layout, site, Site};
+use super::{respond, Json, Path};
+use crate::accounts::{self, Role, SessionUser};
+use crate::auth::Audience;
+use crate::db;
+use crate::error::{Error, Result};
+use crate::services::{cameras, schedules, settings, timelapses};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/console", get(home))
+        .route("/console/cameras/{id}", get(camera))
+        .route("/api/users", get(list_users).post(add_user))
+}
+
+/// A console page: one person's (it holds their CSRF token), never stored anywhere.
+fn console_page(markup: Markup) -> Response {
+    let mut response = (StatusCode::OK, markup.into_string()).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        ContentKind::Credentials.cache_control(),
+    );
+    response
+}
+
+/// Without a session: to the sign-in page.
+fn to_sign_in() -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    let h = response.headers_mut();
+    h.insert(header::LOCATION, HeaderValue::from_static("/login"));
+    h.insert(
+        header::CACHE_CONTROL,
+        ContentKind::Credentials.cache_control(),
+    );
+    response
+}
+
+/// A time in the site's zone, shown live as a relative time ("3 min ago") by `app.js`.
+fn when(site: &Site, at: DateTime<Utc>) -> Markup {
+    html! {
+        time datetime=(at.to_rfc3339()) data-relative title=(site.time(at)) { (site.time(at)) }
+    }
+}
+
+/// The console's frame: who is signed in, signing out, and the CSRF token for `app.js`.
+fn console_layout(site: &Site, user: &SessionUser, title: &str, content: Markup) -> Markup {
+    layout(
+        site,
+        title,
+        "console",
+        None,
+        Audience::SignedIn,
+        html! {
+            div.console #console data-csrf=(user.csrf_token) data-role=(user.role.as_str()) {
+                p.whoami {
+                    "Signed in as " strong #whoami { (user.name) } " (" (user.role.as_str()) ") "
+                    form.inline method="post" action="/logout" {
+                        input type="hidden" name="csrf" value=(user.csrf_token);
+                        button type="submit" { "Sign out" }
+                    }
+                }
+                (content)
+            }
+        },
+    )
+}
+
+/// Where a form's outcome is told (errors from the API's problem documents).
+fn outcome() -> Markup {
+    html! { p.outcome role="status" aria-live="polite" {} }
+}
+
+async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
+    let Some((_, user)) = accounts::signed_in(&state.db, &headers).await? else {
+        return Ok(to_sign_in());
+    };
+    let site = site(&state).await?;
+    let operator = user.role == Role::Operator;
+    let cameras = cameras::list(&state, Audience::SignedIn).await?;
+    let cameras: &[Camera] = &cameras.value;
+    let current = settings::get(&state).await?;
+    let users = {
+        let mut conn = state.db.pool().acquire().await?;
+        db::users::list(&mut conn).await?
+    };
+    let content = html! {
+        section aria-labelledby="console-cameras" {
+            h2 #console-cameras { "Cameras" }
+            table #camera-table {
+                thead { tr { th scope="col" { "Camera" } th scope="col" { "Status" } th scope="col" { "Visibility" } th scope="col" { "Frames" } th scope="col" { "Last capture" } } }
+                tbody {
+                    @for camera in cameras {
+                        tr data-camera-id=(camera.id) {
+                            td { a href={ "/console/cameras/" (camera.id) } data-role="name" { (camera.name) } }
+                            td { span.status.(format!("status-{}", camera.status.as_str())) data-role="status" { (camera.status.as_str()) } }
+                            td data-role="visibility" { @if camera.public { "public" } @else { "private" } }
+                            td data-role="count" { (camera.image_count) }
+                            td { @if let Some(at) = camera.last_capture_at { (when(&site, at)) } @else { "never" } }
+                        }
+                    }
+                }
+            }
+            @if operator {
+                h3 { "New camera" }
+                form #new-camera data-api="POST /api/cameras" data-after="token" {
+                    label { "Name " input name="name" required maxlength="100"; }
+                    button type="submit" { "Create camera" }
+                    (outcome())
+                }
+                section #new-token hidden aria-live="polite" {
+                    h3 { "Camera created" }
+                    p { "Its upload token is shown this once. Copy it now; only its hash is kept." }
+                    p { code #token-value {} " " button type="button" data-copy="#token-value" { "Copy token" } }
+                    p { "A configuration for " code { "timelapser-agent" } " on the camera host (save the token in the token file):" }
+                    pre #agent-config {}
+                    button type="button" data-copy="#agent-config" { "Copy configuration" }
+                    p { a #new-camera-link href="/console" { "Open the new camera" } }
+                }
+            }
+        }
+        section aria-labelledby="console-settings" {
+            h2 #console-settings { "Settings" }
+            form #settings data-api="PUT /api/settings" data-etag=(current.etag.to_string()) data-after="saved" data-conflict="/api/settings" {
+                fieldset disabled[!operator] {
+                    @for (key, value) in &current.value.values {
+                        label {
+                            (key) " "
+                            @match value {
+                                serde_json::Value::Number(n) => input type="number" name=(key) value=(n) data-type="number";,
+                                serde_json::Value::String(s) => input name=(key) value=(s);,
+                                other => input name=(key) value=(other) data-type="json";,
+                            }
+                        }
+                    }
+                    @if operator { button type="submit" { "Save settings" } }
+                }
+                (outcome())
+                div.conflict hidden role="alert" {
+                    p { strong { "Changed elsewhere." } " Someone saved these settings after you opened this page. The current values:" }
+                    dl data-role="current" {}
+                    button type="button" data-reapply { "Apply my changes over them" }
+                    " "
+                    button type="button" data-take-current { "Use the current values" }
+                }
+            }
+        }
+        section aria-labelledby="console-users" {
+            h2 #console-users { "People" }
+            ul #users {
+                @for (_, name, role) in &users { li { (name) " " span.muted { "(" (role) ")" } } }
+            }
+            @if operator {
+                h3 { "Add a person" }
+                form #new-user data-api="POST /api/users" data-after="reload" {
+                    label { "Name " input name="name" required maxlength="64" autocomplete="off"; }
+                    label { "Password " input type="password" name="password" required minlength="10" autocomplete="new-password"; }
+                    label { "Role "
+                        select name="role" {
+                            option value="viewer" { "viewer (sees private cameras)" }
+                            option value="operator" { "operator (changes things)" }
+                        }
+                    }
+                    button type="submit" { "Add" }
+                    (outcome())
+                }
+            }
+        }
+    };
+    Ok(console_page(console_layout(&site, &user, "Console", content)))
+}
+
+async fn camera(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let Some((_, user)) = accounts::signed_in(&state.db, &headers).await? else {
+        return Ok(to_sign_in());
+    };
+    let site = site(&state).await?;
+    let operator = user.role == Role::Operator;
+    let camera = cameras::get(&state, id, Audience::SignedIn).await?;
+    let camera: &Camera = &camera.value;
+    let schedule = schedules::get(&state, id).await?;
+    let mut runs: Vec<(Timelapse, Vec<Video>)> = Vec::new();
+    for timelapse in timelapses::for_camera(&state, id, Audience::SignedIn)
+        .await?
+        .value
+    {
+        let videos = timelapses::videos(&state, timelapse.id, Audience::SignedIn)
+            .await?
+            .value;
+        runs.push((timelapse, videos));
+    }
+    let running = runs
+        .iter()
+        .any(|(t, _)| t.status == TimelapseStatus::Running);
+    let s = &schedule.value.schedule;
+    let windows = serde_json::to_string(&s.windows).map_err(|e| Error::Internal(e.into()))?;
+    let sun = serde_json::to_string(&s.sun).map_err(|e| Error::Internal(e.into()))?;
+    let content = html! {
+        p { a href="/console" { "← All cameras" } " · " a href={ "/cameras/" (camera.id) } { "Its page" } }
+        h2 { span data-role="name" { (camera.name) } " "
+            span.status.(format!("status-{}", camera.status.as_str())) #status data-role="status" { (camera.status.as_str()) } }
+        p.muted { span #image-count { (camera.image_count) } " frames · " @if camera.public { "public" } @else { "private" }
+            @if let Some(at) = camera.last_capture_at { " · last capture " (when(&site, at)) } }
+        @if operator {
+            section aria-labelledby="camera-settings" {
+                h3 #camera-settings { "Camera" }
+                form #rename data-api={ "PATCH /api/cameras/" (camera.id) } data-after="reload" {
+                    label { "Name " input name="name" value=(camera.name) required maxlength="100"; }
+                    button type="submit" { "Rename" }
+                    (outcome())
+                }
+                form #visibility data-api={ "PATCH /api/cameras/" (camera.id) } data-after="reload" {
+                    label { "Visibility "
+                        select name="public" data-type="json" {
+                            option value="true" selected[camera.public] { "public: in the gallery, cached by the edge" }
+                            option value="false" selected[!camera.public] { "private: signed-in people only" }
+                        }
+                    }
+                    button type="submit" { "Save visibility" }
+                    (outcome())
+                }
+                form #delete-camera data-api={ "DELETE /api/cameras/" (camera.id) } data-after="goto:/console"
+                    data-confirm={ "Delete " (camera.name) " with all its frames, timelapses and videos? This cannot be undone." } {
+                    button.danger type="submit" { "Delete camera" }
+                    (outcome())
+                }
+            }
+        }
+        section aria-labelledby="schedule-heading" {
+            h3 #schedule-heading { "Schedule" }
+            form #schedule data-api={ "PUT /api/cameras/" (camera.id) "/schedule" } data-etag=(schedule.etag.to_string())
+                data-after="saved" data-conflict={ "/api/cameras/" (camera.id) "/schedule" } {
+                fieldset disabled[!operator] {
+                    label { "Every " input type="number" name="interval_seconds" min="1" max="86400" value=(s.interval_seconds) data-type="number"; " seconds" }
+                    label { "Time zone " input name="timezone" value=(s.timezone); }
+                    label { "Daily windows (JSON, e.g. [{\"start\":\"07:00\",\"end\":\"19:00\"}]) " input name="windows" value=(windows) data-type="json"; }
+                    label { "Sun window (JSON or null) " input name="sun" value=(sun) data-type="json"; }
+                    label { input type="checkbox" name="paused" checked[s.paused]; " Paused" }
+                    @if operator { button type="submit" { "Save schedule" } }
+                }
+                (outcome())
+                div.conflict hidden role="alert" {
+                    p { strong { "Changed elsewhere." } " The schedule was saved elsewhere after you opened this page. The current values:" }
+                    dl data-role="current" {}
+                    button type="button" data-reapply { "Apply my changes over them" }
+                    " "
+                    button type="button" data-take-current { "Use the current values" }
+                }
+            }
+        }
+        section aria-labelledby="timelapses-heading" {
+            h3 #timelapses-heading { "Timelapses" }
+            @if operator && !running {
+                form #start-timelapse data-api={ "POST /api/cameras/" (camera.id) "/timelapses" } data-after="reload" {
+                    label { "Name " input name="name" required maxlength="100"; }
+                    button type="submit" { "Start timelapse" }
+                    (outcome())
+                }
+            }
+            @if runs.is_empty() { p.muted { "No timelapses yet." } }
+            @for (timelapse, videos) in &runs {
+                article.timelapse data-timelapse-id=(timelapse.id) {
+                    h4 { (timelapse.name) " " span.muted { "(" (timelapse.status.as_str()) ", " span data-role="frames" { (timelapse.image_count) } " frames, started " (when(&site, timelapse.started_at)) ")" } }
+                    @if operator {
+                        @if timelapse.status == TimelapseStatus::Running {
+                            form.inline data-api={ "POST /api/timelapses/" (timelapse.id) "/stop" } data-after="reload" {
+                                button type="submit" { "Stop" } (outcome())
+                            }
+                        }
+                        form.inline.render data-api={ "POST /api/timelapses/" (timelapse.id) "/videos" } data-after="reload" {
+                            label { "Frames per second " input type="number" name="fps" min="1" max="120" value="24" data-type="number"; }
+                            button type="submit" { "Render" }
+                            (outcome())
+                        }
+                    }
+                    ul.videos {
+                        @for video in videos { (video_item(video, operator)) }
+                    }
+                }
+            }
+        }
+    };
+    Ok(console_page(console_layout(
+        &site,
+        &user,
+        &camera.name,
+        html! { div data-console-camera=(camera.id) { (content) } },
+    )))
+}
+
+/// One video: its progress while rendering, then a player (it seeks with Range requests) and
+/// a download link.
+fn video_item(video: &Video, operator: bool) -> Markup {
+    let percent = (video.progress * 100.0).round() as u32;
+    html! {
+        li.video data-video-id=(video.id) data-status=(video.status.as_str()) {
+            span data-role="label" { "Video " (video.id) " (" (video.fps) " fps): " span data-role="status" { (video.status.as_str()) } }
+            @match (&video.url, video.status) {
+                (Some(url), VideoStatus::Ready) => {
+                    video controls preload="metadata" src=(url) aria-label={ "Video " (video.id) } {}
+                    " " a href=(url) download={ "timelapse-" (video.id) ".mp4" } { "Download" }
+                }
+                (_, VideoStatus::Queued | VideoStatus::Rendering) => {
+                    " " progress max="1" value=(video.progress) aria-label={ "Render progress of video " (video.id) } { (percent) "%" }
+                    " " span data-role="percent" { (percent) " %" }
+                }
+                _ => { @if let Some(error) = &video.error { " " span.error { (error) } } }
+            }
+            @if operator && video.status != VideoStatus::Rendering {
+                form.inline data-api={ "DELETE /api/videos/" (video.id) } data-after="reload" data-confirm="Delete this video?" {
+                    button type="submit" { "Delete" } (outcome())
+                }
+            }
+        }
+    }
+}
+
+/// A person, as `GET /api/users` lists them (never their password hash).
+#[derive(Serialize)]
+struct Person {
+    id: i64,
+    name: String,
+    role: String,
+}
+
+async fn list_users(State(state): State<AppState>, _: AdminAuth) -> Result<Response> {
+    let mut conn = state.db.pool().acquire().await?;
+    let people: Vec<Person> = db::users::list(&mut conn)
+        .await?
+        .into_iter()
+        .map(|(id, name, role)| Person { id, name, role })
+        .collect();
+    personal_json(StatusCode::OK, &people)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPerson {
+    name: String,
+    password: String,
+    role: String,
+}
+
+/// Adds a person (operators and the admin token): 201, 409 when the name is taken, 422 for a
+/// bad role, name or password.
+async fn add_user(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Json(person): Json<NewPerson>,
+) -> Result<Response> {
+    let role = Role::parse(&person.role).ok_or_else(|| {
+        Error::Unprocessable("role must be \"viewer\" or \"operator\"".into())
+    })?;
+    let id = accounts::add_user(&state.db, &person.name, role, &person.password).await?;
+    personal_json(
+        StatusCode::CREATED,
+        &Person {
+            id,
+            name: person.name.trim().to_owned(),
+            role: role.as_str().to_owned(),
+        },
+    )
+}
+
+/// JSON about people: never stored anywhere.
+fn personal_json(status: StatusCode, value: &impl Serialize) -> Result<Response> {
+    let mut response = respond::json(status, value)?;
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        ContentKind::Credentials.cache_control(),
+    );
+    Ok(response)
+}
