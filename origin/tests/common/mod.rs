@@ -504,8 +504,20 @@ pub struct SseClient {
 
 impl SseClient {
     pub async fn connect(url: &str, last_event_id: Option<&str>) -> Self {
+        Self::connect_with(url, last_event_id, &[]).await
+    }
+
+    /// As [`Self::connect`], with more request fields (credentials).
+    pub async fn connect_with(
+        url: &str,
+        last_event_id: Option<&str>,
+        fields: &[(&str, &str)],
+    ) -> Self {
         let client = Client::new();
         let mut request = client.get(url).header("accept", "text/event-stream");
+        for (name, value) in fields {
+            request = request.header(*name, *value);
+        }
         if let Some(id) = last_event_id {
             request = request.header("last-event-id", id);
         }
