@@ -27,6 +27,15 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .find_map(|(n, v)| (n.trim() == name && !v.trim().is_empty()).then(|| v.trim()))
 }
 
+/// The bearer token of a request, if any (`Authorization: Bearer <token>`, scheme
+/// case-insensitive as RFC 9110 §11.1 says).
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// Whether the request carries credentials: `Authorization`, or one of [`COOKIES`].
 pub fn carries_credentials(headers: &HeaderMap) -> bool {
     headers.contains_key(header::AUTHORIZATION)
@@ -36,6 +45,22 @@ pub fn carries_credentials(headers: &HeaderMap) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn bearer_parsing() {
+        let mut h = HeaderMap::new();
+        assert_eq!(bearer(&h), None);
+        h.insert(header::AUTHORIZATION, "Bearer abc".parse().unwrap());
+        assert_eq!(bearer(&h), Some("abc"));
+        h.insert(header::AUTHORIZATION, "bearer  abc ".parse().unwrap());
+        assert_eq!(bearer(&h), Some("abc"));
+        h.insert(header::AUTHORIZATION, "Basic abc".parse().unwrap());
+        assert_eq!(bearer(&h), None);
+        h.insert(header::AUTHORIZATION, "Bearer ".parse().unwrap());
+        assert_eq!(bearer(&h), None);
+    }
 
     fn with_cookies(values: &[&str]) -> HeaderMap {
         let mut h = HeaderMap::new();

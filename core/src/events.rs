@@ -484,6 +484,7 @@ mod tests {
             image_count: 1,
             last_capture_at: Some(at()),
             latest_image: Some(image()),
+            public: true,
             created_at: at(),
             updated_at: at(),
         }

@@ -35,6 +35,7 @@ pub mod keys;
 pub mod paths;
 pub mod policy;
 pub mod problem;
+pub mod purge;
 pub mod range;
 pub mod resources;
 pub mod response;

@@ -249,7 +249,10 @@ mod tests {
     fn only_media_sends_last_modified_and_offers_ranges() {
         for kind in ContentKind::ALL {
             let policy = kind.policy();
-            let media = matches!(kind, ContentKind::ImmutableMedia | ContentKind::PrivateMedia);
+            let media = matches!(
+                kind,
+                ContentKind::ImmutableMedia | ContentKind::PrivateMedia
+            );
             assert_eq!(
                 (policy.last_modified, policy.ranges),
                 (media, media),

@@ -306,6 +306,7 @@ mod tests {
             image_count: 0,
             last_capture_at: None,
             latest_image: None,
+            public: true,
             created_at: at,
             updated_at: at,
         };
@@ -314,7 +315,12 @@ mod tests {
         assert_eq!(json["created_at"], "2023-11-14T22:13:20Z");
         assert!(json["latest_image"].is_null());
         let keys: Vec<_> = json.as_object().unwrap().keys().cloned().collect();
-        assert_eq!(keys.len(), 9);
+        assert_eq!(keys.len(), 10);
+        assert_eq!(json["public"], true);
+        // A camera written before `public` existed is public.
+        let mut old = json.clone();
+        old.as_object_mut().unwrap().remove("public");
+        assert!(serde_json::from_value::<Camera>(old).unwrap().public);
     }
 
     #[test]

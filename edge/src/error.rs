@@ -22,6 +22,10 @@ pub enum AppError {
     Origin(OriginError),
     /// The Cache API failed; the detail says what was being done (502).
     Storage(String),
+    /// A purge without the purge token (401), or to an edge with purging off (404).
+    PurgeRefused(StatusCode, &'static str),
+    /// A purge with another method than POST (405).
+    PurgeMethod,
 }
 
 impl AppError {
@@ -45,6 +49,10 @@ impl AppError {
                 format!("the origin cannot be reached: {why}"),
             ),
             AppError::Storage(detail) => Problem::new(StatusCode::BAD_GATEWAY, detail.as_str()),
+            AppError::PurgeRefused(status, why) => Problem::new(*status, *why),
+            AppError::PurgeMethod => {
+                Problem::new(StatusCode::METHOD_NOT_ALLOWED, "a purge is a POST")
+            }
         }
     }
 }

@@ -41,6 +41,9 @@ pub struct Incoming {
     pub path: String,
     /// The Cache API key of what it asks for: this edge's URL of its [`plan::target`].
     pub key: String,
+    /// This edge's origin as the client named it (`https://example.org`): the start of every
+    /// Cache API key.
+    pub site: String,
     /// The origin's URL of the same.
     pub upstream: String,
 }
@@ -54,12 +57,14 @@ impl Incoming {
         let headers = header_map(req.headers());
         let route = plan::route(&method, url.path(), &headers);
         let target = plan::target(route, url.path(), url.query());
+        let site = url.origin().ascii_serialization();
         Ok(Self {
             route,
             method,
             headers,
             path: url.path().to_owned(),
-            key: format!("{}{target}", url.origin().ascii_serialization()),
+            key: format!("{site}{target}"),
+            site,
             upstream: origin.url(&target),
         })
     }

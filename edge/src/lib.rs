@@ -14,7 +14,9 @@
 //!   requests with credentials forwarded untouched, body and all;
 //! - operational endpoints (`/metrics`, `/api/cache/stats`): a 404 problem from the edge itself,
 //!   whatever the credentials; they are never forwarded;
-//! - `/media/` paths that name no media file: a 404 problem from the edge itself.
+//! - `/media/` paths that name no media file: a 404 problem from the edge itself;
+//! - the origin's purge (`core::purge`): stored responses forgotten, when the origin's token
+//!   says so (a camera turned private).
 //!
 //! Around them: `origin` (the fetch with a deadline), `storage` (what the Cache API holds),
 //! `answer` (carrying out core's answer from a stored or full representation), `glue` (the
@@ -29,6 +31,7 @@ mod glue;
 mod media;
 mod origin;
 mod pass_through;
+mod purge;
 mod storage;
 
 use worker::{event, Context, Env, Request, Response};
@@ -49,6 +52,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
             Route::Media => media::serve(&origin, &incoming).await,
             Route::Cacheable => cacheable::serve(&origin, &incoming, &ctx).await,
             Route::Operational => Err(AppError::Operational(incoming.path)),
+            Route::Purge => purge::serve(req, &incoming, &env).await,
             Route::NoSuchMedia => Err(AppError::NoSuchMedia(incoming.path)),
         },
         Err(e) => Err(e),

@@ -32,6 +32,8 @@ pub enum Route {
     PassThrough,
     /// `/metrics`, `/api/cache/stats`: never served through the edge, never forwarded.
     Operational,
+    /// The origin's purge (`core::purge::PATH`): answered by the edge, never forwarded.
+    Purge,
     /// A `/media/` path that is no media name (`<64 hex>.<ext>` in a known folder): a 404
     /// from the edge, so garbage names cost the origin nothing.
     NoSuchMedia,
@@ -42,6 +44,9 @@ pub fn route(method: &Method, path: &str, headers: &HeaderMap) -> Route {
     // Whatever the method or credentials: operators read these from the origin itself.
     if paths::is_operational(path) {
         return Route::Operational;
+    }
+    if path == timelapser_core::purge::PATH {
+        return Route::Purge;
     }
     if method != Method::GET && method != Method::HEAD {
         return Route::PassThrough;
@@ -407,6 +412,10 @@ mod tests {
             for method in [Method::GET, Method::HEAD, Method::POST] {
                 assert_eq!(route(&method, path, &none), Route::Operational);
                 assert_eq!(route(&method, path, &auth), Route::Operational);
+                assert_eq!(
+                    route(&method, timelapser_core::purge::PATH, &auth),
+                    Route::Purge
+                );
             }
         }
         assert_eq!(route(&Method::GET, "/healthz", &none), Route::Cacheable);

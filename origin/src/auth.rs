@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use axum::http::{header, HeaderMap, Method};
+use axum::http::{HeaderMap, Method};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -35,14 +35,7 @@ pub fn hashes_equal(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-/// The bearer token of a request, if any (`Authorization: Bearer <token>`, scheme
-/// case-insensitive as RFC 9110 §11.1 says).
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
+pub use timelapser_core::credentials::bearer;
 
 /// The admin token, as its hash.
 #[derive(Clone)]
@@ -138,7 +131,10 @@ impl Audience {
 
     /// The policy a representation is sent with to this audience: core's public kind, or
     /// its signed-in counterpart (never stored by a shared cache).
-    pub fn kind(self, kind: timelapser_core::policy::ContentKind) -> timelapser_core::policy::ContentKind {
+    pub fn kind(
+        self,
+        kind: timelapser_core::policy::ContentKind,
+    ) -> timelapser_core::policy::ContentKind {
         match self {
             Audience::Public => kind,
             Audience::SignedIn => kind.signed_in(),
@@ -247,20 +243,6 @@ impl Principal {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bearer_parsing() {
-        let mut h = HeaderMap::new();
-        assert_eq!(bearer(&h), None);
-        h.insert(header::AUTHORIZATION, "Bearer abc".parse().unwrap());
-        assert_eq!(bearer(&h), Some("abc"));
-        h.insert(header::AUTHORIZATION, "bearer  abc ".parse().unwrap());
-        assert_eq!(bearer(&h), Some("abc"));
-        h.insert(header::AUTHORIZATION, "Basic abc".parse().unwrap());
-        assert_eq!(bearer(&h), None);
-        h.insert(header::AUTHORIZATION, "Bearer ".parse().unwrap());
-        assert_eq!(bearer(&h), None);
-    }
 
     #[test]
     fn tokens_are_random_and_hashed() {

@@ -41,8 +41,8 @@ use crate::media_cache::MediaCache;
 use crate::render::Renderer;
 use crate::serve::ServeLimits;
 use crate::services::invalidation::Invalidation;
-use crate::services::media_visibility::MediaVisibility;
 use crate::services::media_sweep::{self, MediaFiles};
+use crate::services::media_visibility::MediaVisibility;
 use crate::state::{AppState, CaptureWindow, Config, Shared};
 
 /// Everything needed to start an origin.
@@ -96,6 +96,9 @@ pub struct Options {
     pub orphan_sweep_interval: Duration,
     /// Interval of the health checks behind `health_changed`.
     pub health_interval: Duration,
+    /// The edge in front of this origin and its purge token: what it stored of a camera
+    /// that turns private is purged ([`services::edge_purge`]). `None`: no edge to purge.
+    pub edge_purge: Option<state::EdgePurgeTarget>,
 }
 
 impl Options {
@@ -125,6 +128,7 @@ impl Options {
             sse_max_replay: 10_000,
             orphan_sweep_interval: Duration::from_secs(3600),
             health_interval: Duration::from_secs(10),
+            edge_purge: None,
         }
     }
 }
@@ -178,6 +182,7 @@ pub async fn build_state(
             sse_heartbeat: options.sse_heartbeat,
             sse_max_replay: options.sse_max_replay,
             request_timeout: options.request_timeout,
+            edge_purge: options.edge_purge.clone(),
         }),
         db,
         media,
@@ -300,6 +305,7 @@ fn spawn_background(state: &AppState, options: &Options, shutdown: CancellationT
     state.events.spawn_listener(shutdown.clone());
     spawn_media_sweeper(state.clone(), options, shutdown.clone());
     services::live::spawn_stats_publisher(state.clone(), shutdown.clone());
+    services::edge_purge::spawn(state.clone(), shutdown.clone());
     services::live::spawn_health_monitor(state.clone(), options.health_interval, shutdown.clone());
     services::live::spawn_pruner(state.clone(), options.prune_interval, shutdown.clone());
     let sweep_state = state.clone();

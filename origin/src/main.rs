@@ -114,6 +114,19 @@ struct ServeArgs {
     /// The most events replayed to a resuming client; further behind, it gets `resync`.
     #[arg(long, env = "TIMELAPSER_SSE_MAX_REPLAY", default_value_t = 10_000)]
     sse_max_replay: i64,
+    /// The edge's public URL (as clients reach it): what it stored of a camera that turns
+    /// private is purged there. Needs --edge-purge-token.
+    #[arg(long, env = "TIMELAPSER_EDGE_URL", requires = "edge_purge_token")]
+    edge_url: Option<String>,
+    /// The token the edge accepts purges with (it is configured with its SHA-256,
+    /// `PURGE_TOKEN_SHA256`).
+    #[arg(
+        long,
+        env = "TIMELAPSER_EDGE_PURGE_TOKEN",
+        hide_env_values = true,
+        requires = "edge_url"
+    )]
+    edge_purge_token: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -173,6 +186,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     options.sse_write_timeout = Duration::from_secs(args.sse_write_timeout_seconds.max(1));
     options.sse_max_replay = args.sse_max_replay.max(0);
+    options.edge_purge = match (args.edge_url, args.edge_purge_token) {
+        (Some(url), Some(token)) if !url.is_empty() => {
+            anyhow::ensure!(
+                url.starts_with("http://") || url.starts_with("https://"),
+                "--edge-url must be an http(s) URL, not {url:?}"
+            );
+            anyhow::ensure!(
+                token.len() >= 16,
+                "the edge purge token must be at least 16 characters"
+            );
+            Some(timelapser_origin::state::EdgePurgeTarget {
+                url: url.trim_end_matches('/').to_owned(),
+                token,
+            })
+        }
+        _ => None,
+    };
     let server = timelapser_origin::start(options).await?;
     let stop = server.shutdown_token();
     tokio::spawn(async move {

@@ -352,9 +352,15 @@ fn first_events_request(head: &[u8]) -> Option<StreamRequest> {
             if field.value.trim_ascii() != b"0" {
                 return None;
             }
-        } else if ["transfer-encoding", "expect", "upgrade", "authorization", "cookie"]
-            .iter()
-            .any(|n| name.eq_ignore_ascii_case(n))
+        } else if [
+            "transfer-encoding",
+            "expect",
+            "upgrade",
+            "authorization",
+            "cookie",
+        ]
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n))
         {
             // Credentials decide whose stream it is: the router's extractors read them.
             return None;

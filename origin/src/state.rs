@@ -31,6 +31,27 @@ pub struct Config {
     pub sse_max_replay: i64,
     /// The longest a request may take to arrive.
     pub request_timeout: std::time::Duration,
+    /// The edge to purge, if any.
+    pub edge_purge: Option<EdgePurgeTarget>,
+}
+
+/// The edge in front of the origin, for purges: its public URL (the one clients use, since
+/// the edge stores responses under it) and the purge token.
+#[derive(Clone)]
+pub struct EdgePurgeTarget {
+    /// `https://timelapser.example.org`.
+    pub url: String,
+    /// The token; the edge holds its SHA-256 (`PURGE_TOKEN_SHA256`).
+    pub token: String,
+}
+
+impl std::fmt::Debug for EdgePurgeTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EdgePurgeTarget")
+            .field("url", &self.url)
+            .field("token", &"***")
+            .finish()
+    }
 }
 
 /// How far from the server's clock a capture time may be.

@@ -40,6 +40,17 @@ impl Edge {
     /// Starts the Worker in front of `origin`, with a fresh persist directory (an empty Cache
     /// API), and waits until it answers.
     pub async fn start(origin: &str, timeout_ms: u64) -> Result<Self> {
+        Self::start_on(origin, timeout_ms, free_port()?, &[]).await
+    }
+
+    /// As [`Self::start`], on a chosen port (an origin that purges it must know its URL
+    /// first) and with more variables (`PURGE_TOKEN_SHA256`).
+    pub async fn start_on(
+        origin: &str,
+        timeout_ms: u64,
+        port: u16,
+        vars: &[(&str, &str)],
+    ) -> Result<Self> {
         let root = root();
         let wrangler = wrangler::bin_dir(&root).join("wrangler");
         let worker = wrangler::built_worker(&root);
@@ -52,17 +63,11 @@ impl Edge {
             );
         }
         let state = tempfile::tempdir()?;
-        let port = free_port()?;
-        let mut command = wrangler::dev_prebuilt(
-            &root,
-            state.path(),
-            port,
-            free_port()?,
-            &[
-                ("ORIGIN", origin),
-                ("ORIGIN_TIMEOUT_MS", &timeout_ms.to_string()),
-            ],
-        )?;
+        let timeout = timeout_ms.to_string();
+        let mut all_vars = vec![("ORIGIN", origin), ("ORIGIN_TIMEOUT_MS", timeout.as_str())];
+        all_vars.extend_from_slice(vars);
+        let mut command =
+            wrangler::dev_prebuilt(&root, state.path(), port, free_port()?, &all_vars)?;
         let mut process = ProcessGroup::spawn("wrangler dev", &mut command)?;
         let base = format!("http://127.0.0.1:{port}");
         process
@@ -96,11 +101,17 @@ pub struct Origin {
 impl Origin {
     /// Starts an origin.
     pub async fn start() -> Result<Self> {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts an origin with its options changed first.
+    pub async fn start_with(configure: impl FnOnce(&mut Options)) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let mut options = Options::new(dir.path().to_path_buf());
         options.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         options.admin_token = Some(ADMIN.to_owned());
         options.ops_listen = None;
+        configure(&mut options);
         let server = timelapser_origin::start(options).await?;
         let addr = server.addr;
         Ok(Self {

@@ -750,3 +750,142 @@ async fn a_browser_seeking_a_video_gets_ranges_from_the_edge() {
     let part = r.bytes().await.unwrap();
     assert_eq!(part, whole[(len / 2) as usize..(len / 2 + 100) as usize]);
 }
+
+/// The purge token of the privacy test's stack.
+const PURGE_TOKEN: &str = "e2e-purge-token-0123456789";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_turned_private_is_purged_and_never_stored_again() {
+    use timelapser_core::purge;
+    // The origin must know the edge's URL to purge it: the edge's port first.
+    let port = timelapser_support::free_port().unwrap();
+    let edge_base = format!("http://127.0.0.1:{port}");
+    let target = edge_base.clone();
+    let origin = Origin::start_with(|options| {
+        options.edge_purge = Some(timelapser_origin::state::EdgePurgeTarget {
+            url: target,
+            token: PURGE_TOKEN.to_owned(),
+        });
+    })
+    .await
+    .unwrap();
+    let hash = purge::token_sha256(PURGE_TOKEN);
+    let edge = Edge::start_on(&origin.base, 3000, port, &[("PURGE_TOKEN_SHA256", &hash)])
+        .await
+        .unwrap();
+    let client = Client::new();
+    let (camera, token) = origin.create_camera("Bedroom").await.unwrap();
+    let image = origin.capture(camera, &token, 1).await.unwrap();
+    let media = [
+        edge.url(image["url"].as_str().unwrap()),
+        edge.url(image["thumbnail_url"].as_str().unwrap()),
+    ];
+    // Public: stored by the edge and served from storage.
+    for url in &media {
+        client.get(url).send().await.unwrap();
+        let r = client.get(url).send().await.unwrap();
+        assert_eq!(header(&r, "x-timelapser-cache"), "HIT", "{url}");
+    }
+    let page = edge.url(&format!("/cameras/{camera}"));
+    assert_eq!(
+        client.get(&page).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    // Private, through the edge (a write passes through).
+    let r = client
+        .patch(edge.url(&format!("/api/cameras/{camera}")))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({ "public": false }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // The stored copies are purged: the public gets 404s from the origin, never the copy.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    for url in &media {
+        loop {
+            let r = client.get(url).send().await.unwrap();
+            if r.status() == StatusCode::NOT_FOUND {
+                assert_ne!(header(&r, "x-timelapser-cache"), "HIT");
+                break;
+            }
+            assert_eq!(header(&r, "x-timelapser-cache"), "HIT", "{url}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{url} is still served from the edge's storage"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert_eq!(
+        client.get(&page).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    let list: Value = client
+        .get(edge.url("/api/cameras"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 0, "{list}");
+
+    // Signed in, straight through and `private`; nothing of it is stored on the way.
+    for url in &media {
+        let r = client.get(url).bearer_auth(ADMIN).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(header(&r, "x-timelapser-cache"), "BYPASS");
+        assert_eq!(
+            header(&r, "cache-control"),
+            "private, max-age=31536000, immutable"
+        );
+        let r = client.get(url).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{url}");
+    }
+    // New frames of the private camera: never stored either.
+    let later = origin.capture(camera, &token, 2).await.unwrap();
+    let url = edge.url(later["thumbnail_url"].as_str().unwrap());
+    for _ in 0..2 {
+        let r = client.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    }
+
+    // Only the origin's token purges; purging is a POST.
+    let purge_url = edge.url(purge::PATH);
+    let body = serde_json::json!({ "paths": ["/"] });
+    for token in [None, Some("not-the-purge-token-0000")] {
+        let mut request = client.post(&purge_url).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(header(&r, "content-type"), "application/problem+json");
+    }
+    let r = client.get(&purge_url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let r = client
+        .post(&purge_url)
+        .bearer_auth(PURGE_TOKEN)
+        .json(&serde_json::json!({ "paths": ["https://elsewhere.example/"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_without_a_purge_token_takes_no_purges() {
+    let (_origin, edge) = stack().await;
+    let r = Client::new()
+        .post(edge.url(timelapser_core::purge::PATH))
+        .bearer_auth("anything-at-all-0000")
+        .json(&serde_json::json!({ "paths": ["/"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}

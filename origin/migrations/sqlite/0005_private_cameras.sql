@@ -6,3 +6,10 @@ ALTER TABLE cameras ADD COLUMN public BIGINT NOT NULL DEFAULT 1;
 -- private camera) or 'anonymous' (the public's own view of a change, such as a camera that
 -- turned private leaving the public gallery).
 ALTER TABLE events ADD COLUMN readers TEXT NOT NULL DEFAULT 'everyone';
+
+-- Paths the edge must forget (what it stored of a camera that turned private), until it has.
+CREATE TABLE edge_purges (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    path       TEXT   NOT NULL,
+    created_at BIGINT NOT NULL
+);

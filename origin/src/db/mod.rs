@@ -14,6 +14,7 @@
 //! takes its ids while holding the lock and keeps it until its commit.
 
 pub mod cameras;
+pub mod edge_purges;
 pub mod events;
 pub mod images;
 pub mod key_values;

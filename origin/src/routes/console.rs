@@ -197,7 +197,9 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<Respo
             }
         }
     };
-    Ok(console_page(console_layout(&site, &user, "Console", content)))
+    Ok(console_page(console_layout(
+        &site, &user, "Console", content,
+    )))
 }
 
 async fn camera(
@@ -382,9 +384,8 @@ async fn add_user(
     _: AdminAuth,
     Json(person): Json<NewPerson>,
 ) -> Result<Response> {
-    let role = Role::parse(&person.role).ok_or_else(|| {
-        Error::Unprocessable("role must be \"viewer\" or \"operator\"".into())
-    })?;
+    let role = Role::parse(&person.role)
+        .ok_or_else(|| Error::Unprocessable("role must be \"viewer\" or \"operator\"".into()))?;
     let id = accounts::add_user(&state.db, &person.name, role, &person.password).await?;
     personal_json(
         StatusCode::CREATED,

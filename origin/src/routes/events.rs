@@ -10,9 +10,9 @@ use axum::routing::get;
 use axum::Router;
 use timelapser_core::paths::EVENTS;
 
+use super::auth::Viewer;
 use crate::error::Result;
 use crate::services::event_stream::{EventStream, StreamRequest};
-use super::auth::Viewer;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {

@@ -18,8 +18,8 @@ use timelapser_core::resources::{Camera, HealthStatus, Image, Timelapse, Video};
 use super::assets::{css_url, js_url};
 use super::auth::Viewer;
 use super::respond;
-use crate::auth::Audience;
 use super::{Path, Query};
+use crate::auth::Audience;
 use crate::cache::Represented;
 use crate::error::Result;
 use crate::services::{cameras, settings, stats, timelapses};
@@ -53,7 +53,13 @@ pub(super) fn page_response(
         etag: EntityTag::from_content(body.as_bytes(), HashAlgorithm::Sha256),
         body: body.into(),
     };
-    respond::representation(method, headers, audience.kind(ContentKind::Page), &rep, HTML)
+    respond::representation(
+        method,
+        headers,
+        audience.kind(ContentKind::Page),
+        &rep,
+        HTML,
+    )
 }
 
 /// What every page shows of the site: its name and its time zone.

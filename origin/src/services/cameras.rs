@@ -13,10 +13,10 @@ use timelapser_core::keys;
 use super::media_sweep::MediaFiles;
 use super::CACHE_TTL;
 use crate::auth::{self, Audience};
+use crate::bus::Readers;
 use crate::cache::Represented;
 use crate::db::{self, to_micros};
 use crate::error::{Error, Result};
-use crate::bus::Readers;
 use crate::event_log::{log_event, log_event_for};
 use crate::media::{MediaKind, MediaName};
 use crate::state::AppState;
@@ -261,7 +261,8 @@ pub async fn rename(state: &AppState, id: i64, name: &str) -> Result<Camera> {
 /// Makes a camera public or private. To signed-in people it is `camera_updated`; to the
 /// public, a camera turning private is `camera_deleted` (it leaves the gallery) and one
 /// turning public is `camera_created`. From then on its media is refused to the public and
-/// sent as `private` ([`super::media_visibility`]).
+/// sent as `private` ([`super::media_visibility`]), and what the edge stored of it while it
+/// was public is purged ([`super::edge_purge`]).
 pub async fn set_public(state: &AppState, id: i64, public: bool) -> Result<Camera> {
     let now = db::now();
     let mut tx = state.db.begin_write().await?;
@@ -307,8 +308,14 @@ pub async fn set_public(state: &AppState, id: i64, public: bool) -> Result<Camer
         logged.push(
             log_event_for(&mut tx, for_the_public, Readers::Anonymous, to_micros(now)).await?,
         );
+        if !public {
+            super::edge_purge::enqueue_camera(state, &mut tx, id, to_micros(now)).await?;
+        }
     }
     state.events.commit(tx, logged).await?;
+    if before && !public {
+        super::edge_purge::wake();
+    }
     Ok(camera)
 }
 

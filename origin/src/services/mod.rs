@@ -5,6 +5,7 @@
 
 pub mod cameras;
 pub mod captures;
+pub mod edge_purge;
 pub mod event_stream;
 pub mod invalidation;
 pub mod live;

@@ -58,10 +58,7 @@ pub fn start_of_day(now: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
 }
 
 /// The stats, from the cache; the tag is a hash of the body, so equal numbers revalidate.
-pub async fn get(
-    state: &AppState,
-    audience: Audience,
-) -> Result<Arc<Represented<DashboardStats>>> {
+pub async fn get(state: &AppState, audience: Audience) -> Result<Arc<Represented<DashboardStats>>> {
     let key = match audience {
         Audience::Public => keys::public_dashboard_stats(),
         Audience::SignedIn => keys::dashboard_stats(),
