@@ -131,6 +131,26 @@
       $("#new-token").hidden = false;
       form.reset();
       tell(form, "Created camera " + created.camera.id + ".");
+    } else if (after === "video") {
+      // A render: its row at once, with a bar that video_progress moves (no reload, so the
+      // stream stays connected and no event is missed).
+      const v = await r.json();
+      const li = document.createElement("li");
+      li.className = "video";
+      li.dataset.videoId = v.id;
+      li.dataset.status = v.status;
+      li.innerHTML = '<span data-role="label"></span> <progress max="1"></progress> <span data-role="percent"></span>';
+      $("[data-role=label]", li).textContent = "Video " + v.id + " (" + v.fps + " fps): ";
+      const status = document.createElement("span");
+      status.dataset.role = "status";
+      status.textContent = v.status;
+      $("[data-role=label]", li).appendChild(status);
+      $("progress", li).value = v.progress;
+      $("progress", li).setAttribute("aria-label", "Render progress of video " + v.id);
+      $("[data-role=percent]", li).textContent = Math.round(v.progress * 100) + " %";
+      const list = form.closest("article").querySelector("ul.videos");
+      list.appendChild(li);
+      tell(form, "Rendering video " + v.id + "…");
     } else if (after.startsWith("goto:")) {
       location.assign(after.slice(5));
     } else {
@@ -257,7 +277,20 @@
     video_ready(d) {
       const row = document.querySelector('#renders [data-video-id="' + d.video.id + '"]');
       if (row) row.remove();
-      if (page === "camera" || (page === "console" && document.querySelector('li.video[data-video-id="' + d.video.id + '"]'))) location.reload();
+      if (page === "camera") location.reload();
+      const item = document.querySelector('li.video[data-video-id="' + d.video.id + '"]');
+      if (page === "console" && item) {
+        // Show it complete, then the page with its player.
+        if (d.video.status === "ready") {
+          const bar = $("progress", item);
+          if (bar) bar.value = 1;
+          const pct = $("[data-role=percent]", item);
+          if (pct) pct.textContent = "100 %";
+        }
+        const status = $("[data-role=status]", item);
+        if (status) status.textContent = d.video.status;
+        setTimeout(() => location.reload(), 400);
+      }
     },
     video_failed(d) { this.video_ready(d); },
     health_changed(d) {
@@ -269,7 +302,10 @@
 
   let source;
   const connect = () => {
-    source = new EventSource("/api/events");
+    // The console is rendered for one person (never stored), from the log up to its
+    // data-last-event-id: resuming there, nothing that happened since is missed.
+    const after = consoleRoot && consoleRoot.dataset.lastEventId;
+    source = new EventSource("/api/events" + (after ? "?last_event_id=" + encodeURIComponent(after) : ""));
     source.onopen = () => { if (live) { live.dataset.state = "live"; live.textContent = "live"; } };
     source.onerror = () => { if (live) { live.dataset.state = "reconnecting"; live.textContent = "reconnecting…"; } };
     Object.keys(handlers).forEach((name) => {

@@ -134,3 +134,166 @@ async fn pages_stay_live_and_cache_what_never_changes() {
             .is_file());
     }
 }
+
+/// The sign-in of the console test's operator.
+const OPERATOR: (&str, &str) = ("ops", "correct horse battery");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_runs_a_camera_from_the_console() {
+    let chromium = chromium();
+    let playwright = playwright();
+    let origin = Origin::start().await.unwrap();
+    let edge = Edge::start(&origin.base, 10_000).await.unwrap();
+    let db = &origin.server.as_ref().unwrap().state.db;
+    timelapser_origin::accounts::add_user(
+        db,
+        OPERATOR.0,
+        timelapser_origin::accounts::Role::Operator,
+        OPERATOR.1,
+    )
+    .await
+    .unwrap();
+    let frames = tempfile::tempdir().unwrap();
+    for n in 0..40u32 {
+        std::fs::write(
+            frames.path().join(format!("{n:03}.jpg")),
+            timelapser_tests::frame(7000 + n),
+        )
+        .unwrap();
+    }
+    let artifacts = root().join("target/test-artifacts");
+    let output = tokio::task::spawn_blocking({
+        let (edge_base, origin_base) = (edge.base.clone(), origin.base.clone());
+        let frames = frames.path().to_path_buf();
+        move || {
+            Command::new("node")
+                .arg(root().join("tests/browser/console.mjs"))
+                .env("PLAYWRIGHT", playwright)
+                .env("CHROMIUM", chromium)
+                .env("EDGE", edge_base)
+                .env("ORIGIN", origin_base)
+                .env("USER", OPERATOR.0)
+                .env("PASSWORD", OPERATOR.1)
+                .env("FRAMES", frames)
+                .env("ARTIFACTS", &artifacts)
+                .output()
+                .expect("node runs")
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "console script failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let r: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    eprintln!("console results: {r:#}");
+    assert_eq!(r["last_step"], "done");
+    assert!(
+        r.get("page_errors").is_none(),
+        "script errors in the pages: {}",
+        r["page_errors"]
+    );
+
+    // Signed in with an HttpOnly, SameSite session.
+    assert_eq!(r["whoami"], OPERATOR.0);
+    assert_eq!(r["session_cookie"]["http_only"], true);
+    assert_eq!(r["session_cookie"]["same_site"], "Lax");
+
+    // The camera, its token shown once and copied, and a configuration for its agent.
+    let camera = r["camera_id"].as_i64().unwrap();
+    assert_eq!(r["token_prefix"], "tl_cam_");
+    assert_eq!(r["copied_token_matches"], true);
+    let config = r["agent_config"].as_str().unwrap();
+    assert!(
+        config.contains(&format!("camera_id = {camera}")) && config.contains("[[camera]]"),
+        "{config}"
+    );
+    assert!(
+        config.contains(&format!("origin = \"{}\"", edge.base)),
+        "{config}"
+    );
+
+    // A timelapse of the uploaded frames, rendered with a bar that reached 100 %.
+    assert_eq!(r["timelapses"], 1);
+    assert_eq!(r["frames_shown"], 40);
+    let progress: Vec<f64> = r["progress_seen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(
+        progress.last(),
+        Some(&1.0),
+        "the bar ends full: {progress:?}"
+    );
+    assert!(
+        progress.windows(2).all(|w| w[0] <= w[1]),
+        "the bar only moves forward: {progress:?}"
+    );
+
+    // The video plays and seeks; the browser got ranges.
+    let video = &r["video"];
+    let duration = video["duration"].as_f64().unwrap();
+    assert!(
+        (3.9..=4.1).contains(&duration),
+        "40 frames at 10 fps: {video}"
+    );
+    assert!((video["position"].as_f64().unwrap() - duration / 2.0).abs() < 0.5);
+    assert!(
+        r["video_responses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == 206),
+        "a range answered: {}",
+        r["video_responses"]
+    );
+    assert!(r["download"]
+        .as_str()
+        .unwrap()
+        .starts_with("/media/videos/"));
+
+    // Private: not in the public gallery nor at its page; in the signed-in gallery.
+    assert_eq!(r["public_gallery_has_camera"], 0);
+    assert_eq!(r["public_camera_page_status"], 404);
+    assert_eq!(r["signed_in_gallery_has_camera"], 1);
+
+    // Cross-site posts refused (the Lax cookie is not sent; and there is no CSRF token).
+    for key in ["cross_site_create_status", "cross_site_logout_status"] {
+        let status = r[key].as_u64().unwrap();
+        assert!(status == 401 || status == 403, "{key}: {status}");
+    }
+    let cameras: Value = reqwest::Client::new()
+        .get(origin.url("/api/cameras"))
+        .bearer_auth(timelapser_tests::ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cameras.as_array().unwrap().len(), 1, "{cameras}");
+
+    // Two people, one setting: the second saw it changed elsewhere, then applied theirs.
+    assert_eq!(r["two_sessions_differ"], true);
+    let conflict = r["conflict_text"].as_str().unwrap();
+    assert!(
+        conflict.contains("Changed elsewhere") && conflict.contains("Alpha site"),
+        "{conflict}"
+    );
+    assert_eq!(r["site_name_after_conflict"], "Alpha site");
+    assert_eq!(r["site_name_after_reapply"], "Beta site");
+
+    // Signed out: the console asks to sign in again.
+    assert_eq!(r["console_after_sign_out"], "/login");
+    assert_eq!(r["session_cookie_after_sign_out"], "gone");
+    for page in ["console", "console-camera", "console-conflict"] {
+        assert!(root()
+            .join(format!("target/test-artifacts/{page}.png"))
+            .is_file());
+    }
+}

@@ -74,7 +74,13 @@ fn when(site: &Site, at: DateTime<Utc>) -> Markup {
 }
 
 /// The console's frame: who is signed in, signing out, and the CSRF token for `app.js`.
-fn console_layout(site: &Site, user: &SessionUser, title: &str, content: Markup) -> Markup {
+fn console_layout(
+    site: &Site,
+    user: &SessionUser,
+    last_event_id: i64,
+    title: &str,
+    content: Markup,
+) -> Markup {
     layout(
         site,
         title,
@@ -82,7 +88,8 @@ fn console_layout(site: &Site, user: &SessionUser, title: &str, content: Markup)
         None,
         Audience::SignedIn,
         html! {
-            div.console #console data-csrf=(user.csrf_token) data-role=(user.role.as_str()) {
+            div.console #console data-csrf=(user.csrf_token) data-role=(user.role.as_str())
+                data-last-event-id=(last_event_id) {
                 p.whoami {
                     "Signed in as " strong #whoami { (user.name) } " (" (user.role.as_str()) ") "
                     form.inline method="post" action="/logout" {
@@ -105,6 +112,8 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<Respo
     let Some((_, user)) = accounts::signed_in(&state.db, &headers).await? else {
         return Ok(to_sign_in());
     };
+    // Before anything is read: the page's stream resumes here.
+    let last_event_id = state.events.last_published().await;
     let site = site(&state).await?;
     let operator = user.role == Role::Operator;
     let cameras = cameras::list(&state, Audience::SignedIn).await?;
@@ -198,7 +207,11 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<Respo
         }
     };
     Ok(console_page(console_layout(
-        &site, &user, "Console", content,
+        &site,
+        &user,
+        last_event_id,
+        "Console",
+        content,
     )))
 }
 
@@ -210,6 +223,7 @@ async fn camera(
     let Some((_, user)) = accounts::signed_in(&state.db, &headers).await? else {
         return Ok(to_sign_in());
     };
+    let last_event_id = state.events.last_published().await;
     let site = site(&state).await?;
     let operator = user.role == Role::Operator;
     let camera = cameras::get(&state, id, Audience::SignedIn).await?;
@@ -303,7 +317,7 @@ async fn camera(
                                 button type="submit" { "Stop" } (outcome())
                             }
                         }
-                        form.inline.render data-api={ "POST /api/timelapses/" (timelapse.id) "/videos" } data-after="reload" {
+                        form.inline.render data-api={ "POST /api/timelapses/" (timelapse.id) "/videos" } data-after="video" {
                             label { "Frames per second " input type="number" name="fps" min="1" max="120" value="24" data-type="number"; }
                             button type="submit" { "Render" }
                             (outcome())
@@ -319,6 +333,7 @@ async fn camera(
     Ok(console_page(console_layout(
         &site,
         &user,
+        last_event_id,
         &camera.name,
         html! { div data-console-camera=(camera.id) { (content) } },
     )))
