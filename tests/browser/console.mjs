@@ -141,26 +141,26 @@ try {
 
   // 8. A cross-site form post (another site's page posting to this one) is refused.
   step("cross-site");
-  const attacker = await context.newPage();
-  await attacker.route("http://attacker.test/**", (route) => route.fulfill({
-    contentType: "text/html",
-    body: `<form id=f method=post action="${env.EDGE}/api/cameras" enctype="text/plain">
-             <input name='{"name":"pwned","x":"' value='"}'></form>
-           <form id=g method=post action="${env.EDGE}/logout"><input name=csrf value=guess></form>`,
-  }));
-  await attacker.goto("http://attacker.test/");
-  const [forged] = await Promise.all([
-    attacker.waitForResponse((r) => r.url() === `${env.EDGE}/api/cameras`),
-    attacker.evaluate(() => document.getElementById("f").submit()),
-  ]);
-  results.cross_site_create_status = forged.status();
-  await attacker.goto("http://attacker.test/");
-  const [forgedLogout] = await Promise.all([
-    attacker.waitForResponse((r) => r.url() === `${env.EDGE}/logout`),
-    attacker.evaluate(() => document.getElementById("g").submit()),
-  ]);
-  results.cross_site_logout_status = forgedLogout.status();
-  await attacker.close();
+  // Each forgery from its own page of another site, in the signed-in person's browser.
+  const forge = async (form, target) => {
+    const attacker = await context.newPage();
+    await attacker.route("http://attacker.test/**", (route) => route.fulfill({
+      contentType: "text/html",
+      body: `<form id=f method=post action="${env.EDGE}/api/cameras" enctype="text/plain">
+               <input name='{"name":"pwned","x":"' value='"}'></form>
+             <form id=g method=post action="${env.EDGE}/logout"><input name=csrf value=guess></form>`,
+    }));
+    await attacker.goto("http://attacker.test/");
+    const [answer] = await Promise.all([
+      attacker.waitForResponse((r) => r.url() === `${env.EDGE}${target}`),
+      attacker.evaluate((id) => document.getElementById(id).submit(), form),
+    ]);
+    const status = answer.status();
+    await attacker.close();
+    return status;
+  };
+  results.cross_site_create_status = await forge("f", "/api/cameras");
+  results.cross_site_logout_status = await forge("g", "/logout");
 
   // 9. Two people edit the same setting: the second sees "changed elsewhere", no lost update.
   step("conflict");

@@ -97,6 +97,7 @@ pub fn wrangler_dev(
     inspector_port: u16,
     persist: &Path,
     origin: &str,
+    vars: &[(&str, &str)],
 ) -> Result<Command> {
     let bin = ensure_wrangler(root)?;
     let mut command = Command::new(bin.join("wrangler"));
@@ -107,6 +108,10 @@ pub fn wrangler_dev(
         .arg(persist)
         .args(["--show-interactive-dev-session=false", "--var"])
         .arg(format!("ORIGIN:{origin}"))
+        .args(
+            vars.iter()
+                .flat_map(|(name, value)| ["--var".to_owned(), format!("{name}:{value}")]),
+        )
         .envs(wrangler::quiet_env(
             root,
             &root.join("target/wrangler/config"),

@@ -199,6 +199,9 @@ async fn serve_dev(root: &Path) -> Result<()> {
     let data = root.join("target/dev-data");
     std::fs::create_dir_all(&data)?;
     let admin = rtsp_demo::admin_token(&data)?;
+    // The edge purges what it stored of a camera turned private with this token.
+    let purge = rtsp_demo::dev_secret(&data, "dev-purge-token", "tl_dev_purge")?;
+    let operator = dev_operator(root, &data)?;
     step(&format!(
         "starting the origin on http://{DEV_ORIGIN} with demo cameras (data in {}; \
          /metrics on http://{DEV_OPS})",
@@ -212,6 +215,10 @@ async fn serve_dev(root: &Path) -> Result<()> {
             .ops_listen(DEV_OPS.parse()?)
             .admin_token(&admin)
             .arg("--demo")
+            .arg("--edge-url")
+            .arg(format!("http://127.0.0.1:{DEV_EDGE_PORT}"))
+            .arg("--edge-purge-token")
+            .arg(&purge)
             .command(),
     )?;
     step(&format!(
@@ -230,6 +237,10 @@ async fn serve_dev(root: &Path) -> Result<()> {
             DEV_INSPECTOR_PORT,
             &root.join("target/wrangler/dev-state"),
             &format!("http://{DEV_ORIGIN}"),
+            &[(
+                "PURGE_TOKEN_SHA256",
+                &timelapser_core::purge::token_sha256(&purge),
+            )],
         )?
         .stdin(Stdio::null()),
     )?;
@@ -257,9 +268,11 @@ async fn serve_dev(root: &Path) -> Result<()> {
         "\n    The gallery answers at {gallery} (through the edge; {:.1} s after the start), the \
          origin at http://{DEV_ORIGIN}.\n    The camera \"RTSP demo\" is recorded from \
          rtsp://127.0.0.1:{} by timelapser-agent, on the origin's schedule.\n    \
+         The console: {gallery}login, as \"{DEV_OPERATOR}\" with the password in {}.\n    \
          The admin token is in {}.\n    Ctrl-C stops everything.\n",
         started.elapsed().as_secs_f64(),
         rtsp_demo::RTSP_PORT,
+        operator.display(),
         data.join("dev-admin-token").display(),
     );
     loop {
@@ -277,6 +290,27 @@ async fn serve_dev(root: &Path) -> Result<()> {
             }
         }
     }
+}
+
+/// The dev stack's operator account.
+const DEV_OPERATOR: &str = "operator";
+
+/// Creates the dev stack's operator (once; its password in `data/dev-operator-password`),
+/// with `timelapser-origin user add`, before the origin starts. Returns the password's file.
+fn dev_operator(root: &Path, data: &Path) -> Result<std::path::PathBuf> {
+    let file = data.join("dev-operator-password");
+    if file.is_file() {
+        return Ok(file);
+    }
+    rtsp_demo::dev_secret(data, "dev-operator-password.new", "console")?;
+    run(Command::new(root.join("target/debug/timelapser-origin"))
+        .args(["user", "add", DEV_OPERATOR, "--role", "operator"])
+        .arg("--password-file")
+        .arg(data.join("dev-operator-password.new"))
+        .arg("--data-dir")
+        .arg(data))?;
+    std::fs::rename(data.join("dev-operator-password.new"), &file)?;
+    Ok(file)
 }
 
 /// How long `cargo xtask dev` waits for the origin, then for the gallery through the edge.

@@ -21,14 +21,19 @@ const RTSP_READY_WITHIN: Duration = Duration::from_secs(20);
 /// The admin token of the dev origin: made once, kept in `target/dev-data` (the origin keeps
 /// only a hash; the tasks need the token itself to create the demo camera).
 pub fn admin_token(data: &Path) -> Result<String> {
-    let path = data.join("dev-admin-token");
+    dev_secret(data, "dev-admin-token", "tl_dev_admin")
+}
+
+/// A secret of the dev stack, kept in `data/<file>` (made on first use, owner-only).
+pub fn dev_secret(data: &Path, file: &str, prefix: &str) -> Result<String> {
+    let path = data.join(file);
     if let Ok(token) = std::fs::read_to_string(&path) {
         let token = token.trim().to_owned();
         if token.len() >= 16 {
             return Ok(token);
         }
     }
-    let token = format!("tl_dev_admin_{:032x}", random_u128()?);
+    let token = format!("{prefix}_{:032x}", random_u128()?);
     write_private(&path, &token)?;
     Ok(token)
 }
