@@ -185,7 +185,15 @@ try {
   // 10. Sign out: back to the sign-in page; the console asks again.
   step("sign out");
   await page.goto(`${env.EDGE}/console`);
-  await Promise.all([page.waitForURL(`${env.EDGE}/login`), page.click(".whoami button[type=submit]")]);
+  const [signOut] = await Promise.all([
+    page.waitForResponse((r) => r.url() === `${env.EDGE}/logout`),
+    page.click(".whoami button[type=submit]"),
+  ]);
+  results.sign_out_status = signOut.status();
+  results.sign_out_location = signOut.headers()["location"] || null;
+  await page.waitForURL(`${env.EDGE}/login`, { timeout: 5000 }).catch(async () => {
+    results.sign_out_page = { url: page.url(), text: (await page.textContent("body")).slice(0, 300) };
+  });
   const again = await page.goto(`${env.EDGE}/console`);
   results.console_after_sign_out = new URL(again.url()).pathname;
   results.session_cookie_after_sign_out = (await sessionCookie(context)) ? "present" : "gone";

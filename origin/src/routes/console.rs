@@ -90,7 +90,8 @@ fn console_layout(
         html! {
             div.console #console data-csrf=(user.csrf_token) data-role=(user.role.as_str())
                 data-last-event-id=(last_event_id) {
-                p.whoami {
+                // A div: a form may not be inside a paragraph (the parser would close it).
+                div.whoami {
                     "Signed in as " strong #whoami { (user.name) } " (" (user.role.as_str()) ") "
                     form.inline method="post" action="/logout" {
                         input type="hidden" name="csrf" value=(user.csrf_token);
