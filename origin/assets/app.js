@@ -60,6 +60,7 @@
     let any = false;
     for (const el of form.elements) {
       if (!el.name || el.disabled) continue;
+      if ("optional" in el.dataset && el.value === "") continue;
       any = true;
       if (el.type === "checkbox") body[el.name] = el.checked;
       else if (el.dataset.type === "number") { if (el.value !== "") body[el.name] = Number(el.value); }
@@ -199,6 +200,7 @@
   const relativeTimes = () => {
     const now = Date.now();
     document.querySelectorAll("time[data-relative]").forEach((el) => {
+      if (!el.dateTime) return;
       const seconds = Math.round((new Date(el.dateTime).getTime() - now) / 1000);
       const abs = Math.abs(seconds);
       const [value, unit] = abs < 60 ? [seconds, "second"] : abs < 3600 ? [Math.round(seconds / 60), "minute"]
@@ -219,7 +221,7 @@
         const count = $("[data-role=count]", card);
         if (count) count.textContent = d.image_count;
         const last = $("[data-role=last]", card);
-        if (last) { last.textContent = localTime(d.image.captured_at); last.dateTime = d.image.captured_at; }
+        if (last) { last.textContent = localTime(d.image.captured_at); last.dateTime = d.image.captured_at; relativeTimes(); }
       }
       if (page === "camera" && String(d.camera_id) === document.body.dataset.cameraId) {
         const latest = $("#latest-image");

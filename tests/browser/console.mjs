@@ -182,6 +182,17 @@ try {
   await second.waitForFunction(() => document.querySelector("#settings .outcome").textContent === "Saved.", null, { timeout: 5000 });
   results.site_name_after_reapply = (await (await fetch(`${env.ORIGIN}/api/settings`)).json()).site_name;
 
+  // 9b. Preferences: saved with If-Match too.
+  step("preferences");
+  await page.goto(`${env.EDGE}/console`);
+  await page.fill("#preferences input[name=timezone]", "Europe/Paris");
+  await page.click("#preferences button[type=submit]");
+  await page.waitForFunction(() => document.querySelector("#preferences .outcome").textContent === "Saved.", null, { timeout: 5000 });
+  results.preferences_after = await page.evaluate(async () =>
+    (await fetch("/api/preferences", { cache: "no-store" })).json());
+  // Relative times, kept current in the page.
+  results.relative_time = await page.locator("#camera-table time[data-relative]").first().textContent();
+
   // 10. Sign out: back to the sign-in page; the console asks again.
   step("sign out");
   await page.goto(`${env.EDGE}/console`);

@@ -288,6 +288,11 @@ async fn an_operator_runs_a_camera_from_the_console() {
     assert_eq!(r["site_name_after_conflict"], "Alpha site");
     assert_eq!(r["site_name_after_reapply"], "Beta site");
 
+    // The operator's preferences, saved; times shown relative ("5 seconds ago").
+    assert_eq!(r["preferences_after"]["timezone"], "Europe/Paris");
+    let relative = r["relative_time"].as_str().unwrap();
+    assert!(relative.ends_with("ago") || relative == "now", "{relative}");
+
     // Signed out: the console asks to sign in again.
     assert_eq!(r["console_after_sign_out"], "/login");
     assert_eq!(r["session_cookie_after_sign_out"], "gone");

@@ -120,6 +120,12 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<Respo
     let cameras = cameras::list(&state, Audience::SignedIn).await?;
     let cameras: &[Camera] = &cameras.value;
     let current = settings::get(&state).await?;
+    // The operator's preferences (viewers have none: the API is an operator's).
+    let preferences = if operator {
+        Some(settings::get_preferences(&state).await?)
+    } else {
+        None
+    };
     let users = {
         let mut conn = state.db.pool().acquire().await?;
         db::users::list(&mut conn).await?
@@ -182,6 +188,34 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<Respo
                     button type="button" data-reapply { "Apply my changes over them" }
                     " "
                     button type="button" data-take-current { "Use the current values" }
+                }
+            }
+        }
+        @if let Some(preferences) = &preferences {
+            section aria-labelledby="console-preferences" {
+                h2 #console-preferences { "Preferences" }
+                form #preferences data-api="PUT /api/preferences" data-etag=(preferences.etag.to_string()) data-after="saved" data-conflict="/api/preferences" {
+                    @for key in settings::known_preferences().filter(|k| !preferences.value.values.contains_key(*k)) {
+                        label { (key) " " input name=(key) value="" data-optional placeholder="not set"; }
+                    }
+                    @for (key, value) in &preferences.value.values {
+                        label {
+                            (key) " "
+                            @match value {
+                                serde_json::Value::String(s) => input name=(key) value=(s);,
+                                other => input name=(key) value=(other) data-type="json";,
+                            }
+                        }
+                    }
+                    button type="submit" { "Save preferences" }
+                    (outcome())
+                    div.conflict hidden role="alert" {
+                        p { strong { "Changed elsewhere." } " The preferences were saved elsewhere after you opened this page. The current values:" }
+                        dl data-role="current" {}
+                        button type="button" data-reapply { "Apply my changes over them" }
+                        " "
+                        button type="button" data-take-current { "Use the current values" }
+                    }
                 }
             }
         }

@@ -296,8 +296,8 @@ async fn dashboard(
                             td { (status_badge(camera.status.as_str())) }
                             td data-role="count" { (camera.image_count) }
                             td { @if let Some(at) = camera.last_capture_at {
-                                time data-role="last" datetime=(at.to_rfc3339()) { (site.time(at)) }
-                            } @else { time data-role="last" { "never" } } }
+                                time data-role="last" data-relative datetime=(at.to_rfc3339()) title=(site.time(at)) { (site.time(at)) }
+                            } @else { time data-role="last" data-relative { "never" } } }
                         }
                     }
                 }

@@ -99,6 +99,11 @@ const KNOWN_PREFERENCES: &[KnownPreference] = &[KnownPreference {
     expects: "an IANA time zone name such as \"Europe/Paris\"",
 }];
 
+/// The preference keys the origin checks (others are stored as given).
+pub fn known_preferences() -> impl Iterator<Item = &'static str> {
+    KNOWN_PREFERENCES.iter().map(|k| k.key)
+}
+
 /// Writes the defaults of settings that are not set yet.
 pub async fn seed_defaults(state: &AppState) -> Result<()> {
     let now = to_micros(db::now());
