@@ -73,7 +73,11 @@ pub struct LoggedEvent {
     pub event: Event,
     /// Who may read it.
     pub readers: Readers,
+    /// Its id on the public stream, when the public may read it: the public's ids are their
+    /// own dense sequence, so no gap in them tells of events only signed-in people see.
+    pub public_id: Option<i64>,
     frame: OnceLock<Bytes>,
+    public_frame: OnceLock<Bytes>,
 }
 
 impl LoggedEvent {
@@ -83,8 +87,16 @@ impl LoggedEvent {
             id: Some(id),
             event,
             readers: Readers::Everyone,
+            public_id: None,
             frame: OnceLock::new(),
+            public_frame: OnceLock::new(),
         }
+    }
+
+    /// The same event with its public id.
+    pub fn with_public_id(mut self, public_id: Option<i64>) -> Self {
+        self.public_id = public_id;
+        self
     }
 
     /// The same event, for other readers.
@@ -99,26 +111,45 @@ impl LoggedEvent {
             id: None,
             event,
             readers: Readers::Everyone,
+            public_id: None,
             frame: OnceLock::new(),
+            public_frame: OnceLock::new(),
         }
     }
 
     /// The event-stream frame, encoded once however many clients receive it.
     pub fn frame(&self) -> Bytes {
-        self.frame
-            .get_or_init(|| {
-                let frame = match self.id {
-                    Some(id) => self.event.to_frame(id as u64),
-                    None => timelapser_core::events::encode_event(
-                        None,
-                        Some(self.event.name()),
-                        &self.event.data(),
-                    )
-                    .expect("catalogue names are identifiers"),
-                };
-                Bytes::from(frame)
-            })
+        self.frame.get_or_init(|| self.encode(self.id)).clone()
+    }
+
+    /// The frame for the public stream: `id:` is the public id (none for an event that has
+    /// none, which the public stream never sends anyway).
+    pub fn public_frame(&self) -> Bytes {
+        self.public_frame
+            .get_or_init(|| self.encode(self.public_id))
             .clone()
+    }
+
+    /// The frame of a stream, public or not.
+    pub fn frame_for(&self, public_ids: bool) -> Bytes {
+        if public_ids {
+            self.public_frame()
+        } else {
+            self.frame()
+        }
+    }
+
+    fn encode(&self, id: Option<i64>) -> Bytes {
+        let frame = match id {
+            Some(id) => self.event.to_frame(id as u64),
+            None => timelapser_core::events::encode_event(
+                None,
+                Some(self.event.name()),
+                &self.event.data(),
+            )
+            .expect("catalogue names are identifiers"),
+        };
+        Bytes::from(frame)
     }
 }
 

@@ -65,16 +65,19 @@ pub async fn log_event_for(
     readers: Readers,
     now: i64,
 ) -> std::result::Result<LoggedEvent, sqlx::Error> {
-    let id = db::events::append(
+    let (id, public_id) = db::events::append(
         conn,
         event.name(),
         &event.data(),
         event.camera_id(),
         readers.as_str(),
+        readers.include(crate::auth::Audience::Public),
         now,
     )
     .await?;
-    Ok(LoggedEvent::new(id, event).for_readers(readers))
+    Ok(LoggedEvent::new(id, event)
+        .for_readers(readers)
+        .with_public_id(public_id))
 }
 
 /// The logged events after `after` (and before `before`, when given), in id order; an
@@ -95,7 +98,9 @@ async fn read_after(
             after = row.id;
             match Event::from_parts(&row.name, &row.payload) {
                 Ok(event) => events.push(
-                    LoggedEvent::new(row.id, event).for_readers(Readers::parse(&row.readers)),
+                    LoggedEvent::new(row.id, event)
+                        .for_readers(Readers::parse(&row.readers))
+                        .with_public_id(row.public_id),
                 ),
                 Err(e) => {
                     tracing::error!(id = row.id, error = %e, "unreadable event in the log; skipped")

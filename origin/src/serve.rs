@@ -775,6 +775,7 @@ mod tests {
                 camera_id: Some("1,2".into()),
                 types: Some("image_captured".into()),
                 audience: Default::default(),
+                own_camera: None,
             })
         );
         // A stream with credentials is the router's (whose stream it is comes from them).

@@ -335,3 +335,114 @@ on_both!(
         );
     }
 );
+
+on_both!(
+    a_private_cameras_host_still_follows_its_own_schedule,
+    |origin| {
+        let (porch, porch_token) = origin.create_camera("Porch").await;
+        let (attic, _) = origin.create_camera("Attic").await;
+        set_public(origin, porch, false).await;
+        set_public(origin, attic, false).await;
+        // The agent's stream: its camera token, schedule changes.
+        let bearer = format!("Bearer {porch_token}");
+        let mut host = SseClient::connect_with(
+            &origin.url("/api/events?types=schedule_updated,camera_deleted"),
+            None,
+            &[("authorization", &bearer)],
+        )
+        .await;
+        for camera in [attic, porch] {
+            let r = origin
+                .client
+                .put(origin.url(&format!("/api/cameras/{camera}/schedule")))
+                .bearer_auth(ADMIN)
+                .json(&json!({ "interval_seconds": 30, "timezone": "UTC" }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+        }
+        // Its own camera's change arrives; the other private camera's never did.
+        let seen = host.until("schedule_updated", WAIT).await;
+        assert!(
+            seen.iter().all(|e| !mentions_camera(e, attic)),
+            "another private camera's event reached a camera host: {seen:?}"
+        );
+        let event: Value = serde_json::from_str(&seen.last().unwrap().data).unwrap();
+        assert_eq!(event["camera_id"], porch);
+        assert_eq!(event["schedule"]["interval_seconds"], 30);
+        // Nor does the host see its camera "deleted" when it turned private (the public's view).
+        set_public(origin, porch, true).await;
+        set_public(origin, porch, false).await;
+        let r = origin
+            .client
+            .put(origin.url(&format!("/api/cameras/{porch}/schedule")))
+            .bearer_auth(ADMIN)
+            .json(&json!({ "interval_seconds": 45, "timezone": "UTC" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let seen = host.until("schedule_updated", WAIT).await;
+        assert!(seen.iter().all(|e| e.event != "camera_deleted"), "{seen:?}");
+    }
+);
+
+on_both!(
+    the_public_streams_ids_have_no_gaps_where_private_events_were,
+    |origin| {
+        let (garden, garden_token) = origin.create_camera("Garden").await;
+        let (bedroom, bedroom_token) = origin.create_camera("Bedroom").await;
+        set_public(origin, bedroom, false).await;
+        let events = origin.url("/api/events?types=image_captured");
+        let mut public_stream = SseClient::connect(&events, None).await;
+        let bearer = format!("Bearer {ADMIN}");
+        let mut signed_in_stream =
+            SseClient::connect_with(&events, None, &[("authorization", &bearer)]).await;
+        // The private camera captures between every two public frames.
+        for seed in 0..4u32 {
+            origin
+                .capture(bedroom, &bedroom_token, common::jpeg(64, 48, 100 + seed))
+                .await;
+            origin
+                .capture(garden, &garden_token, common::jpeg(64, 48, 200 + seed))
+                .await;
+        }
+        let mut public_ids = Vec::new();
+        while public_ids.len() < 4 {
+            let seen = public_stream.until("image_captured", WAIT).await;
+            let event = seen.last().unwrap();
+            assert!(!mentions_camera(event, bedroom), "{event:?}");
+            public_ids.push(event.last_event_id.parse::<i64>().unwrap());
+        }
+        // Dense: each public event's id follows the previous one's (the private captures and
+        // their stats in between took none of the public's ids).
+        assert!(
+            public_ids.windows(2).all(|w| w[1] == w[0] + 1),
+            "public ids {public_ids:?}"
+        );
+        // Signed-in people see the log's ids, gaps and all: both cameras' frames.
+        let mut signed_in_ids = Vec::new();
+        while signed_in_ids.len() < 8 {
+            let seen = signed_in_stream.until("image_captured", WAIT).await;
+            signed_in_ids.push(seen.last().unwrap().last_event_id.parse::<i64>().unwrap());
+        }
+        assert!(signed_in_ids.windows(2).all(|w| w[1] > w[0]));
+
+        // Resuming the public stream from a public id replays exactly what followed it.
+        let mut resumed = SseClient::connect(&events, Some(&public_ids[1].to_string())).await;
+        let mut replayed = Vec::new();
+        while replayed.len() < 2 {
+            let seen = resumed.until("image_captured", WAIT).await;
+            let event = seen.last().unwrap();
+            assert!(!mentions_camera(event, bedroom), "{event:?}");
+            replayed.push(event.last_event_id.parse::<i64>().unwrap());
+        }
+        assert_eq!(replayed, public_ids[2..]);
+        // An id the public never had is a resync, never a replay from a log position.
+        let mut wrong = SseClient::connect(&events, Some("999999")).await;
+        let first = wrong.next_event(WAIT).await.unwrap();
+        assert_eq!(first.event, "resync");
+        assert!(first.last_event_id.parse::<i64>().unwrap() >= public_ids[3]);
+    }
+);

@@ -13,3 +13,12 @@ CREATE TABLE edge_purges (
     path       TEXT   NOT NULL,
     created_at BIGINT NOT NULL
 );
+
+-- The public event stream's own ids: dense over the events the public may read, so that no
+-- gap tells of a private camera's activity. Events logged before this migration keep their
+-- log id as their public id (clients resuming with one find their place).
+ALTER TABLE events ADD COLUMN public_id BIGINT;
+UPDATE events SET public_id = id WHERE readers <> 'signed_in';
+CREATE UNIQUE INDEX events_public_id ON events (public_id);
+ALTER TABLE event_log_meta ADD COLUMN public_seq BIGINT NOT NULL DEFAULT 0;
+UPDATE event_log_meta SET public_seq = COALESCE((SELECT MAX(id) FROM events), 0) WHERE id = 1;

@@ -184,6 +184,11 @@ pub async fn is_public(conn: &mut AnyConnection, id: i64) -> Result<Option<bool>
         .transpose()
 }
 
+/// Whether any camera is private.
+pub async fn any_private(conn: &mut AnyConnection) -> Result<bool, sqlx::Error> {
+    super::exists(conn, "SELECT 1 FROM cameras WHERE public = $1", 0_i64).await
+}
+
 /// Replaces a camera's token hash.
 pub async fn set_token_hash(
     conn: &mut AnyConnection,

@@ -18,6 +18,8 @@ pub struct EventRow {
     pub created_at: i64,
     /// Who may read it (`everyone`, `signed_in`, `anonymous`).
     pub readers: String,
+    /// Its id on the public stream (none for an event only signed-in people read).
+    pub public_id: Option<i64>,
 }
 
 impl FromRow<'_, AnyRow> for EventRow {
@@ -29,31 +31,70 @@ impl FromRow<'_, AnyRow> for EventRow {
             camera_id: row.try_get("camera_id")?,
             created_at: row.try_get("created_at")?,
             readers: row.try_get("readers")?,
+            public_id: row.try_get("public_id")?,
         })
     }
 }
 
-/// Appends an event; returns its id.
+/// Appends an event; returns its id and, when the public may read it, its public id (the
+/// next of the public stream's own sequence, taken in the writer's transaction, so public ids
+/// are dense and commit in order like ids).
 pub async fn append(
     conn: &mut AnyConnection,
     name: &str,
     payload: &str,
     camera_id: Option<i64>,
     readers: &str,
+    public: bool,
     now: i64,
-) -> Result<i64, sqlx::Error> {
+) -> Result<(i64, Option<i64>), sqlx::Error> {
+    let public_id: Option<i64> = if public {
+        let row = sqlx::query(
+            "UPDATE event_log_meta SET public_seq = public_seq + 1 WHERE id = 1 \
+             RETURNING public_seq",
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        Some(row.try_get("public_seq")?)
+    } else {
+        None
+    };
     let row = sqlx::query(
-        "INSERT INTO events (name, payload, camera_id, created_at, readers) \
-         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        "INSERT INTO events (name, payload, camera_id, created_at, readers, public_id) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
     .bind(name)
     .bind(payload)
     .bind(camera_id)
     .bind(now)
     .bind(readers)
+    .bind(public_id)
     .fetch_one(conn)
     .await?;
-    row.try_get("id")
+    Ok((row.try_get("id")?, public_id))
+}
+
+/// The log id of the event with this public id, if it is retained.
+pub async fn id_of_public(
+    conn: &mut AnyConnection,
+    public_id: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    let row = sqlx::query("SELECT id FROM events WHERE public_id = $1")
+        .bind(public_id)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|r| r.try_get("id")).transpose()
+}
+
+/// The public id of the newest public event at or before log id `id` (0 when none).
+pub async fn public_id_through(conn: &mut AnyConnection, id: i64) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(MAX(public_id), 0) AS BIGINT) AS p FROM events WHERE id <= $1",
+    )
+    .bind(id)
+    .fetch_one(conn)
+    .await?;
+    row.try_get("p")
 }
 
 /// Up to `limit` events after `after`, in order.
@@ -63,7 +104,7 @@ pub async fn after(
     limit: i64,
 ) -> Result<Vec<EventRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, name, payload, camera_id, created_at, readers FROM events \
+        "SELECT id, name, payload, camera_id, created_at, readers, public_id FROM events \
          WHERE id > $1 ORDER BY id LIMIT $2",
     )
     .bind(after)

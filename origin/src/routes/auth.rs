@@ -95,6 +95,34 @@ impl FromRequestParts<AppState> for SignedIn {
     }
 }
 
+/// Whom an event stream is for: its [`Audience`], and the camera whose token opened it (a
+/// camera host follows its own camera's events, `schedule_updated` above all, even when the
+/// camera is private).
+#[derive(Clone, Copy, Debug)]
+pub struct StreamViewer {
+    /// Public or signed in.
+    pub audience: Audience,
+    /// The camera of a camera token.
+    pub camera: Option<i64>,
+}
+
+impl FromRequestParts<AppState> for StreamViewer {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let principal = Principal::of(&state.db, &state.admin, &parts.method, &parts.headers)
+            .await
+            .unwrap_or(Principal::Anonymous);
+        Ok(StreamViewer {
+            audience: principal.audience(),
+            camera: match principal {
+                Principal::Camera(id) => Some(id),
+                _ => None,
+            },
+        })
+    }
+}
+
 /// Whom a read is for ([`Audience`]): signed in with a session or the admin token, or the
 /// public. Never refuses: a read of something private answers 404 to the public instead.
 #[derive(Clone, Copy, Debug)]

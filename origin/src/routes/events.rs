@@ -10,7 +10,7 @@ use axum::routing::get;
 use axum::Router;
 use timelapser_core::paths::EVENTS;
 
-use super::auth::Viewer;
+use super::auth::StreamViewer;
 use crate::error::Result;
 use crate::services::event_stream::{EventStream, StreamRequest};
 use crate::state::AppState;
@@ -21,7 +21,7 @@ pub fn router() -> Router<AppState> {
 
 async fn events(
     State(state): State<AppState>,
-    Viewer(audience): Viewer,
+    StreamViewer { audience, camera }: StreamViewer,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response> {
@@ -30,6 +30,7 @@ async fn events(
         headers.get("last-event-id").map(|v| v.as_bytes()),
     )?;
     request.audience = audience;
+    request.own_camera = camera;
     let stream = EventStream::open(state, request).await?;
     let unfolded = futures::stream::unfold(stream, |mut s| async move {
         s.next()

@@ -53,6 +53,10 @@ pub struct StreamRequest {
     /// Whom the stream is for (not from the query: from the request's credentials).
     #[serde(skip)]
     pub audience: Audience,
+    /// The camera whose token opened the stream: its own events are sent even when it is
+    /// private.
+    #[serde(skip)]
+    pub own_camera: Option<i64>,
 }
 
 impl StreamRequest {
@@ -74,10 +78,16 @@ struct Filter {
     cameras: Option<HashSet<i64>>,
     types: Option<HashSet<&'static str>>,
     audience: Audience,
+    own_camera: Option<i64>,
 }
 
 impl Filter {
-    fn parse(cameras: Option<&str>, types: Option<&str>, audience: Audience) -> Result<Self> {
+    fn parse(
+        cameras: Option<&str>,
+        types: Option<&str>,
+        audience: Audience,
+        own_camera: Option<i64>,
+    ) -> Result<Self> {
         for (name, list) in [("camera_id", cameras), ("types", types)] {
             if list.is_some_and(|l| l.len() > MAX_FILTER_BYTES) {
                 return Err(Error::BadRequest(format!(
@@ -128,6 +138,7 @@ impl Filter {
             cameras,
             types,
             audience,
+            own_camera,
         })
     }
 
@@ -137,7 +148,15 @@ impl Filter {
         if matches!(event, Event::Resync { .. }) {
             return true;
         }
-        if !readers.include(self.audience) {
+        // A camera's host sees its own camera as signed-in people do (not the public's view
+        // of it), and everything else as the public does.
+        let own = self.own_camera.is_some() && event.camera_id() == self.own_camera;
+        let readable = if own {
+            readers != Readers::Anonymous
+        } else {
+            readers.include(self.audience)
+        };
+        if !readable {
             return false;
         }
         let type_ok = self.types.as_ref().is_none_or(|t| t.contains(event.name()));
@@ -167,6 +186,8 @@ pub struct EventStream {
     last_sent: i64,
     receiver: broadcast::Receiver<Arc<LoggedEvent>>,
     filter: Filter,
+    /// Whether the stream's ids are the public ids (the public's stream), else log ids.
+    public_ids: bool,
     heartbeat: Interval,
     state: AppState,
 }
@@ -178,8 +199,10 @@ impl EventStream {
             request.camera_id.as_deref(),
             request.types.as_deref(),
             request.audience,
+            request.own_camera,
         )?;
         let resume = request.last_event_id;
+        let public_ids = request.audience == Audience::Public && request.own_camera.is_none();
         // Subscribe before reading anything from the log: see the module docs.
         let (receiver, published) = state.events.subscribe().await;
         let mut heartbeat = tokio::time::interval_at(
@@ -192,6 +215,7 @@ impl EventStream {
             last_sent: published,
             receiver,
             filter,
+            public_ids,
             heartbeat,
             state,
         })
@@ -276,7 +300,7 @@ impl EventStream {
                                 }
                                 if self.filter.passes(&logged.event, logged.readers) {
                                     self.heartbeat.reset();
-                                    return Some(logged.frame());
+                                    return Some(logged.frame_for(self.public_ids));
                                 }
                             }
                             Err(RecvError::Lagged(missed)) => {
@@ -300,10 +324,18 @@ impl EventStream {
     /// Where to resume after `Last-Event-ID`, or `None` when the client must resync (the id
     /// is not one of ours, or events after it were pruned).
     async fn resume_point(&self, resume: &str) -> Result<Option<i64>> {
-        let Ok(after) = resume.trim().parse::<i64>() else {
+        let Ok(given) = resume.trim().parse::<i64>() else {
             return Ok(None);
         };
         let mut conn = self.state.db.pool().acquire().await?;
+        // The public's ids are their own sequence: found in the log, or resync.
+        let after = match (self.public_ids, given) {
+            (false, _) | (true, 0) => given,
+            (true, public_id) => match db::events::id_of_public(&mut conn, public_id).await? {
+                Some(id) => id,
+                None => return Ok(None),
+            },
+        };
         let pruned = db::events::pruned_through(&mut conn).await?;
         let (_, newest) = db::events::bounds(&mut conn).await?;
         let newest = newest.unwrap_or(0);
@@ -325,8 +357,19 @@ impl EventStream {
         let event = Event::Resync {
             reason: reason.to_owned(),
         };
-        if newest > 0 {
-            LoggedEvent::new(newest, event).frame()
+        // The public's id of the same place: its newest public event up to there.
+        let id = if self.public_ids {
+            match self.state.db.pool().acquire().await {
+                Ok(mut conn) => db::events::public_id_through(&mut conn, newest)
+                    .await
+                    .unwrap_or(0),
+                Err(_) => 0,
+            }
+        } else {
+            newest
+        };
+        if id > 0 {
+            LoggedEvent::new(id, event).frame()
         } else {
             LoggedEvent::ephemeral(event).frame()
         }
@@ -359,7 +402,11 @@ impl EventStream {
             let readers = Readers::parse(&row.readers);
             match Event::from_parts(&row.name, &row.payload) {
                 Ok(event) if self.filter.passes(&event, readers) => {
-                    chunk.extend_from_slice(&LoggedEvent::new(row.id, event).frame());
+                    chunk.extend_from_slice(
+                        &LoggedEvent::new(row.id, event)
+                            .with_public_id(row.public_id)
+                            .frame_for(self.public_ids),
+                    );
                 }
                 Ok(_) => {}
                 Err(e) => {

@@ -88,8 +88,18 @@ impl Published {
 /// Publishes the numbers that changed: once for everyone while no camera is private (the two
 /// views are equal), else the public's (without private cameras) and signed-in people's apart.
 async fn publish_stats(state: &AppState, last: &mut Published) -> crate::error::Result<()> {
-    let public = super::stats::compute(state, Audience::Public).await?;
+    let any_private = {
+        let mut conn = state.db.pool().acquire().await?;
+        crate::db::cameras::any_private(&mut conn).await?
+    };
     let signed_in = super::stats::compute(state, Audience::SignedIn).await?;
+    // Without private cameras the two views are one (computed once: two computations could
+    // straddle a write and differ for no reason).
+    let public = if any_private {
+        super::stats::compute(state, Audience::Public).await?
+    } else {
+        signed_in.clone()
+    };
     let mut publications = Vec::new();
     if public == signed_in {
         if last.public.as_ref() != Some(&public) || last.signed_in.as_ref() != Some(&public) {

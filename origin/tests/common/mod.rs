@@ -259,6 +259,14 @@ impl TestOrigin {
     }
 
     /// The newest id in the log.
+    /// The newest public id (the public event stream's own numbering).
+    pub async fn public_newest(&self) -> i64 {
+        let mut conn = self.state().db.pool().acquire().await.unwrap();
+        timelapser_origin::db::events::public_id_through(&mut conn, i64::MAX)
+            .await
+            .unwrap()
+    }
+
     pub async fn log_newest(&self) -> i64 {
         let mut conn = self.state().db.pool().acquire().await.unwrap();
         timelapser_origin::db::events::bounds(&mut conn)
