@@ -229,24 +229,35 @@ on_both!(render_requests_are_checked, |origin| {
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
-    for (body, status) in [
-        ("{\"fps\":".to_owned(), StatusCode::BAD_REQUEST),
-        (
-            format!("{{\"fps\": 24, \"pad\": \"{}\"}}", "x".repeat(3 << 20)),
-            StatusCode::PAYLOAD_TOO_LARGE,
-        ),
-    ] {
-        // Its own connection: the server closes one whose body it did not read.
-        let r = reqwest::Client::new()
-            .post(origin.url(&format!("/api/timelapses/{timelapse}/videos")))
-            .bearer_auth(ADMIN)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        problem(r, status).await;
-    }
+    // Malformed JSON: 400 (its own connection: the server closes one whose body it did not
+    // read).
+    let r = reqwest::Client::new()
+        .post(origin.url(&format!("/api/timelapses/{timelapse}/videos")))
+        .bearer_auth(ADMIN)
+        .header("content-type", "application/json")
+        .body("{\"fps\":")
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::BAD_REQUEST).await;
+    // 3 MiB declared: 413 from the head, before the body is read. Only the head and the body's
+    // first bytes are sent: a client still writing 3 MiB when the server answers and closes
+    // may get a broken pipe instead of reading the answer (as it did here, now and then).
+    let head = format!(
+        "POST /api/timelapses/{timelapse}/videos HTTP/1.1\r\nHost: o\r\n\
+         Authorization: Bearer {ADMIN}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{{\"fps\": 24, \"pad\": \"xxxx",
+        3 << 20
+    );
+    let r = common::raw_request(origin.addr, head.as_bytes()).await;
+    assert_eq!(r.status, 413, "{}", r.head);
+    assert!(
+        r.head
+            .to_ascii_lowercase()
+            .contains("application/problem+json"),
+        "{}",
+        r.head
+    );
     problem(render(origin, 999, json!({})).await, StatusCode::NOT_FOUND).await;
     let (camera, _) = origin.create_camera("Empty").await;
     let empty = start_timelapse(origin, camera, "none").await;
