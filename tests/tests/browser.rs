@@ -28,10 +28,57 @@ fn playwright() -> String {
     path.display().to_string()
 }
 
+/// A folder of `count` distinct frames.
+fn frames(count: u32, first_seed: u32) -> tempfile::TempDir {
+    let frames = tempfile::tempdir().unwrap();
+    for n in 0..count {
+        std::fs::write(
+            frames.path().join(format!("{n:03}.jpg")),
+            timelapser_tests::frame(first_seed + n),
+        )
+        .unwrap();
+    }
+    frames
+}
+
+/// Runs a browser script of tests/browser/ in Chromium with the stack's addresses and `vars`;
+/// returns the JSON it printed last, after checking it ran and no page threw.
+async fn run_script(
+    script: &str,
+    edge: &Edge,
+    origin: &Origin,
+    vars: Vec<(&str, String)>,
+) -> Value {
+    let mut command = Command::new("node");
+    command
+        .arg(root().join("tests/browser").join(script))
+        .env("PLAYWRIGHT", playwright())
+        .env("CHROMIUM", chromium())
+        .env("EDGE", &edge.base)
+        .env("ORIGIN", &origin.base)
+        .env("ARTIFACTS", root().join("target/test-artifacts"))
+        .envs(vars);
+    let output = tokio::task::spawn_blocking(move || command.output().expect("node runs"))
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{script} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let r: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    eprintln!("{script} results: {r:#}");
+    assert!(
+        r.get("page_errors").is_none(),
+        "script errors in the pages: {}",
+        r["page_errors"]
+    );
+    r
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_stay_live_and_cache_what_never_changes() {
-    let chromium = chromium();
-    let playwright = playwright();
     let origin = Origin::start().await.unwrap();
     let edge = Edge::start(&origin.base, 10_000).await.unwrap();
     let (camera, token) = origin.create_camera("Rooftop").await.unwrap();
@@ -39,50 +86,20 @@ async fn pages_stay_live_and_cache_what_never_changes() {
     for seed in 0..30 {
         origin.capture(camera, &token, 1000 + seed).await.unwrap();
     }
-    let frames = tempfile::tempdir().unwrap();
-    for n in 0..20u32 {
-        std::fs::write(
-            frames.path().join(format!("{n:03}.jpg")),
-            timelapser_tests::frame(5000 + n),
-        )
-        .unwrap();
-    }
-    let artifacts = root().join("target/test-artifacts");
+    let frames = frames(20, 5000);
     let seconds = std::env::var("DASHBOARD_SECONDS").unwrap_or_else(|_| "60".into());
-    let output = tokio::task::spawn_blocking({
-        let (edge_base, origin_base) = (edge.base.clone(), origin.base.clone());
-        let frames = frames.path().to_path_buf();
-        move || {
-            Command::new("node")
-                .arg(root().join("tests/browser/pages.mjs"))
-                .env("PLAYWRIGHT", playwright)
-                .env("CHROMIUM", chromium)
-                .env("EDGE", edge_base)
-                .env("ORIGIN", origin_base)
-                .env("CAMERA", camera.to_string())
-                .env("TOKEN", token)
-                .env("FRAMES", frames)
-                .env("ARTIFACTS", &artifacts)
-                .env("DASHBOARD_SECONDS", seconds)
-                .output()
-                .expect("node runs")
-        }
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "browser script failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let r: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-    eprintln!("browser results: {r:#}");
-    assert!(
-        r.get("page_errors").is_none(),
-        "script errors in the pages: {}",
-        r["page_errors"]
-    );
+    let r = run_script(
+        "pages.mjs",
+        &edge,
+        &origin,
+        vec![
+            ("CAMERA", camera.to_string()),
+            ("TOKEN", token),
+            ("FRAMES", frames.path().display().to_string()),
+            ("DASHBOARD_SECONDS", seconds),
+        ],
+    )
+    .await;
 
     // The gallery.
     assert_eq!(r["gallery_cards"], 2);
@@ -140,8 +157,6 @@ const OPERATOR: (&str, &str) = ("ops", "correct horse battery");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_runs_a_camera_from_the_console() {
-    let chromium = chromium();
-    let playwright = playwright();
     let origin = Origin::start().await.unwrap();
     let edge = Edge::start(&origin.base, 10_000).await.unwrap();
     let db = &origin.server.as_ref().unwrap().state.db;
@@ -153,49 +168,19 @@ async fn an_operator_runs_a_camera_from_the_console() {
     )
     .await
     .unwrap();
-    let frames = tempfile::tempdir().unwrap();
-    for n in 0..40u32 {
-        std::fs::write(
-            frames.path().join(format!("{n:03}.jpg")),
-            timelapser_tests::frame(7000 + n),
-        )
-        .unwrap();
-    }
-    let artifacts = root().join("target/test-artifacts");
-    let output = tokio::task::spawn_blocking({
-        let (edge_base, origin_base) = (edge.base.clone(), origin.base.clone());
-        let frames = frames.path().to_path_buf();
-        move || {
-            Command::new("node")
-                .arg(root().join("tests/browser/console.mjs"))
-                .env("PLAYWRIGHT", playwright)
-                .env("CHROMIUM", chromium)
-                .env("EDGE", edge_base)
-                .env("ORIGIN", origin_base)
-                .env("USER", OPERATOR.0)
-                .env("PASSWORD", OPERATOR.1)
-                .env("FRAMES", frames)
-                .env("ARTIFACTS", &artifacts)
-                .output()
-                .expect("node runs")
-        }
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "console script failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let r: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-    eprintln!("console results: {r:#}");
+    let frames = frames(40, 7000);
+    let r = run_script(
+        "console.mjs",
+        &edge,
+        &origin,
+        vec![
+            ("USER", OPERATOR.0.to_owned()),
+            ("PASSWORD", OPERATOR.1.to_owned()),
+            ("FRAMES", frames.path().display().to_string()),
+        ],
+    )
+    .await;
     assert_eq!(r["last_step"], "done");
-    assert!(
-        r.get("page_errors").is_none(),
-        "script errors in the pages: {}",
-        r["page_errors"]
-    );
 
     // Signed in with an HttpOnly, SameSite session.
     assert_eq!(r["whoami"], OPERATOR.0);

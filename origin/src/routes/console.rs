@@ -104,6 +104,34 @@ fn console_layout(
     )
 }
 
+/// "Changed elsewhere": shown by `app.js` when a form's `If-Match` got 412, with the current
+/// values and the two ways on.
+fn conflict_view(what_happened: &str) -> Markup {
+    html! {
+        div.conflict hidden role="alert" {
+            p { strong { "Changed elsewhere." } " " (what_happened) }
+            dl data-role="current" {}
+            button type="button" data-reapply { "Apply my changes over them" }
+            " "
+            button type="button" data-take-current { "Use the current values" }
+        }
+    }
+}
+
+/// A labelled input for one setting or preference, typed by its JSON value.
+fn value_field(key: &str, value: &serde_json::Value) -> Markup {
+    html! {
+        label {
+            (key) " "
+            @match value {
+                serde_json::Value::Number(n) => input type="number" name=(key) value=(n) data-type="number";,
+                serde_json::Value::String(s) => input name=(key) value=(s);,
+                other => input name=(key) value=(other) data-type="json";,
+            }
+        }
+    }
+}
+
 /// Where a form's outcome is told (errors from the API's problem documents).
 fn outcome() -> Markup {
     html! { p.outcome role="status" aria-live="polite" {} }
@@ -170,25 +198,12 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<Respo
             form #settings data-api="PUT /api/settings" data-etag=(current.etag.to_string()) data-after="saved" data-conflict="/api/settings" {
                 fieldset disabled[!operator] {
                     @for (key, value) in &current.value.values {
-                        label {
-                            (key) " "
-                            @match value {
-                                serde_json::Value::Number(n) => input type="number" name=(key) value=(n) data-type="number";,
-                                serde_json::Value::String(s) => input name=(key) value=(s);,
-                                other => input name=(key) value=(other) data-type="json";,
-                            }
-                        }
+                        (value_field(key, value))
                     }
                     @if operator { button type="submit" { "Save settings" } }
                 }
                 (outcome())
-                div.conflict hidden role="alert" {
-                    p { strong { "Changed elsewhere." } " Someone saved these settings after you opened this page. The current values:" }
-                    dl data-role="current" {}
-                    button type="button" data-reapply { "Apply my changes over them" }
-                    " "
-                    button type="button" data-take-current { "Use the current values" }
-                }
+                (conflict_view("Someone saved these settings after you opened this page. The current values:"))
             }
         }
         @if let Some(preferences) = &preferences {
@@ -199,23 +214,11 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<Respo
                         label { (key) " " input name=(key) value="" data-optional placeholder="not set"; }
                     }
                     @for (key, value) in &preferences.value.values {
-                        label {
-                            (key) " "
-                            @match value {
-                                serde_json::Value::String(s) => input name=(key) value=(s);,
-                                other => input name=(key) value=(other) data-type="json";,
-                            }
-                        }
+                        (value_field(key, value))
                     }
                     button type="submit" { "Save preferences" }
                     (outcome())
-                    div.conflict hidden role="alert" {
-                        p { strong { "Changed elsewhere." } " The preferences were saved elsewhere after you opened this page. The current values:" }
-                        dl data-role="current" {}
-                        button type="button" data-reapply { "Apply my changes over them" }
-                        " "
-                        button type="button" data-take-current { "Use the current values" }
-                    }
+                    (conflict_view("The preferences were saved elsewhere after you opened this page. The current values:"))
                 }
             }
         }
@@ -324,13 +327,7 @@ async fn camera(
                     @if operator { button type="submit" { "Save schedule" } }
                 }
                 (outcome())
-                div.conflict hidden role="alert" {
-                    p { strong { "Changed elsewhere." } " The schedule was saved elsewhere after you opened this page. The current values:" }
-                    dl data-role="current" {}
-                    button type="button" data-reapply { "Apply my changes over them" }
-                    " "
-                    button type="button" data-take-current { "Use the current values" }
-                }
+                (conflict_view("The schedule was saved elsewhere after you opened this page. The current values:"))
             }
         }
         section aria-labelledby="timelapses-heading" {
