@@ -353,3 +353,178 @@ async fn user_add_creates_a_user_who_can_sign_in() {
     assert_eq!(me["role"], "operator");
     origin.finish().await;
 }
+
+/// A request with a session cookie and, if given, its CSRF token.
+fn with_session(
+    request: reqwest::RequestBuilder,
+    session: &str,
+    csrf: Option<&str>,
+) -> reqwest::RequestBuilder {
+    let request = request.header(COOKIE, format!("tl_session={session}"));
+    match csrf {
+        Some(csrf) => request.header("x-csrf-token", csrf),
+        None => request,
+    }
+}
+
+on_both!(
+    the_console_is_for_signed_in_people_and_operators_add_people,
+    |origin| {
+        let db = &origin.state().db;
+        accounts::add_user(db, "olga", Role::Operator, "operator password 1")
+            .await
+            .unwrap();
+        accounts::add_user(db, "victor", Role::Viewer, "viewer password 1")
+            .await
+            .unwrap();
+        // Without a session: to the sign-in page.
+        for path in ["/console", "/console/cameras/1"] {
+            let r = client().get(origin.url(path)).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::SEE_OTHER, "{path}");
+            assert_eq!(r.headers()[LOCATION], "/login");
+        }
+        origin.create_camera("Roof").await;
+        let olga = sign_in(origin, "olga", "operator password 1").await;
+        let olga_csrf = session(origin, &olga).await.json::<Value>().await.unwrap()["csrf_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // An operator's console: hers alone (her CSRF token is in it), with the forms.
+        let r = with_session(client().get(origin.url("/console")), &olga, None)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()[CACHE_CONTROL], "private, no-store");
+        let html = r.text().await.unwrap();
+        assert!(html.contains(&format!("data-csrf=\"{olga_csrf}\"")));
+        for form in [
+            "id=\"new-camera\"",
+            "id=\"settings\"",
+            "id=\"new-user\"",
+            "Roof",
+        ] {
+            assert!(html.contains(form), "{form}");
+        }
+        let r = with_session(client().get(origin.url("/console/cameras/1")), &olga, None)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let html = r.text().await.unwrap();
+        for form in [
+            "id=\"rename\"",
+            "id=\"visibility\"",
+            "id=\"schedule\"",
+            "id=\"start-timelapse\"",
+        ] {
+            assert!(html.contains(form), "{form}");
+        }
+        let r = with_session(client().get(origin.url("/console/cameras/9")), &olga, None)
+            .send()
+            .await
+            .unwrap();
+        problem(r, StatusCode::NOT_FOUND).await;
+
+        // She adds a person; bad ones change nothing.
+        let add = |body: Value, csrf: Option<&str>, who: &str| {
+            with_session(client().post(origin.url("/api/users")), who, csrf).json(&body)
+        };
+        let r = add(
+            json!({"name": "wanda", "password": "a long password", "role": "viewer"}),
+            Some(&olga_csrf),
+            &olga,
+        )
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        assert_eq!(r.headers()[CACHE_CONTROL], "private, no-store");
+        let created: Value = r.json().await.unwrap();
+        assert_eq!(
+            (created["name"].as_str(), created["role"].as_str()),
+            (Some("wanda"), Some("viewer"))
+        );
+        for (body, status) in [
+            (
+                json!({"name": "wanda", "password": "another long one", "role": "viewer"}),
+                StatusCode::CONFLICT,
+            ),
+            (
+                json!({"name": "xena", "password": "a long password", "role": "admin"}),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                json!({"name": "yuri", "password": "short", "role": "viewer"}),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                json!({"name": "zoe", "role": "viewer"}),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+        ] {
+            problem(
+                add(body, Some(&olga_csrf), &olga).send().await.unwrap(),
+                status,
+            )
+            .await;
+        }
+        // Without the CSRF token: 403.
+        let r = add(
+            json!({"name": "mallory", "password": "a long password", "role": "operator"}),
+            None,
+            &olga,
+        )
+        .send()
+        .await
+        .unwrap();
+        problem(r, StatusCode::FORBIDDEN).await;
+        // The new viewer signs in: she sees the console without its forms, and may add nobody.
+        let wanda = sign_in(origin, "wanda", "a long password").await;
+        let wanda_csrf = session(origin, &wanda).await.json::<Value>().await.unwrap()["csrf_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let html = with_session(client().get(origin.url("/console")), &wanda, None)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            html.contains("Roof")
+                && !html.contains("id=\"new-camera\"")
+                && !html.contains("id=\"new-user\"")
+        );
+        let r = add(
+            json!({"name": "mallory", "password": "a long password", "role": "operator"}),
+            Some(&wanda_csrf),
+            &wanda,
+        )
+        .send()
+        .await
+        .unwrap();
+        problem(r, StatusCode::FORBIDDEN).await;
+        let r = with_session(client().get(origin.url("/api/users")), &wanda, None)
+            .send()
+            .await
+            .unwrap();
+        problem(r, StatusCode::FORBIDDEN).await;
+        // The list: names and roles, never a password hash.
+        let r = with_session(client().get(origin.url("/api/users")), &olga, None)
+            .send()
+            .await
+            .unwrap();
+        let text = r.text().await.unwrap();
+        assert!(!text.contains("argon2"), "{text}");
+        let people: Value = serde_json::from_str(&text).unwrap();
+        let names: Vec<&str> = people
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["olga", "victor", "wanda"]);
+    }
+);

@@ -34,7 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/session", get(session))
 }
 
-const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
+pub(super) const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
 
 /// Whether the request reached the site over https (directly, or through a proxy that says so).
 fn over_https(headers: &HeaderMap) -> bool {
@@ -61,7 +61,10 @@ fn set_cookie(
 }
 
 /// A redirect after signing in or out, setting or clearing cookies; never stored anywhere.
-fn see_other(location: &'static str, cookies: impl IntoIterator<Item = HeaderValue>) -> Response {
+pub(super) fn see_other(
+    location: &'static str,
+    cookies: impl IntoIterator<Item = HeaderValue>,
+) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
     let h = response.headers_mut();
     h.insert(header::LOCATION, HeaderValue::from_static(location));
@@ -76,7 +79,7 @@ fn see_other(location: &'static str, cookies: impl IntoIterator<Item = HeaderVal
 }
 
 /// A response of one person's: never stored anywhere.
-fn personal(status: StatusCode, content_type: HeaderValue, body: String) -> Response {
+pub(super) fn personal(status: StatusCode, content_type: HeaderValue, body: String) -> Response {
     let mut response = (status, body).into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, content_type);

@@ -12,8 +12,8 @@
 //! (the forms are not shown, and the API answers 403).
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use timelapser_core::policy::ContentKind;
 use timelapser_core::resources::{Camera, Timelapse, TimelapseStatus, Video, VideoStatus};
 
+use super::account::{personal, see_other, HTML};
 use super::auth::AdminAuth;
 use super::pages::{layout, site, Site};
 use super::{respond, Json, Path};
@@ -41,29 +42,12 @@ pub fn router() -> Router<AppState> {
 
 /// A console page: one person's (it holds their CSRF token), never stored anywhere.
 fn console_page(markup: Markup) -> Response {
-    let mut response = (StatusCode::OK, markup.into_string()).into_response();
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        ContentKind::Credentials.cache_control(),
-    );
-    response
+    personal(StatusCode::OK, HTML, markup.into_string())
 }
 
 /// Without a session: to the sign-in page.
 fn to_sign_in() -> Response {
-    let mut response = StatusCode::SEE_OTHER.into_response();
-    let h = response.headers_mut();
-    h.insert(header::LOCATION, HeaderValue::from_static("/login"));
-    h.insert(
-        header::CACHE_CONTROL,
-        ContentKind::Credentials.cache_control(),
-    );
-    response
+    see_other("/login", [])
 }
 
 /// A time in the site's zone, shown live as a relative time ("3 min ago") by `app.js`.
