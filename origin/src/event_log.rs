@@ -80,6 +80,22 @@ pub async fn log_event_for(
         .with_public_id(public_id))
 }
 
+/// A row of the log as the event it records, with its readers and public id; `None` (and an
+/// error in the log) for a row that cannot be read.
+pub fn read_row(row: db::events::EventRow) -> Option<LoggedEvent> {
+    match Event::from_parts(&row.name, &row.payload) {
+        Ok(event) => Some(
+            LoggedEvent::new(row.id, event)
+                .for_readers(Readers::parse(&row.readers))
+                .with_public_id(row.public_id),
+        ),
+        Err(e) => {
+            tracing::error!(id = row.id, error = %e, "unreadable event in the log; skipped");
+            None
+        }
+    }
+}
+
 /// The logged events after `after` (and before `before`, when given), in id order; an
 /// unreadable row is logged and skipped.
 async fn read_after(
@@ -96,16 +112,7 @@ async fn read_after(
                 return Ok(events);
             }
             after = row.id;
-            match Event::from_parts(&row.name, &row.payload) {
-                Ok(event) => events.push(
-                    LoggedEvent::new(row.id, event)
-                        .for_readers(Readers::parse(&row.readers))
-                        .with_public_id(row.public_id),
-                ),
-                Err(e) => {
-                    tracing::error!(id = row.id, error = %e, "unreadable event in the log; skipped")
-                }
-            }
+            events.extend(read_row(row));
         }
         if !full {
             return Ok(events);

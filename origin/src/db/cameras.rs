@@ -158,6 +158,11 @@ pub async fn rename(
     Ok(done.rows_affected() > 0)
 }
 
+/// A condition on a row's `camera_id`, true for rows of public cameras: with `$n = 0 OR` in
+/// front, the numbers of all cameras or of the public ones (`public_only` bound as 0 or 1).
+pub(crate) const OF_A_PUBLIC_CAMERA: &str =
+    "camera_id IN (SELECT id FROM cameras WHERE public = 1)";
+
 /// Makes a camera public or private; false when it does not exist.
 pub async fn set_public(
     conn: &mut AnyConnection,

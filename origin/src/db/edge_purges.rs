@@ -81,11 +81,3 @@ pub async fn delete(conn: &mut AnyConnection, ids: &[i64]) -> Result<(), sqlx::E
         .await?;
     Ok(())
 }
-
-/// How many paths are queued.
-pub async fn count(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
-    let row = sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM edge_purges")
-        .fetch_one(conn)
-        .await?;
-    row.try_get("n")
-}

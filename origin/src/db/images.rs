@@ -211,11 +211,12 @@ pub async fn counts(
     since: i64,
     public_only: bool,
 ) -> Result<(i64, i64), sqlx::Error> {
-    let row = sqlx::query(
+    let row = sqlx::query(&format!(
         "SELECT CAST(COUNT(*) AS BIGINT) AS total, \
          CAST(COALESCE(SUM(CASE WHEN captured_at >= $1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS recent \
-         FROM images WHERE $2 = 0 OR camera_id IN (SELECT id FROM cameras WHERE public = 1)",
-    )
+         FROM images WHERE $2 = 0 OR {}",
+        super::cameras::OF_A_PUBLIC_CAMERA
+    ))
     .bind(since)
     .bind(i64::from(public_only))
     .fetch_one(conn)
@@ -228,12 +229,12 @@ pub async fn storage_bytes(
     conn: &mut AnyConnection,
     public_only: bool,
 ) -> Result<i64, sqlx::Error> {
-    let row = sqlx::query(
+    let row = sqlx::query(&format!(
         "SELECT CAST(COALESCE(SUM(b), 0) AS BIGINT) AS total FROM \
          (SELECT MAX(bytes + thumbnail_bytes) AS b FROM images \
-          WHERE $1 = 0 OR camera_id IN (SELECT id FROM cameras WHERE public = 1) \
-          GROUP BY sha256) AS distinct_media",
-    )
+          WHERE $1 = 0 OR {} GROUP BY sha256) AS distinct_media",
+        super::cameras::OF_A_PUBLIC_CAMERA
+    ))
     .bind(i64::from(public_only))
     .fetch_one(conn)
     .await?;

@@ -110,10 +110,11 @@ pub async fn count_in_flight(
     conn: &mut AnyConnection,
     public_only: bool,
 ) -> Result<i64, sqlx::Error> {
-    let row = sqlx::query(
+    let row = sqlx::query(&format!(
         "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM videos WHERE status IN ('queued', 'rendering') \
-         AND ($1 = 0 OR camera_id IN (SELECT id FROM cameras WHERE public = 1))",
-    )
+         AND ($1 = 0 OR {})",
+        super::cameras::OF_A_PUBLIC_CAMERA
+    ))
     .bind(i64::from(public_only))
     .fetch_one(conn)
     .await?;
@@ -125,10 +126,11 @@ pub async fn storage_bytes(
     conn: &mut AnyConnection,
     public_only: bool,
 ) -> Result<i64, sqlx::Error> {
-    let row = sqlx::query(
+    let row = sqlx::query(&format!(
         "SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) AS total FROM videos WHERE status = 'ready' \
-         AND ($1 = 0 OR camera_id IN (SELECT id FROM cameras WHERE public = 1))",
-    )
+         AND ($1 = 0 OR {})",
+        super::cameras::OF_A_PUBLIC_CAMERA
+    ))
     .bind(i64::from(public_only))
     .fetch_one(conn)
     .await?;

@@ -274,9 +274,11 @@ async fn session(SignedIn { user, .. }: SignedIn) -> Result<Response> {
         "role": user.role.as_str(),
         "csrf_token": user.csrf_token,
     });
-    Ok(personal(
-        StatusCode::OK,
-        HeaderValue::from_static("application/json"),
-        body.to_string(),
-    ))
+    personal_json(StatusCode::OK, &body)
+}
+
+/// JSON of one person's (a session, people): never stored anywhere.
+pub(super) fn personal_json(status: StatusCode, value: &impl serde::Serialize) -> Result<Response> {
+    let body = serde_json::to_string(value).map_err(|e| Error::Internal(e.into()))?;
+    Ok(personal(status, super::respond::JSON, body))
 }

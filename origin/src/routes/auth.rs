@@ -110,9 +110,7 @@ impl FromRequestParts<AppState> for StreamViewer {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let principal = Principal::of(&state.db, &state.admin, &parts.method, &parts.headers)
-            .await
-            .unwrap_or(Principal::Anonymous);
+        let principal = reader(parts, state).await;
         Ok(StreamViewer {
             audience: principal.audience(),
             camera: match principal {
@@ -132,9 +130,14 @@ impl FromRequestParts<AppState> for Viewer {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let principal = Principal::of(&state.db, &state.admin, &parts.method, &parts.headers)
-            .await
-            .unwrap_or(Principal::Anonymous);
-        Ok(Viewer(principal.audience()))
+        Ok(Viewer(reader(parts, state).await.audience()))
     }
+}
+
+/// Who is reading: the request's principal, or the public when its credentials are not
+/// valid (a read is then answered as for anyone, never refused).
+async fn reader(parts: &Parts, state: &AppState) -> Principal {
+    Principal::of(&state.db, &state.admin, &parts.method, &parts.headers)
+        .await
+        .unwrap_or(Principal::Anonymous)
 }

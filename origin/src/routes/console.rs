@@ -12,20 +12,19 @@
 //! (the forms are not shown, and the API answers 403).
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
 use maud::{html, Markup};
 use serde::{Deserialize, Serialize};
-use timelapser_core::policy::ContentKind;
 use timelapser_core::resources::{Camera, Timelapse, TimelapseStatus, Video, VideoStatus};
 
-use super::account::{personal, see_other, HTML};
+use super::account::{personal, personal_json, see_other, HTML};
 use super::auth::AdminAuth;
 use super::pages::{layout, site, Site};
-use super::{respond, Json, Path};
+use super::{Json, Path};
 use crate::accounts::{self, Role, SessionUser};
 use crate::auth::Audience;
 use crate::db;
@@ -426,14 +425,4 @@ async fn add_user(
             role: role.as_str().to_owned(),
         },
     )
-}
-
-/// JSON about people: never stored anywhere.
-fn personal_json(status: StatusCode, value: &impl Serialize) -> Result<Response> {
-    let mut response = respond::json(status, value)?;
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        ContentKind::Credentials.cache_control(),
-    );
-    Ok(response)
 }

@@ -102,6 +102,15 @@ pub async fn require_visible(state: &AppState, id: i64, audience: Audience) -> R
     get(state, id, audience).await.map(|_| ())
 }
 
+/// Whether `audience` may see camera `id`; false also when it does not exist.
+pub async fn is_visible(state: &AppState, id: i64, audience: Audience) -> Result<bool> {
+    match require_visible(state, id, audience).await {
+        Ok(()) => Ok(true),
+        Err(Error::NotFound(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// One camera, whoever may see it, from the cache.
 pub async fn get_any(state: &AppState, id: i64) -> Result<Arc<Represented<Camera>>> {
     state
@@ -196,11 +205,9 @@ pub async fn images(
             "limit must be between 1 and {MAX_PAGE}"
         )));
     }
+    // 404 for a camera that does not exist, too.
     require_visible(state, camera_id, audience).await?;
     let mut conn = state.db.pool().acquire().await?;
-    if !db::cameras::exists(&mut conn, camera_id).await? {
-        return Err(Error::not_found("camera", camera_id));
-    }
     let cursor = match before {
         None => None,
         Some(image_id) => {
@@ -274,30 +281,25 @@ pub async fn set_public(state: &AppState, id: i64, public: bool) -> Result<Camer
         .await?
         .ok_or_else(|| Error::not_found("camera", id))?
         .to_resource();
-    let mut logged = Vec::new();
-    if before == public {
-        logged.push(
-            log_event(
-                &mut tx,
-                Event::CameraUpdated {
-                    camera: camera.clone(),
-                },
-                to_micros(now),
-            )
-            .await?,
-        );
+    // Unchanged: an update for whoever sees the camera. Changed: the update is signed-in
+    // people's, and the public gets its own view of the change below.
+    let readers = if before == public {
+        Readers::of_camera(public)
     } else {
-        logged.push(
-            log_event_for(
-                &mut tx,
-                Event::CameraUpdated {
-                    camera: camera.clone(),
-                },
-                Readers::SignedIn,
-                to_micros(now),
-            )
-            .await?,
-        );
+        Readers::SignedIn
+    };
+    let mut logged = vec![
+        log_event_for(
+            &mut tx,
+            Event::CameraUpdated {
+                camera: camera.clone(),
+            },
+            readers,
+            to_micros(now),
+        )
+        .await?,
+    ];
+    if before != public {
         let for_the_public = if public {
             Event::CameraCreated {
                 camera: camera.clone(),

@@ -399,18 +399,9 @@ impl EventStream {
         let mut chunk = BytesMut::new();
         for row in rows {
             self.last_sent = row.id;
-            let readers = Readers::parse(&row.readers);
-            match Event::from_parts(&row.name, &row.payload) {
-                Ok(event) if self.filter.passes(&event, readers) => {
-                    chunk.extend_from_slice(
-                        &LoggedEvent::new(row.id, event)
-                            .with_public_id(row.public_id)
-                            .frame_for(self.public_ids),
-                    );
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::error!(id = row.id, error = %e, "unreadable event in the log; skipped")
+            if let Some(logged) = crate::event_log::read_row(row) {
+                if self.filter.passes(&logged.event, logged.readers) {
+                    chunk.extend_from_slice(&logged.frame_for(self.public_ids));
                 }
             }
         }

@@ -97,19 +97,10 @@ pub async fn get(
     audience: Audience,
 ) -> Result<Arc<Represented<Timelapse>>> {
     let timelapse = get_any(state, id).await?;
-    visible(state, timelapse.value.camera_id, audience)
+    super::cameras::is_visible(state, timelapse.value.camera_id, audience)
         .await?
         .then_some(timelapse)
         .ok_or_else(|| Error::not_found("timelapse", id))
-}
-
-/// Whether `audience` may see camera `camera_id`.
-async fn visible(state: &AppState, camera_id: i64, audience: Audience) -> Result<bool> {
-    match super::cameras::get(state, camera_id, audience).await {
-        Ok(_) => Ok(true),
-        Err(Error::NotFound(_)) => Ok(false),
-        Err(e) => Err(e),
-    }
 }
 
 /// One timelapse, whoever may see it, from the cache.
@@ -134,11 +125,9 @@ pub async fn for_camera(
     camera_id: i64,
     audience: Audience,
 ) -> Result<Represented<Vec<Timelapse>>> {
+    // 404 for a camera that does not exist, too.
     super::cameras::require_visible(state, camera_id, audience).await?;
     let mut conn = state.db.pool().acquire().await?;
-    if !db::cameras::exists(&mut conn, camera_id).await? {
-        return Err(Error::not_found("camera", camera_id));
-    }
     let timelapses: Vec<Timelapse> = db::timelapses::for_camera(&mut conn, camera_id)
         .await?
         .iter()
@@ -183,7 +172,7 @@ pub async fn video(state: &AppState, id: i64, audience: Audience) -> Result<Repr
         .ok_or_else(|| Error::not_found("video", id))?
         .to_resource();
     drop(conn);
-    if !visible(state, video.camera_id, audience).await? {
+    if !super::cameras::is_visible(state, video.camera_id, audience).await? {
         return Err(Error::not_found("video", id));
     }
     let etag = video_etag(&video);
@@ -197,7 +186,7 @@ pub async fn renders_in_flight(state: &AppState, audience: Audience) -> Result<V
     drop(conn);
     let mut videos = Vec::with_capacity(rows.len());
     for row in rows {
-        if visible(state, row.camera_id, audience).await? {
+        if super::cameras::is_visible(state, row.camera_id, audience).await? {
             videos.push(row.to_resource());
         }
     }
