@@ -13,7 +13,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::resources::{
-    Camera, CameraSchedule, CameraStatus, DashboardStats, HealthStatus, Image, Timelapse, Video,
+    Camera, CameraSchedule, CameraStatus, DashboardStats, DeletionReason, HealthStatus, Image,
+    Timelapse, Video,
 };
 
 /// Every event of the catalogue (API.md "Event names and payloads"). Each payload carries what
@@ -73,6 +74,59 @@ pub enum Event {
     TimelapseStopped {
         /// The timelapse.
         timelapse: Timelapse,
+    },
+    /// A timelapse changed (its name, or whether it is protected).
+    TimelapseUpdated {
+        /// The timelapse as it is now.
+        timelapse: Timelapse,
+    },
+    /// A timelapse was deleted, with its videos (its frames too, or kept as the camera's).
+    TimelapseDeleted {
+        /// The camera.
+        camera_id: i64,
+        /// The timelapse's id.
+        timelapse_id: i64,
+        /// Whether its frames were deleted with it (each batch also as `images_deleted`).
+        frames_deleted: bool,
+    },
+    /// Images were deleted (one event per batch of at most a few hundred).
+    ImagesDeleted {
+        /// The camera.
+        camera_id: i64,
+        /// The deleted images' ids.
+        image_ids: Vec<i64>,
+        /// Why.
+        reason: DeletionReason,
+        /// The camera's image count afterwards.
+        image_count: u64,
+        /// The camera's latest image afterwards.
+        latest_image: Option<Image>,
+    },
+    /// A video was deleted (by someone, or by retention).
+    VideoDeleted {
+        /// The camera.
+        camera_id: i64,
+        /// Its timelapse.
+        timelapse_id: i64,
+        /// The video's id.
+        video_id: i64,
+    },
+    /// The media disk is short of space: the oldest unprotected frames were pruned, or
+    /// nothing is left to prune and captures are refused (507) until space is freed. Also
+    /// when a camera's size cap reached into its running timelapse.
+    StoragePressure {
+        /// The camera whose size cap pruned its running timelapse; `None` for the disk.
+        camera_id: Option<i64>,
+        /// Bytes free on the media disk.
+        free_bytes: u64,
+        /// The free-space threshold.
+        threshold_bytes: u64,
+        /// Images pruned for it.
+        images_pruned: u64,
+        /// Whether nothing prunable is left (captures get 507).
+        exhausted: bool,
+        /// What happened, for people.
+        message: String,
     },
     /// A render was queued.
     VideoQueued {
@@ -168,10 +222,14 @@ impl Event {
             Event::CameraDeleted { camera_id }
             | Event::ScheduleUpdated { camera_id, .. }
             | Event::CameraStatusChanged { camera_id, .. }
-            | Event::ImageCaptured { camera_id, .. } => Some(*camera_id),
-            Event::TimelapseStarted { timelapse } | Event::TimelapseStopped { timelapse } => {
-                Some(timelapse.camera_id)
-            }
+            | Event::ImageCaptured { camera_id, .. }
+            | Event::TimelapseDeleted { camera_id, .. }
+            | Event::ImagesDeleted { camera_id, .. }
+            | Event::VideoDeleted { camera_id, .. } => Some(*camera_id),
+            Event::StoragePressure { camera_id, .. } => *camera_id,
+            Event::TimelapseStarted { timelapse }
+            | Event::TimelapseStopped { timelapse }
+            | Event::TimelapseUpdated { timelapse } => Some(timelapse.camera_id),
             Event::VideoQueued { video }
             | Event::VideoProgress { video }
             | Event::VideoReady { video }
@@ -500,6 +558,7 @@ mod tests {
             started_at: at(),
             stopped_at: None,
             updated_at: at(),
+            protected: false,
         }
     }
 
@@ -544,6 +603,34 @@ mod tests {
             Event::TimelapseStopped {
                 timelapse: timelapse(),
             },
+            Event::TimelapseUpdated {
+                timelapse: timelapse(),
+            },
+            Event::TimelapseDeleted {
+                camera_id: 1,
+                timelapse_id: 3,
+                frames_deleted: true,
+            },
+            Event::ImagesDeleted {
+                camera_id: 1,
+                image_ids: vec![7, 8],
+                reason: crate::resources::DeletionReason::Retention,
+                image_count: 0,
+                latest_image: None,
+            },
+            Event::VideoDeleted {
+                camera_id: 1,
+                timelapse_id: 3,
+                video_id: 9,
+            },
+            Event::StoragePressure {
+                camera_id: None,
+                free_bytes: 1,
+                threshold_bytes: 2,
+                images_pruned: 3,
+                exhausted: false,
+                message: "pruned".into(),
+            },
             Event::VideoQueued { video: video() },
             Event::VideoProgress { video: video() },
             Event::VideoReady { video: video() },
@@ -584,6 +671,12 @@ mod tests {
             "image_captured",
             "timelapse_started",
             "timelapse_stopped",
+            // Added by this project (README): storage lifecycle.
+            "timelapse_updated",
+            "timelapse_deleted",
+            "images_deleted",
+            "video_deleted",
+            "storage_pressure",
             "video_queued",
             "video_progress",
             "video_ready",

@@ -137,6 +137,10 @@ pub struct Timelapse {
     pub stopped_at: Option<DateTime<Utc>>,
     /// Last modification time.
     pub updated_at: DateTime<Utc>,
+    /// Protected from retention and disk-pressure pruning: its frames and videos stay until
+    /// someone deletes them (or the timelapse, or the camera).
+    #[serde(default)]
+    pub protected: bool,
 }
 
 /// Where a render is.
@@ -249,6 +253,122 @@ pub struct DashboardStats {
     pub storage_bytes: u64,
     /// Videos queued or rendering.
     pub renders_in_flight: u64,
+    /// The media disk and each camera's share of it: for signed-in people only (the public's
+    /// numbers say nothing of the machine or of private cameras).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<StorageSummary>,
+}
+
+/// Where the media disk stands, and what each camera takes of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageSummary {
+    /// Bytes free on the media disk (for unprivileged writers).
+    pub free_bytes: u64,
+    /// Size of the media disk.
+    pub total_bytes: u64,
+    /// Free space below which the oldest unprotected frames are pruned.
+    pub threshold_bytes: u64,
+    /// Bytes captured in the last 24 hours, all cameras.
+    pub bytes_per_day: u64,
+    /// Whole days until free space reaches the threshold at the last 24 hours' rate; `None`
+    /// when nothing was captured (no end in sight).
+    pub days_left: Option<u64>,
+    /// Each camera's images.
+    pub cameras: Vec<CameraStorage>,
+}
+
+/// What one camera's images take.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CameraStorage {
+    /// The camera.
+    pub camera_id: i64,
+    /// Its name.
+    pub name: String,
+    /// Images stored.
+    pub images: u64,
+    /// Bytes of its originals and thumbnails (bytes shared with another camera count for
+    /// both).
+    pub bytes: u64,
+    /// Bytes captured in the last 24 hours.
+    pub bytes_per_day: u64,
+}
+
+/// How long a camera keeps what it captured (`GET/PUT /api/cameras/{id}/retention`). Each
+/// field is a number, where 0 means no limit, or `null` for the site's default (the settings
+/// `retention_images_days`, `retention_images_max_bytes`, `retention_videos_days`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    /// Keep images this many days after capture.
+    #[serde(default)]
+    pub images_days: Option<u32>,
+    /// Keep at most this many bytes of images (originals and thumbnails), oldest go first.
+    #[serde(default)]
+    pub images_max_bytes: Option<u64>,
+    /// Keep ready videos this many days after they were made.
+    #[serde(default)]
+    pub videos_days: Option<u32>,
+}
+
+impl Retention {
+    /// The fields a PUT may carry.
+    pub const FIELDS: &'static [&'static str] = &["images_days", "images_max_bytes", "videos_days"];
+
+    /// This policy with the `null` fields taken from `site` (whose fields are all set).
+    pub fn or(self, site: Retention) -> Retention {
+        Retention {
+            images_days: self.images_days.or(site.images_days),
+            images_max_bytes: self.images_max_bytes.or(site.images_max_bytes),
+            videos_days: self.videos_days.or(site.videos_days),
+        }
+    }
+
+    /// The age limit of images, if any (0 and `null` are none).
+    pub fn images_age_limit(&self) -> Option<u32> {
+        self.images_days.filter(|d| *d > 0)
+    }
+
+    /// The size cap of images, if any.
+    pub fn images_size_cap(&self) -> Option<u64> {
+        self.images_max_bytes.filter(|b| *b > 0)
+    }
+
+    /// The age limit of videos, if any.
+    pub fn videos_age_limit(&self) -> Option<u32> {
+        self.videos_days.filter(|d| *d > 0)
+    }
+}
+
+/// A camera's retention as the API represents it: what the camera sets, and what applies
+/// once the site's defaults fill its gaps.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CameraRetention {
+    /// The camera.
+    pub camera_id: i64,
+    /// The camera's own policy (`null`: the site's).
+    #[serde(flatten)]
+    pub retention: Retention,
+    /// The policy in force.
+    pub effective: Retention,
+    /// Last change of the camera's own policy.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Why images were deleted (`images_deleted`'s `reason`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeletionReason {
+    /// Someone deleted them.
+    Requested,
+    /// Older than the camera's retention.
+    Retention,
+    /// Over the camera's size cap.
+    SizeCap,
+    /// The disk was short of space.
+    DiskPressure,
+    /// Their timelapse was deleted with its frames.
+    TimelapseDeleted,
+    /// Their camera was deleted.
+    CameraDeleted,
 }
 
 /// System settings: setting keys to JSON values, with their common modification time.

@@ -39,6 +39,7 @@
     img.alt = "Frame captured " + localTime(image.captured_at);
     a.appendChild(img);
     li.appendChild(a);
+    li.dataset.imageId = image.id;
     return li;
   };
 
@@ -251,6 +252,46 @@
       set("stat-today", s.images_today);
       set("stat-storage", fmtBytes(s.storage_bytes));
       set("stat-renders", s.renders_in_flight);
+      const disk = s.storage;
+      if (!disk) return;
+      set("stat-free", fmtBytes(disk.free_bytes));
+      set("stat-disk", fmtBytes(disk.total_bytes));
+      set("stat-threshold", fmtBytes(disk.threshold_bytes));
+      set("stat-per-day", fmtBytes(disk.bytes_per_day));
+      set("stat-days-left", disk.days_left === null ? "nothing captured in the last 24 h"
+        : disk.days_left + (disk.days_left === 1 ? " day" : " days") + " left at this rate");
+      disk.cameras.forEach((c) => {
+        const row = document.querySelector('[data-storage-camera="' + c.camera_id + '"]');
+        if (!row) return;
+        $("[data-role=images]", row).textContent = c.images;
+        $("[data-role=bytes]", row).textContent = fmtBytes(c.bytes);
+        $("[data-role=per-day]", row).textContent = fmtBytes(c.bytes_per_day);
+      });
+    },
+    images_deleted(d) {
+      // Counts and latest frames follow; deleted thumbnails leave the camera page.
+      document.querySelectorAll('[data-camera-id="' + d.camera_id + '"] [data-role=count]').forEach((el) => { el.textContent = d.image_count; });
+      if (String(d.camera_id) !== document.body.dataset.cameraId && !document.querySelector('[data-console-camera="' + d.camera_id + '"]')) return;
+      const count = $("#image-count");
+      if (count) count.textContent = d.image_count;
+      d.image_ids.forEach((id) => {
+        const item = document.querySelector('#thumbs [data-image-id="' + id + '"]');
+        if (item) item.remove();
+      });
+      const latest = $("#latest-image");
+      if (latest && d.latest_image) { latest.src = d.latest_image.url; latest.width = d.latest_image.width; latest.height = d.latest_image.height; }
+      else if (latest) latest.remove();
+    },
+    timelapse_updated(d) { if (page === "console" && document.querySelector('[data-timelapse-id="' + d.timelapse.id + '"]')) location.reload(); },
+    timelapse_deleted(d) {
+      document.querySelectorAll('[data-timelapse-id="' + d.timelapse_id + '"]').forEach((el) => el.remove());
+    },
+    video_deleted(d) {
+      document.querySelectorAll('li.video[data-video-id="' + d.video_id + '"], #renders [data-video-id="' + d.video_id + '"]').forEach((el) => el.remove());
+    },
+    storage_pressure(d) {
+      const el = document.querySelector('[data-component="storage"]');
+      if (el) el.textContent = (d.exhausted ? "full — " : "pruning — ") + d.message;
     },
     video_queued(d) { this.video_progress(d); },
     video_progress(d) {

@@ -46,6 +46,9 @@ pub enum Error {
     /// 422: well-formed but unusable (an image that does not decode, an unknown status).
     #[error("{0}")]
     Unprocessable(String),
+    /// 507: the media disk is short of space and nothing is left to prune.
+    #[error("{0}")]
+    InsufficientStorage(String),
     /// 503: a dependency is unavailable (ffmpeg missing, database down).
     #[error("{0}")]
     Unavailable(String),
@@ -72,6 +75,7 @@ impl Error {
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -93,10 +97,36 @@ impl Error {
                 Error::UnsupportedMediaType(m) => Error::UnsupportedMediaType(m.clone()),
                 Error::Unprocessable(m) => Error::Unprocessable(m.clone()),
                 Error::Unavailable(m) => Error::Unavailable(m.clone()),
+                Error::InsufficientStorage(m) => Error::InsufficientStorage(m.clone()),
                 other @ (Error::Database(_) | Error::Internal(_)) => {
                     Error::Internal(anyhow::anyhow!("{other}"))
                 }
             },
+        }
+    }
+
+    /// This error as a 507 when what failed was a write to a full disk (the file system's
+    /// ENOSPC, SQLite's SQLITE_FULL, PostgreSQL's disk_full); otherwise itself.
+    pub fn or_insufficient_storage(self) -> Self {
+        let full = match &self {
+            Error::Internal(e) => e.chain().any(|cause| {
+                cause
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::StorageFull)
+            }),
+            Error::Database(sqlx::Error::Database(db)) => {
+                matches!(db.code().as_deref(), Some("13" | "53100"))
+            }
+            Error::Database(sqlx::Error::Io(io)) => io.kind() == std::io::ErrorKind::StorageFull,
+            _ => false,
+        };
+        if full {
+            tracing::warn!(error = %self, "a write found the disk full");
+            Error::InsufficientStorage(
+                "the media disk is full; the capture was not stored".to_owned(),
+            )
+        } else {
+            self
         }
     }
 

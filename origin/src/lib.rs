@@ -99,6 +99,13 @@ pub struct Options {
     /// The edge in front of this origin and its purge token: what it stored of a camera
     /// that turns private is purged ([`services::edge_purge`]). `None`: no edge to purge.
     pub edge_purge: Option<state::EdgePurgeTarget>,
+    /// The media disk's free-space threshold.
+    pub min_free: state::MinFree,
+    /// Interval of the retention sweeps (also run at start-up, and at once when a policy
+    /// changes).
+    pub retention_interval: Duration,
+    /// The clock retention counts from (tests set their own).
+    pub clock: state::Clock,
 }
 
 impl Options {
@@ -129,6 +136,11 @@ impl Options {
             orphan_sweep_interval: Duration::from_secs(3600),
             health_interval: Duration::from_secs(10),
             edge_purge: None,
+            // Embedded origins (tests) keep no free-space threshold unless they set one;
+            // the command line's default is MinFree::default().
+            min_free: state::MinFree::NONE,
+            retention_interval: Duration::from_secs(600),
+            clock: state::Clock::system(),
         }
     }
 }
@@ -183,6 +195,7 @@ pub async fn build_state(
             sse_max_replay: options.sse_max_replay,
             request_timeout: options.request_timeout,
             edge_purge: options.edge_purge.clone(),
+            min_free: options.min_free,
         }),
         db,
         media,
@@ -195,6 +208,8 @@ pub async fn build_state(
         throttle: accounts::Throttle::default(),
         metrics,
         renderer,
+        clock: options.clock.clone(),
+        storage: services::storage::Storage::default(),
         shutdown: CancellationToken::new(),
     });
     services::settings::seed_defaults(&state).await?;
@@ -308,6 +323,7 @@ fn spawn_background(state: &AppState, options: &Options, shutdown: CancellationT
     services::edge_purge::spawn(state.clone(), shutdown.clone());
     services::live::spawn_health_monitor(state.clone(), options.health_interval, shutdown.clone());
     services::live::spawn_pruner(state.clone(), options.prune_interval, shutdown.clone());
+    services::storage::spawn(state.clone(), options.retention_interval, shutdown.clone());
     let sweep_state = state.clone();
     let interval = options.sweep_interval;
     tokio::spawn(async move {

@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API, media and events.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage the people who sign in to the console.
     #[command(subcommand)]
     User(UserCommand),
@@ -127,11 +127,24 @@ struct ServeArgs {
         requires = "edge_url"
     )]
     edge_purge_token: Option<String>,
+    /// Free bytes the media disk keeps (with --min-free-percent, the larger applies): below
+    /// it the oldest unprotected frames are pruned; when nothing is left to prune, captures
+    /// get 507.
+    #[arg(long, env = "TIMELAPSER_MIN_FREE_BYTES", default_value_t = 2 * 1024 * 1024 * 1024)]
+    min_free_bytes: u64,
+    /// Share of the media disk kept free, in percent (with --min-free-bytes, the larger
+    /// applies).
+    #[arg(long, env = "TIMELAPSER_MIN_FREE_PERCENT", default_value_t = 5,
+          value_parser = clap::value_parser!(u8).range(0..=90))]
+    min_free_percent: u8,
+    /// Seconds between retention sweeps (also at start-up and when a policy changes).
+    #[arg(long, env = "TIMELAPSER_RETENTION_INTERVAL", default_value_t = 600)]
+    retention_interval_seconds: u64,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = match Cli::parse().command {
-        Command::Serve(args) => args,
+        Command::Serve(args) => *args,
         Command::User(UserCommand::Add(args)) => return add_user(args),
     };
     let runtime = match args.threads {
@@ -203,6 +216,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         _ => None,
     };
+    options.min_free = timelapser_origin::state::MinFree {
+        bytes: args.min_free_bytes,
+        percent: args.min_free_percent,
+    };
+    options.retention_interval = Duration::from_secs(args.retention_interval_seconds.max(1));
     let server = timelapser_origin::start(options).await?;
     let stop = server.shutdown_token();
     tokio::spawn(async move {

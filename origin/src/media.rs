@@ -134,18 +134,28 @@ impl MediaStore {
         Ok(target)
     }
 
-    /// Removes a media file if present.
-    pub async fn remove(&self, name: &MediaName) -> anyhow::Result<()> {
+    /// Removes a media file if present; whether it was.
+    pub async fn remove(&self, name: &MediaName) -> anyhow::Result<bool> {
         match tokio::fs::remove_file(self.path(name)).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(e.into()),
         }
     }
 
-    /// Bytes free on the file system holding the media (for health).
+    /// The media folder (its file system's free space is the media disk's).
     pub fn media_root(&self) -> &Path {
         &self.media
+    }
+
+    /// Free and total bytes of the file system holding the media (free: for unprivileged
+    /// writers, `f_bavail`).
+    pub fn disk_space(&self) -> std::io::Result<(u64, u64)> {
+        let s = rustix::fs::statvfs(&self.media)?;
+        Ok((
+            s.f_bavail.saturating_mul(s.f_frsize),
+            s.f_blocks.saturating_mul(s.f_frsize),
+        ))
     }
 }
 

@@ -33,6 +33,9 @@ pub struct Config {
     pub request_timeout: std::time::Duration,
     /// The edge to purge, if any.
     pub edge_purge: Option<EdgePurgeTarget>,
+    /// Free space the media disk keeps: below it the oldest unprotected frames are pruned,
+    /// and a capture that nothing can make room for is refused (507).
+    pub min_free: MinFree,
 }
 
 /// The edge in front of the origin, for purges: its public URL (the one clients use, since
@@ -51,6 +54,63 @@ impl std::fmt::Debug for EdgePurgeTarget {
             .field("url", &self.url)
             .field("token", &"***")
             .finish()
+    }
+}
+
+/// The free-space threshold of the media disk: the larger of a number of bytes and a share
+/// of the disk (default: 2 GiB and 5 %).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MinFree {
+    /// Bytes.
+    pub bytes: u64,
+    /// Percent of the disk's size.
+    pub percent: u8,
+}
+
+impl Default for MinFree {
+    fn default() -> Self {
+        Self {
+            bytes: 2 * 1024 * 1024 * 1024,
+            percent: 5,
+        }
+    }
+}
+
+impl MinFree {
+    /// No threshold: the disk may fill (what embedded origins start with).
+    pub const NONE: Self = Self {
+        bytes: 0,
+        percent: 0,
+    };
+
+    /// The threshold on a disk of `total` bytes.
+    pub fn threshold(&self, total: u64) -> u64 {
+        self.bytes
+            .max(total / 100 * u64::from(self.percent.min(100)))
+    }
+}
+
+/// The time retention counts from: the system clock, unless a test sets it.
+#[derive(Clone, Debug, Default)]
+pub struct Clock(Arc<std::sync::Mutex<Option<DateTime<Utc>>>>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Self {
+        Self::default()
+    }
+
+    /// From now on reads `at` (tests).
+    pub fn set(&self, at: DateTime<Utc>) {
+        *self.0.lock().expect("clock lock") = Some(at);
+    }
+
+    /// Now.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.0
+            .lock()
+            .expect("clock lock")
+            .unwrap_or_else(crate::db::now)
     }
 }
 
@@ -146,6 +206,10 @@ pub struct Shared {
     pub metrics: crate::metrics::Metrics,
     /// The render queue.
     pub renderer: Renderer,
+    /// The clock of retention.
+    pub clock: Clock,
+    /// Retention, deletes and disk pressure: their wake-ups and state.
+    pub storage: crate::services::storage::Storage,
     /// Cancelled when the server shuts down (ends SSE streams and background tasks).
     pub shutdown: tokio_util::sync::CancellationToken,
 }

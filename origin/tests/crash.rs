@@ -21,6 +21,8 @@ async fn spawn(data_dir: &Path, database_url: Option<&str>) -> OriginProcess {
     let mut origin = OriginCommand::new(env!("CARGO_BIN_EXE_timelapser-origin"), data_dir)
         .expect("a free port")
         .admin_token(ADMIN)
+        // Whatever this machine's disk holds, these tests are not about its free space.
+        .args(["--min-free-bytes", "0", "--min-free-percent", "0"])
         .quiet()
         .ready_within(Duration::from_secs(30));
     if let Some(url) = database_url {
@@ -246,4 +248,268 @@ async fn sqlite() {
 #[tokio::test]
 async fn postgres() {
     run(Backend::Postgres).await;
+}
+
+/// A direct connection to the origin's database (the test's own, beside the process).
+async fn database(dir: &Path, url: Option<&str>) -> sqlx::AnyConnection {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let url = url.map_or_else(
+        || format!("sqlite://{}", dir.join("timelapser.db").display()),
+        str::to_owned,
+    );
+    sqlx::AnyConnection::connect(&url).await.unwrap()
+}
+
+async fn count(conn: &mut sqlx::AnyConnection, sql: &str, id: i64) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(sql).bind(id).fetch_one(conn).await.unwrap();
+    n
+}
+
+/// Every image row has both its files: what a crash may never break.
+async fn assert_no_row_without_its_files(conn: &mut sqlx::AnyConnection, dir: &Path) {
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT sha256 FROM images")
+        .fetch_all(conn)
+        .await
+        .unwrap();
+    for (sha,) in rows {
+        for folder in ["images", "thumbnails"] {
+            assert!(
+                dir.join(format!("media/{folder}/{sha}.jpg")).exists(),
+                "a row without its {folder} file: {sha}"
+            );
+        }
+    }
+}
+
+/// Holds back every writer of the origin (a write transaction on SQLite, the writers'
+/// advisory lock on PostgreSQL) so the test can kill it between two batches.
+async fn block_writers(conn: &mut sqlx::AnyConnection, backend: Backend) {
+    match backend {
+        Backend::Sqlite => {
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+        }
+        Backend::Postgres => {
+            sqlx::query("SELECT pg_advisory_lock(1414287443)") // "TLPS", the writers' key
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+async fn release_writers(conn: &mut sqlx::AnyConnection, backend: Backend) {
+    let sql = match backend {
+        Backend::Sqlite => "ROLLBACK",
+        Backend::Postgres => "SELECT pg_advisory_unlock_all()",
+    };
+    sqlx::query(sql).execute(conn).await.unwrap();
+}
+
+/// Captures `n` small distinct frames, eight at a time, dated `at`.
+async fn fill(base: &str, camera: i64, token: &str, n: u32, at: Option<&str>) {
+    use futures::StreamExt;
+    let client = reqwest::Client::new();
+    futures::stream::iter(0..n)
+        .map(|seed| {
+            let client = client.clone();
+            let url = format!("{base}/api/cameras/{camera}/captures");
+            let token = token.to_owned();
+            let at = at.map(str::to_owned);
+            async move {
+                let mut request = client
+                    .post(url)
+                    .bearer_auth(token)
+                    .header("content-type", "image/jpeg")
+                    .body(common::jpeg(32, 24, 1_000 + seed));
+                if let Some(at) = at {
+                    request = request.header("capture-time", at);
+                }
+                let status = request.send().await.unwrap().status();
+                assert!(status.is_success(), "capture {seed}: {status}");
+            }
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<()>>()
+        .await;
+}
+
+/// Waits until `sql` (bound to `id`) counts fewer than `below` rows, then blocks the writers
+/// and checks rows are still left: the kill lands between two batches.
+async fn catch_mid_way(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    sql: &str,
+    id: i64,
+    below: i64,
+) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count(conn, sql, id).await >= below {
+        assert!(Instant::now() < deadline, "nothing was deleted within 60 s");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    block_writers(conn, backend).await;
+    let left = count(conn, sql, id).await;
+    assert!(left > 0, "the deletion finished before the kill");
+}
+
+async fn killed_mid_delete(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, pg_name) = match backend {
+        Backend::Sqlite => (None, None),
+        Backend::Postgres => {
+            let (url, name) = common::fresh_postgres_database().await;
+            (Some(url), Some(name))
+        }
+    };
+    let origin = spawn(dir.path(), url.as_deref()).await;
+    let base = format!("http://{}", origin.addr);
+    let client = reqwest::Client::new();
+    let (doomed, doomed_token) = timelapser_support::api::create_camera(&base, ADMIN, "Doomed")
+        .await
+        .unwrap();
+    let (kept, kept_token) = timelapser_support::api::create_camera(&base, ADMIN, "Kept")
+        .await
+        .unwrap();
+    let (old, old_token) = timelapser_support::api::create_camera(&base, ADMIN, "Old")
+        .await
+        .unwrap();
+    const FRAMES: u32 = 1_200; // three batches of deletion
+    fill(&base, doomed, &doomed_token, FRAMES, None).await;
+    // The kept camera's three frames are bytes the doomed one has too.
+    for seed in 0..3 {
+        let frame = common::jpeg(48, 32, 5_000 + seed);
+        for (camera, token) in [(doomed, &doomed_token), (kept, &kept_token)] {
+            let r = common::capture(&client, &base, camera, token, frame.clone()).await;
+            assert_eq!(r.status(), StatusCode::CREATED);
+        }
+    }
+    let two_days_ago = (chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339();
+    fill(&base, old, &old_token, FRAMES, Some(&two_days_ago)).await;
+    let mut conn = database(dir.path(), url.as_deref()).await;
+    const IMAGES: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM images WHERE camera_id = $1";
+
+    // 1. Killed while a camera is being deleted in the background.
+    let r = client
+        .delete(format!("{base}/api/cameras/{doomed}"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    catch_mid_way(&mut conn, backend, IMAGES, doomed, i64::from(FRAMES) + 3).await;
+    kill(origin);
+    release_writers(&mut conn, backend).await;
+    assert_no_row_without_its_files(&mut conn, dir.path()).await;
+
+    // Restarted, it finishes: the camera's rows and its own files are gone.
+    let origin = spawn(dir.path(), url.as_deref()).await;
+    let base = format!("http://{}", origin.addr);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count(
+        &mut conn,
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM cameras WHERE id = $1",
+        doomed,
+    )
+    .await
+        > 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the deletion did not resume within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // 2. Killed during a large retention prune.
+    let r = client
+        .put(format!("{base}/api/cameras/{old}/retention"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({ "images_days": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    catch_mid_way(&mut conn, backend, IMAGES, old, i64::from(FRAMES)).await;
+    kill(origin);
+    release_writers(&mut conn, backend).await;
+    assert_no_row_without_its_files(&mut conn, dir.path()).await;
+    let origin = spawn(dir.path(), url.as_deref()).await;
+    let base = format!("http://{}", origin.addr);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count(&mut conn, IMAGES, old).await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "retention did not resume within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The queue is worked off, and no file is left that no row refers to.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sqlx::query_as::<_, (i64,)>("SELECT CAST(COUNT(*) AS BIGINT) FROM file_removals")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+        .0
+        > 0
+    {
+        assert!(Instant::now() < deadline, "file removals left queued");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let rows: std::collections::BTreeSet<String> =
+        sqlx::query_as::<_, (String,)>("SELECT sha256 FROM images")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.0)
+            .collect();
+    for folder in ["images", "thumbnails"] {
+        let files: std::collections::BTreeSet<String> =
+            std::fs::read_dir(dir.path().join("media").join(folder))
+                .unwrap()
+                .map(|e| {
+                    let name = e.unwrap().file_name().to_string_lossy().into_owned();
+                    name.trim_end_matches(".jpg").to_owned()
+                })
+                .collect();
+        assert_eq!(files, rows, "{folder}: files and rows agree");
+    }
+    assert_eq!(rows.len(), 3, "the kept camera's three frames");
+    // The kept camera's frames (bytes the doomed camera had too) still serve.
+    let page: Value = client
+        .get(format!("{base}/api/cameras/{kept}/images"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for image in page["items"].as_array().unwrap() {
+        let r = client
+            .get(format!("{base}{}", image["url"].as_str().unwrap()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    assert_media_consistent(dir.path());
+    drop(conn);
+    kill(origin);
+    if let Some(name) = pg_name {
+        common::drop_postgres_database(&name).await;
+    }
+}
+
+#[tokio::test]
+async fn sqlite_killed_mid_delete() {
+    killed_mid_delete(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_killed_mid_delete() {
+    killed_mid_delete(Backend::Postgres).await;
 }

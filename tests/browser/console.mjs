@@ -126,6 +126,15 @@ try {
   results.download = await page.locator("li.video a[download]").getAttribute("href");
   await page.screenshot({ path: join(env.ARTIFACTS, "console-camera.png"), fullPage: true });
 
+  // 6b. Storage: protect the timelapse from pruning, and keep the camera's frames 30 days.
+  step("storage");
+  await Promise.all([page.waitForEvent("load"), page.click("article.timelapse form[data-api^='PATCH'] button[type=submit]")]);
+  results.protected_badge = await page.locator("article.timelapse [data-role=protected]").count();
+  await page.fill("#retention input[name=images_days]", "30");
+  await Promise.all([page.waitForEvent("load"), page.click("#retention button[type=submit]")]);
+  results.retention_days = await page.locator("#retention input[name=images_days]").inputValue();
+  results.retention_text = await page.locator("#retention").innerText();
+
   // 7. Make it private: gone from the public gallery, still in the signed-in one.
   step("private");
   await page.selectOption("#visibility select[name=public]", "false");

@@ -242,6 +242,18 @@ async fn an_operator_runs_a_camera_from_the_console() {
         .unwrap()
         .starts_with("/media/videos/"));
 
+    // Storage: the timelapse is protected, the retention saved (and shown in force).
+    assert_eq!(r["protected_badge"], 1);
+    assert_eq!(r["retention_days"], "30");
+    assert!(
+        r["retention_text"]
+            .as_str()
+            .unwrap()
+            .contains("in force: 30 days"),
+        "{}",
+        r["retention_text"]
+    );
+
     // Private: not in the public gallery nor at its page; in the signed-in gallery.
     assert_eq!(r["public_gallery_has_camera"], 0);
     assert_eq!(r["public_camera_page_status"], 404);

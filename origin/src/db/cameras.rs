@@ -39,7 +39,7 @@ const SELECT: &str = "SELECT c.id, c.name, c.status, c.status_message, c.image_c
     i.id AS i_id, i.camera_id AS i_camera_id, i.timelapse_id AS i_timelapse_id, \
     i.captured_at AS i_captured_at, i.width AS i_width, i.height AS i_height, \
     i.bytes AS i_bytes, i.thumbnail_bytes AS i_thumbnail_bytes, i.sha256 AS i_sha256 \
-    FROM cameras c LEFT JOIN images i ON i.id = c.latest_image_id";
+    FROM cameras c LEFT JOIN images i ON i.id = c.latest_image_id WHERE c.deleting = 0";
 
 impl CameraRow {
     fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
@@ -101,7 +101,7 @@ pub async fn insert(
 
 /// One camera with its latest image.
 pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<CameraRow>, sqlx::Error> {
-    let row = sqlx::query(&format!("{SELECT} WHERE c.id = $1"))
+    let row = sqlx::query(&format!("{SELECT} AND c.id = $1"))
         .bind(id)
         .fetch_optional(conn)
         .await?;
@@ -118,12 +118,17 @@ pub async fn list(conn: &mut AnyConnection) -> Result<Vec<CameraRow>, sqlx::Erro
 
 /// Whether a camera exists.
 pub async fn exists(conn: &mut AnyConnection, id: i64) -> Result<bool, sqlx::Error> {
-    super::exists(conn, "SELECT 1 FROM cameras WHERE id = $1", id).await
+    super::exists(
+        conn,
+        "SELECT 1 FROM cameras WHERE id = $1 AND deleting = 0",
+        id,
+    )
+    .await
 }
 
 /// The token hash of a camera.
 pub async fn token_hash(conn: &mut AnyConnection, id: i64) -> Result<Option<String>, sqlx::Error> {
-    let row = sqlx::query("SELECT token_hash FROM cameras WHERE id = $1")
+    let row = sqlx::query("SELECT token_hash FROM cameras WHERE id = $1 AND deleting = 0")
         .bind(id)
         .fetch_optional(conn)
         .await?;
@@ -135,7 +140,7 @@ pub async fn id_by_token_hash(
     conn: &mut AnyConnection,
     token_hash: &str,
 ) -> Result<Option<i64>, sqlx::Error> {
-    let row = sqlx::query("SELECT id FROM cameras WHERE token_hash = $1")
+    let row = sqlx::query("SELECT id FROM cameras WHERE token_hash = $1 AND deleting = 0")
         .bind(token_hash)
         .fetch_optional(conn)
         .await?;
@@ -149,12 +154,13 @@ pub async fn rename(
     name: &str,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE cameras SET name = $1, updated_at = $2 WHERE id = $3")
-        .bind(name)
-        .bind(now)
-        .bind(id)
-        .execute(conn)
-        .await?;
+    let done =
+        sqlx::query("UPDATE cameras SET name = $1, updated_at = $2 WHERE id = $3 AND deleting = 0")
+            .bind(name)
+            .bind(now)
+            .bind(id)
+            .execute(conn)
+            .await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -170,16 +176,19 @@ pub async fn set_public(
     public: bool,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE cameras SET public = $1, updated_at = $2 WHERE id = $3")
-        .bind(i64::from(public))
-        .bind(now)
-        .bind(id)
-        .execute(conn)
-        .await?;
+    let done = sqlx::query(
+        "UPDATE cameras SET public = $1, updated_at = $2 WHERE id = $3 AND deleting = 0",
+    )
+    .bind(i64::from(public))
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await?;
     Ok(done.rows_affected() > 0)
 }
 
-/// Whether a camera is public; `None` when it does not exist.
+/// Whether a camera is public; `None` when it does not exist. A camera being deleted is
+/// private (it is marked so), so what is logged of its deletion reaches no public reader.
 pub async fn is_public(conn: &mut AnyConnection, id: i64) -> Result<Option<bool>, sqlx::Error> {
     let row = sqlx::query("SELECT public FROM cameras WHERE id = $1")
         .bind(id)
@@ -191,7 +200,12 @@ pub async fn is_public(conn: &mut AnyConnection, id: i64) -> Result<Option<bool>
 
 /// Whether any camera is private.
 pub async fn any_private(conn: &mut AnyConnection) -> Result<bool, sqlx::Error> {
-    super::exists(conn, "SELECT 1 FROM cameras WHERE public = $1", 0_i64).await
+    super::exists(
+        conn,
+        "SELECT 1 FROM cameras WHERE public = $1 AND deleting = 0",
+        0_i64,
+    )
+    .await
 }
 
 /// Replaces a camera's token hash.
@@ -208,7 +222,8 @@ pub async fn set_token_hash(
     Ok(done.rows_affected() > 0)
 }
 
-/// Deletes a camera (its images, timelapses and videos go with it); false when absent.
+/// Deletes a camera's row (its remaining images, timelapses and videos go with it); false
+/// when absent. [`crate::services::storage`] empties it in batches first.
 pub async fn delete(conn: &mut AnyConnection, id: i64) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("DELETE FROM cameras WHERE id = $1")
         .bind(id)
@@ -240,17 +255,18 @@ pub async fn set_status(
     Ok(())
 }
 
-/// Counts a new image: bumps the count, moves `latest_image_id` and `last_capture_at` when the
+/// Counts a new image of `bytes` (original and thumbnail): bumps the count, moves `latest_image_id` and `last_capture_at` when the
 /// image is the newest by capture time, and marks the camera seen. Returns the new count.
 pub async fn record_capture(
     conn: &mut AnyConnection,
     id: i64,
     image_id: i64,
     captured_at: i64,
+    bytes: i64,
     now: i64,
 ) -> Result<i64, sqlx::Error> {
     let row = sqlx::query(
-        "UPDATE cameras SET image_count = image_count + 1, \
+        "UPDATE cameras SET image_count = image_count + 1, bytes_stored = bytes_stored + $5, \
          latest_image_id = CASE WHEN last_capture_at IS NULL OR $1 >= last_capture_at \
              THEN $2 ELSE latest_image_id END, \
          last_capture_at = CASE WHEN last_capture_at IS NULL OR $1 >= last_capture_at \
@@ -261,6 +277,7 @@ pub async fn record_capture(
     .bind(image_id)
     .bind(now)
     .bind(id)
+    .bind(bytes)
     .fetch_one(conn)
     .await?;
     row.try_get("image_count")
@@ -269,7 +286,7 @@ pub async fn record_capture(
 /// Online cameras not heard from since `cutoff` (micros).
 pub async fn silent_since(conn: &mut AnyConnection, cutoff: i64) -> Result<Vec<i64>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT id FROM cameras WHERE status = 'online' \
+        "SELECT id FROM cameras WHERE status = 'online' AND deleting = 0 \
          AND (last_seen_at IS NULL OR last_seen_at < $1) ORDER BY id",
     )
     .bind(cutoff)
@@ -285,7 +302,7 @@ pub async fn count_by_status(
 ) -> Result<Vec<(String, i64)>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT status, CAST(COUNT(*) AS BIGINT) AS n FROM cameras \
-         WHERE public >= $1 GROUP BY status",
+         WHERE public >= $1 AND deleting = 0 GROUP BY status",
     )
     .bind(i64::from(public_only))
     .fetch_all(conn)
@@ -293,4 +310,106 @@ pub async fn count_by_status(
     rows.iter()
         .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
         .collect()
+}
+
+/// Marks a camera for deletion: from now on no read sees it, its token opens nothing, and it
+/// is private (its media reaches no public reader). False when there is no such camera.
+pub async fn mark_deleting(
+    conn: &mut AnyConnection,
+    id: i64,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE cameras SET deleting = 1, public = 0, updated_at = $1 WHERE id = $2 AND deleting = 0",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Cameras marked for deletion and not yet gone (what a restart resumes).
+pub async fn deleting(conn: &mut AnyConnection) -> Result<Vec<i64>, sqlx::Error> {
+    let rows = sqlx::query("SELECT id FROM cameras WHERE deleting = 1 ORDER BY id")
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(|r| r.try_get("id")).collect()
+}
+
+/// Takes deleted images off a camera's numbers: its count and bytes, and its latest image
+/// and last capture time (those of the newest image left).
+pub async fn forget_images(
+    conn: &mut AnyConnection,
+    id: i64,
+    images: i64,
+    bytes: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE cameras SET image_count = image_count - $1, bytes_stored = bytes_stored - $2, \
+         latest_image_id = (SELECT i.id FROM images i WHERE i.camera_id = $3 \
+             ORDER BY i.captured_at DESC, i.id DESC LIMIT 1), \
+         last_capture_at = (SELECT MAX(i.captured_at) FROM images i WHERE i.camera_id = $3), \
+         updated_at = $4 WHERE id = $3",
+    )
+    .bind(images)
+    .bind(bytes)
+    .bind(id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A camera's image count and latest image, whether or not it is being deleted.
+pub async fn image_state(
+    conn: &mut AnyConnection,
+    id: i64,
+) -> Result<(i64, Option<ImageRow>), sqlx::Error> {
+    let row = sqlx::query(&format!(
+        "SELECT c.image_count, {} FROM cameras c LEFT JOIN images i ON i.id = c.latest_image_id \
+         WHERE c.id = $1",
+        super::images::PREFIXED_COLUMNS
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    match row {
+        None => Ok((0, None)),
+        Some(row) => Ok((
+            row.try_get("image_count")?,
+            ImageRow::from_prefixed(&row, "i_")?,
+        )),
+    }
+}
+
+/// What each camera (not being deleted) stores: id, name, images and bytes.
+pub async fn storage(
+    conn: &mut AnyConnection,
+) -> Result<Vec<(i64, String, i64, i64)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, name, image_count, bytes_stored FROM cameras WHERE deleting = 0 ORDER BY id",
+    )
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("id")?,
+                r.try_get("name")?,
+                r.try_get("image_count")?,
+                r.try_get("bytes_stored")?,
+            ))
+        })
+        .collect()
+}
+
+/// The bytes a camera stores (for its size cap).
+pub async fn bytes_stored(conn: &mut AnyConnection, id: i64) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query("SELECT bytes_stored FROM cameras WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    row.map_or(Ok(0), |r| r.try_get("bytes_stored"))
 }

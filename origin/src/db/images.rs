@@ -10,6 +10,12 @@ use super::from_micros;
 pub const COLUMNS: &str =
     "id, camera_id, timelapse_id, captured_at, width, height, bytes, thumbnail_bytes, sha256";
 
+/// The columns of an image prefixed `i_` (joined as `i`), for [`ImageRow::from_prefixed`].
+pub const PREFIXED_COLUMNS: &str = "i.id AS i_id, i.camera_id AS i_camera_id, \
+    i.timelapse_id AS i_timelapse_id, i.captured_at AS i_captured_at, i.width AS i_width, \
+    i.height AS i_height, i.bytes AS i_bytes, i.thumbnail_bytes AS i_thumbnail_bytes, \
+    i.sha256 AS i_sha256";
+
 /// One stored image.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageRow {
@@ -272,4 +278,232 @@ pub async fn sha256s_of_camera(
         .fetch_all(conn)
         .await?;
     rows.iter().map(|r| r.try_get("sha256")).collect()
+}
+
+/// An image about to be deleted: what its deletion changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Doomed {
+    /// Id.
+    pub id: i64,
+    /// Camera.
+    pub camera_id: i64,
+    /// Timelapse.
+    pub timelapse_id: Option<i64>,
+    /// Bytes of the original and the thumbnail.
+    pub bytes: i64,
+    /// The files' hash.
+    pub sha256: String,
+}
+
+/// Which images a deletion takes, oldest first.
+#[derive(Clone, Copy, Debug)]
+pub enum Selection<'a> {
+    /// These images of a camera, unless a protected timelapse holds them.
+    Ids {
+        /// The camera.
+        camera_id: i64,
+        /// The ids.
+        ids: &'a [i64],
+    },
+    /// A camera's images captured in `[from, to)` (micros), except protected timelapses'.
+    Range {
+        /// The camera.
+        camera_id: i64,
+        /// First capture time included.
+        from: i64,
+        /// First capture time excluded.
+        to: i64,
+    },
+    /// A camera's images captured before `cutoff` that retention may prune (retention by age).
+    PrunableBefore {
+        /// The camera.
+        camera_id: i64,
+        /// Micros.
+        cutoff: i64,
+    },
+    /// A camera's (or, with `None`, the site's) prunable images; with `into_running`, a
+    /// running timelapse's frames count as prunable too.
+    Prunable {
+        /// The camera, or every camera.
+        camera_id: Option<i64>,
+        /// Whether running timelapses' frames may go.
+        into_running: bool,
+    },
+    /// Every frame of a timelapse (it is being deleted with its frames).
+    Timelapse(i64),
+    /// Every image of a camera (it is being deleted).
+    Camera(i64),
+}
+
+/// Frames of a protected timelapse are never taken by anything but deleting the timelapse or
+/// the camera.
+const NOT_PROTECTED: &str =
+    "(timelapse_id IS NULL OR timelapse_id NOT IN (SELECT id FROM timelapses WHERE protected = 1))";
+
+/// What retention and disk pressure may prune: not a protected timelapse's frames, nor a
+/// running one's, nor those a render is reading.
+const PRUNABLE: &str = "(timelapse_id IS NULL OR timelapse_id NOT IN (SELECT id FROM timelapses \
+    WHERE protected = 1 OR status = 'running' OR id IN \
+    (SELECT timelapse_id FROM videos WHERE status IN ('queued', 'rendering'))))";
+
+/// At most `limit` images of a selection, oldest first.
+pub async fn select(
+    conn: &mut AnyConnection,
+    selection: Selection<'_>,
+    limit: i64,
+) -> Result<Vec<Doomed>, sqlx::Error> {
+    const COLS: &str = "id, camera_id, timelapse_id, bytes + thumbnail_bytes AS b, sha256";
+    const ORDER: &str = "ORDER BY captured_at, id";
+    let query = match selection {
+        Selection::Ids { camera_id, ids } => {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let list = ids
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            sqlx::query(&format!(
+                "SELECT {COLS} FROM images WHERE camera_id = $1 AND id IN ({list}) \
+                 AND {NOT_PROTECTED} {ORDER} LIMIT $2"
+            ))
+            .bind(camera_id)
+            .bind(limit)
+            .fetch_all(conn)
+            .await?
+        }
+        Selection::Range {
+            camera_id,
+            from,
+            to,
+        } => {
+            sqlx::query(&format!(
+                "SELECT {COLS} FROM images WHERE camera_id = $1 AND captured_at >= $2 \
+                 AND captured_at < $3 AND {NOT_PROTECTED} {ORDER} LIMIT $4"
+            ))
+            .bind(camera_id)
+            .bind(from)
+            .bind(to)
+            .bind(limit)
+            .fetch_all(conn)
+            .await?
+        }
+        Selection::PrunableBefore { camera_id, cutoff } => {
+            sqlx::query(&format!(
+                "SELECT {COLS} FROM images WHERE camera_id = $1 AND captured_at < $2 \
+                 AND {PRUNABLE} {ORDER} LIMIT $3"
+            ))
+            .bind(camera_id)
+            .bind(cutoff)
+            .bind(limit)
+            .fetch_all(conn)
+            .await?
+        }
+        Selection::Prunable {
+            camera_id,
+            into_running,
+        } => {
+            let rule = if into_running {
+                NOT_PROTECTED
+            } else {
+                PRUNABLE
+            };
+            sqlx::query(&format!(
+                "SELECT {COLS} FROM images WHERE ($1 = 0 OR camera_id = $1) AND {rule} \
+                 {ORDER} LIMIT $2"
+            ))
+            .bind(camera_id.unwrap_or(0))
+            .bind(limit)
+            .fetch_all(conn)
+            .await?
+        }
+        Selection::Timelapse(timelapse_id) => {
+            sqlx::query(&format!(
+                "SELECT {COLS} FROM images WHERE timelapse_id = $1 {ORDER} LIMIT $2"
+            ))
+            .bind(timelapse_id)
+            .bind(limit)
+            .fetch_all(conn)
+            .await?
+        }
+        Selection::Camera(camera_id) => {
+            sqlx::query(&format!(
+                "SELECT {COLS} FROM images WHERE camera_id = $1 {ORDER} LIMIT $2"
+            ))
+            .bind(camera_id)
+            .bind(limit)
+            .fetch_all(conn)
+            .await?
+        }
+    };
+    query
+        .iter()
+        .map(|r| {
+            Ok(Doomed {
+                id: r.try_get("id")?,
+                camera_id: r.try_get("camera_id")?,
+                timelapse_id: r.try_get("timelapse_id")?,
+                bytes: r.try_get("b")?,
+                sha256: r.try_get("sha256")?,
+            })
+        })
+        .collect()
+}
+
+/// Whether a camera has an image that a protected timelapse holds among `ids`.
+pub async fn any_protected(
+    conn: &mut AnyConnection,
+    camera_id: i64,
+    ids: &[i64],
+) -> Result<bool, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(false);
+    }
+    let list = ids
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    super::exists(
+        conn,
+        &format!(
+            "SELECT 1 FROM images WHERE camera_id = $1 AND id IN ({list}) AND NOT {NOT_PROTECTED}"
+        ),
+        camera_id,
+    )
+    .await
+}
+
+/// Deletes images by id.
+pub async fn delete(conn: &mut AnyConnection, ids: &[i64]) -> Result<u64, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let list = ids
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let done = sqlx::query(&format!("DELETE FROM images WHERE id IN ({list})"))
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Bytes (originals and thumbnails) a camera captured at or after `since` (micros).
+pub async fn bytes_since(
+    conn: &mut AnyConnection,
+    camera_id: i64,
+    since: i64,
+) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(bytes + thumbnail_bytes), 0) AS BIGINT) AS b FROM images \
+         WHERE camera_id = $1 AND captured_at >= $2",
+    )
+    .bind(camera_id)
+    .bind(since)
+    .fetch_one(conn)
+    .await?;
+    row.try_get("b")
 }

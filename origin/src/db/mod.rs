@@ -16,9 +16,11 @@
 pub mod cameras;
 pub mod edge_purges;
 pub mod events;
+pub mod file_removals;
 pub mod images;
 pub mod key_values;
 pub mod media;
+pub mod retention_policies;
 pub mod schedules;
 pub mod timelapses;
 pub mod users;
@@ -76,6 +78,47 @@ impl std::ops::Deref for WriteTx {
 impl std::ops::DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut Self::Target {
         &mut self.tx
+    }
+}
+
+/// Periodic jobs that run on one replica at a time (their advisory lock keys).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i64)]
+pub enum JobKey {
+    /// Retention ("TLRT").
+    Retention = 0x544C_5254,
+    /// Emptying cameras marked for deletion ("TLCD").
+    CameraDeletion = 0x544C_4344,
+}
+
+/// A held job lock ([`Db::try_job_lock`]).
+pub struct JobLock {
+    conn: Option<sqlx::pool::PoolConnection<Any>>,
+    key: i64,
+}
+
+impl JobLock {
+    /// Releases the lock.
+    pub async fn release(mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(self.key)
+                .execute(&mut *conn)
+                .await;
+            if unlocked.is_err() {
+                // A connection that may still hold the lock must not go back to the pool.
+                drop(conn.detach());
+            }
+        }
+    }
+}
+
+impl Drop for JobLock {
+    fn drop(&mut self) {
+        // Not released (a panic, a cancelled task): closing the connection frees the lock.
+        if let Some(conn) = self.conn.take() {
+            drop(conn.detach());
+        }
     }
 }
 
@@ -171,6 +214,26 @@ impl Db {
             tx,
             _writer: writer,
         })
+    }
+
+    /// Takes the cluster-wide lock of a periodic job, if no other process holds it: on
+    /// PostgreSQL a session-level advisory lock on a connection of its own (released by
+    /// [`JobLock::release`], or by the server when the process dies), so one replica at a
+    /// time runs the job; on SQLite (one process per file) always.
+    pub async fn try_job_lock(&self, job: JobKey) -> Result<Option<JobLock>, sqlx::Error> {
+        if self.backend != Backend::Postgres {
+            return Ok(Some(JobLock { conn: None, key: 0 }));
+        }
+        let mut conn = self.pool.acquire().await?;
+        let row = sqlx::query("SELECT pg_try_advisory_lock($1) AS taken")
+            .bind(job as i64)
+            .fetch_one(&mut *conn)
+            .await?;
+        let taken: bool = sqlx::Row::try_get(&row, "taken")?;
+        Ok(taken.then(|| JobLock {
+            conn: Some(conn),
+            key: job as i64,
+        }))
     }
 
     /// Whether the database answers (for /healthz).

@@ -7,7 +7,7 @@ use timelapser_core::resources::{Timelapse, TimelapseStatus};
 use super::from_micros;
 
 const COLUMNS: &str =
-    "id, camera_id, name, status, image_count, started_at, stopped_at, updated_at";
+    "id, camera_id, name, status, image_count, started_at, stopped_at, updated_at, protected";
 
 /// One timelapse.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +28,8 @@ pub struct TimelapseRow {
     pub stopped_at: Option<i64>,
     /// Modification, micros.
     pub updated_at: i64,
+    /// Never pruned.
+    pub protected: bool,
 }
 
 impl FromRow<'_, AnyRow> for TimelapseRow {
@@ -41,6 +43,7 @@ impl FromRow<'_, AnyRow> for TimelapseRow {
             started_at: row.try_get("started_at")?,
             stopped_at: row.try_get("stopped_at")?,
             updated_at: row.try_get("updated_at")?,
+            protected: row.try_get::<i64, _>("protected")? != 0,
         })
     }
 }
@@ -61,6 +64,7 @@ impl TimelapseRow {
             started_at: from_micros(self.started_at),
             stopped_at: self.stopped_at.map(from_micros),
             updated_at: from_micros(self.updated_at),
+            protected: self.protected,
         }
     }
 }
@@ -164,4 +168,51 @@ pub async fn record_capture(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Sets a timelapse's name and protection; false when it does not exist.
+pub async fn update(
+    conn: &mut AnyConnection,
+    id: i64,
+    name: &str,
+    protected: bool,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE timelapses SET name = $1, protected = $2, updated_at = $3 WHERE id = $4",
+    )
+    .bind(name)
+    .bind(i64::from(protected))
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Takes deleted frames off a timelapse's count.
+pub async fn forget_images(
+    conn: &mut AnyConnection,
+    id: i64,
+    images: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE timelapses SET image_count = image_count - $1, updated_at = $2 WHERE id = $3",
+    )
+    .bind(images)
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Deletes a timelapse (its videos go with it; its frames stay as the camera's).
+pub async fn delete(conn: &mut AnyConnection, id: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM timelapses WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
 }

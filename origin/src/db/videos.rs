@@ -285,3 +285,21 @@ pub async fn requeue_interrupted(
         .await?;
     rows.iter().map(|r| r.try_get("id")).collect()
 }
+
+/// Ready videos of a camera made before `cutoff` (micros) whose timelapse is not protected:
+/// what its video retention removes.
+pub async fn expired(
+    conn: &mut AnyConnection,
+    camera_id: i64,
+    cutoff: i64,
+) -> Result<Vec<VideoRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM videos WHERE camera_id = $1 AND status = 'ready' \
+         AND created_at < $2 AND timelapse_id NOT IN (SELECT id FROM timelapses WHERE protected = 1) \
+         ORDER BY id"
+    ))
+    .bind(camera_id)
+    .bind(cutoff)
+    .fetch_all(conn)
+    .await
+}

@@ -276,14 +276,24 @@ impl Renderer {
         self.0.events.commit(tx, logged).await?;
         self.cancel(id).await;
         let mut tx = self.0.db.begin_write().await?;
-        db::videos::delete(&mut tx, id).await?;
-        tx.commit().await?;
-        if let Some(name) = video
-            .sha256
-            .and_then(|sha| MediaName::new(MediaKind::Video, sha))
-        {
-            self.files().remove_unreferenced(&[name]).await?;
+        if !db::videos::delete(&mut tx, id).await? {
+            // Deleted with its timelapse or camera meanwhile.
+            tx.commit().await?;
+            return Ok(());
         }
+        db::file_removals::enqueue(&mut tx, MediaKind::Video, video.sha256.as_deref()).await?;
+        let logged = log_event(
+            &mut tx,
+            Event::VideoDeleted {
+                camera_id: video.camera_id,
+                timelapse_id: video.timelapse_id,
+                video_id: id,
+            },
+            now,
+        )
+        .await?;
+        self.0.events.commit(tx, vec![logged]).await?;
+        self.files().drain_removals().await?;
         Ok(())
     }
 

@@ -15,7 +15,7 @@ use super::{body_error, declared_length, Json, Path, Query, RawBody};
 use crate::cache::Represented;
 use crate::error::{Error, Result};
 use crate::services::captures::{self, Captured};
-use crate::services::{cameras, schedules, timelapses};
+use crate::services::{cameras, schedules, storage, timelapses};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -23,7 +23,15 @@ pub fn router() -> Router<AppState> {
         .route("/api/cameras", get(list).post(create))
         .route("/api/cameras/{id}", get(show).patch(update).delete(remove))
         .route("/api/cameras/{id}/latest-image", get(latest_image))
-        .route("/api/cameras/{id}/images", get(images))
+        .route(
+            "/api/cameras/{id}/images",
+            get(images).delete(delete_images),
+        )
+        .route("/api/images/{id}", axum::routing::delete(delete_image))
+        .route(
+            "/api/cameras/{id}/retention",
+            get(show_retention).put(update_retention),
+        )
         .route("/api/cameras/{id}/captures", post(capture))
         .route("/api/cameras/{id}/status", put(status))
         .route(
@@ -334,5 +342,64 @@ async fn update_schedule(
 ) -> Result<Response> {
     let preconditions = timelapser_core::conditional::Preconditions::from_headers(&headers);
     let rep = schedules::put(&state, id, &preconditions, &body).await?;
+    Ok(respond::written(StatusCode::OK, &rep))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaptureRange {
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    to: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// `DELETE /api/cameras/{id}/images?from=&to=`: 200 with what went (`deleted`, `bytes`).
+async fn delete_images(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Path(id): Path<i64>,
+    Query(range): Query<CaptureRange>,
+) -> Result<Response> {
+    let deleted = storage::delete_range(&state, id, range.from, range.to).await?;
+    respond::json(
+        StatusCode::OK,
+        &serde_json::json!({ "deleted": deleted.images, "bytes": deleted.bytes }),
+    )
+}
+
+async fn delete_image(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Path(id): Path<i64>,
+) -> Result<Response> {
+    storage::delete_image(&state, id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn show_retention(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Path(id): Path<i64>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let rep = storage::get_retention(&state, id).await?;
+    Ok(respond::representation(
+        &method,
+        &headers,
+        ContentKind::PrivateMetadata,
+        &rep,
+        JSON,
+    ))
+}
+
+async fn update_retention(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response> {
+    let preconditions = timelapser_core::conditional::Preconditions::from_headers(&headers);
+    let rep = storage::put_retention(&state, id, &preconditions, &body).await?;
     Ok(respond::written(StatusCode::OK, &rep))
 }

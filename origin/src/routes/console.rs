@@ -23,13 +23,13 @@ use timelapser_core::resources::{Camera, Timelapse, TimelapseStatus, Video, Vide
 
 use super::account::{personal, personal_json, see_other, HTML};
 use super::auth::AdminAuth;
-use super::pages::{layout, site, Site};
+use super::pages::{days_left_text, format_bytes, layout, site, Site};
 use super::{Json, Path};
 use crate::accounts::{self, Role, SessionUser};
 use crate::auth::Audience;
 use crate::db;
 use crate::error::{Error, Result};
-use crate::services::{cameras, schedules, settings, timelapses};
+use crate::services::{cameras, schedules, settings, stats, storage, timelapses};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -113,6 +113,11 @@ fn value_field(key: &str, value: &serde_json::Value) -> Markup {
             }
         }
     }
+}
+
+/// "30 days", or no limit.
+fn limit_text(limit: Option<u64>, unit: &str) -> String {
+    limit.map_or("no limit".to_owned(), |n| format!("{n} {unit}"))
 }
 
 /// Where a form's outcome is told (errors from the API's problem documents).
@@ -263,6 +268,12 @@ async fn camera(
     let running = runs
         .iter()
         .any(|(t, _)| t.status == TimelapseStatus::Running);
+    let retention = storage::get_retention(&state, id).await?;
+    let numbers = stats::get(&state, Audience::SignedIn).await?;
+    let disk = numbers.value.storage.clone();
+    let stored = disk
+        .as_ref()
+        .and_then(|d| d.cameras.iter().find(|c| c.camera_id == id).cloned());
     let s = &schedule.value.schedule;
     let windows = serde_json::to_string(&s.windows).map_err(|e| Error::Internal(e.into()))?;
     let sun = serde_json::to_string(&s.sun).map_err(|e| Error::Internal(e.into()))?;
@@ -313,6 +324,32 @@ async fn camera(
                 (conflict_view("The schedule was saved elsewhere after you opened this page. The current values:"))
             }
         }
+        section aria-labelledby="storage-heading" {
+            h3 #storage-heading { "Storage and retention" }
+            @if let (Some(stored), Some(disk)) = (&stored, &disk) {
+                p { (format_bytes(stored.bytes)) " in " (stored.images) " frames; "
+                    (format_bytes(stored.bytes_per_day)) " in the last 24 h. The disk: "
+                    (format_bytes(disk.free_bytes)) " free, " (days_left_text(disk.days_left)) "." }
+            }
+            @let r = &retention.value;
+            @let field = |v: Option<u64>| v.map_or("null".to_owned(), |n| n.to_string());
+            form #retention data-api={ "PUT /api/cameras/" (camera.id) "/retention" } data-etag=(retention.etag.to_string())
+                data-after="reload" data-conflict={ "/api/cameras/" (camera.id) "/retention" } {
+                p.muted { "A number, 0 for no limit, or null for the site's setting. Frames of protected
+                    timelapses are never pruned; a running timelapse's only when the size cap cannot be met otherwise." }
+                fieldset disabled[!operator] {
+                    label { "Keep frames (days) " input name="images_days" value=(field(r.retention.images_days.map(u64::from))) data-type="json"; }
+                    span.muted { " in force: " (limit_text(r.effective.images_age_limit().map(u64::from), "days")) }
+                    label { "At most (bytes of frames) " input name="images_max_bytes" value=(field(r.retention.images_max_bytes)) data-type="json"; }
+                    span.muted { " in force: " (r.effective.images_size_cap().map_or("no cap".to_owned(), format_bytes)) }
+                    label { "Keep videos (days) " input name="videos_days" value=(field(r.retention.videos_days.map(u64::from))) data-type="json"; }
+                    span.muted { " in force: " (limit_text(r.effective.videos_age_limit().map(u64::from), "days")) }
+                    @if operator { button type="submit" { "Save retention" } }
+                }
+                (outcome())
+                (conflict_view("The retention was saved elsewhere after you opened this page. The current values:"))
+            }
+        }
         section aria-labelledby="timelapses-heading" {
             h3 #timelapses-heading { "Timelapses" }
             @if operator && !running {
@@ -325,8 +362,24 @@ async fn camera(
             @if runs.is_empty() { p.muted { "No timelapses yet." } }
             @for (timelapse, videos) in &runs {
                 article.timelapse data-timelapse-id=(timelapse.id) {
-                    h4 { (timelapse.name) " " span.muted { "(" (timelapse.status.as_str()) ", " span data-role="frames" { (timelapse.image_count) } " frames, started " (when(&site, timelapse.started_at)) ")" } }
+                    h4 { (timelapse.name) " " span.muted { "(" (timelapse.status.as_str()) ", " span data-role="frames" { (timelapse.image_count) } " frames, started " (when(&site, timelapse.started_at)) ")" }
+                        @if timelapse.protected { " " span.badge data-role="protected" { "protected" } } }
                     @if operator {
+                        form.inline data-api={ "PATCH /api/timelapses/" (timelapse.id) } data-after="reload" {
+                            input type="hidden" name="protected" value=(!timelapse.protected) data-type="json";
+                            button type="submit" { @if timelapse.protected { "Unprotect" } @else { "Protect from pruning" } }
+                            (outcome())
+                        }
+                        @if timelapse.status != TimelapseStatus::Running {
+                            form.inline data-api={ "DELETE /api/timelapses/" (timelapse.id) "?frames=keep" } data-after="reload"
+                                data-confirm={ "Delete the timelapse " (timelapse.name) " and its videos, keeping its frames?" } {
+                                button type="submit" { "Delete, keep frames" } (outcome())
+                            }
+                            form.inline data-api={ "DELETE /api/timelapses/" (timelapse.id) "?frames=delete" } data-after="reload"
+                                data-confirm={ "Delete the timelapse " (timelapse.name) " with its " (timelapse.image_count) " frames and its videos? This cannot be undone." } {
+                                button.danger type="submit" { "Delete with frames" } (outcome())
+                            }
+                        }
                         @if timelapse.status == TimelapseStatus::Running {
                             form.inline data-api={ "POST /api/timelapses/" (timelapse.id) "/stop" } data-after="reload" {
                                 button type="submit" { "Stop" } (outcome())

@@ -13,7 +13,7 @@ use maud::{html, Markup, DOCTYPE};
 use serde::Deserialize;
 use timelapser_core::etag::{EntityTag, HashAlgorithm};
 use timelapser_core::policy::ContentKind;
-use timelapser_core::resources::{Camera, HealthStatus, Image, Timelapse, Video};
+use timelapser_core::resources::{Camera, HealthStatus, Image, StorageSummary, Timelapse, Video};
 
 use super::assets::{css_url, js_url};
 use super::auth::Viewer;
@@ -214,7 +214,7 @@ async fn camera(
                 h3 #frames-heading { "Frames, newest first" }
                 ul.thumbs #thumbs data-first-page[first_page] {
                     @for image in &page.items {
-                        li { a href=(image.url) {
+                        li data-image-id=(image.id) { a href=(image.url) {
                             img src=(image.thumbnail_url) width="320" height=(thumb_height(image)) loading="lazy"
                                 alt={ "Frame captured " (site.time(image.captured_at)) };
                         } }
@@ -303,6 +303,9 @@ async fn dashboard(
                 }
             }
         }
+        @if let Some(storage) = &numbers.storage {
+            (storage_section(storage))
+        }
         section aria-labelledby="renders-heading" {
             h2 #renders-heading { "Rendering" }
             ul #renders {
@@ -319,6 +322,9 @@ async fn dashboard(
             dl {
                 dt { "Database" } dd data-component="database" { (format!("{database:?}").to_lowercase()) }
                 dt { "Media disk" } dd data-component="media_disk" { "ok" }
+                @if numbers.storage.is_some() {
+                    dt { "Storage" } dd data-component="storage" { "no pressure since this page was loaded" }
+                }
             }
         }
     };
@@ -330,7 +336,47 @@ async fn dashboard(
     ))
 }
 
-fn format_bytes(bytes: u64) -> String {
+/// The media disk and each camera's share of it (signed-in people only); `stats_updated`
+/// keeps it current.
+fn storage_section(storage: &StorageSummary) -> Markup {
+    html! {
+        section #storage aria-labelledby="storage-heading" {
+            h2 #storage-heading { "Storage" }
+            p {
+                strong #stat-free { (format_bytes(storage.free_bytes)) } " free of "
+                span #stat-disk { (format_bytes(storage.total_bytes)) } " · kept free: "
+                span #stat-threshold { (format_bytes(storage.threshold_bytes)) } " · "
+                span #stat-per-day { (format_bytes(storage.bytes_per_day)) } " a day · "
+                strong #stat-days-left { (days_left_text(storage.days_left)) }
+            }
+            table {
+                thead { tr { th scope="col" { "Camera" } th scope="col" { "Frames" } th scope="col" { "Stored" } th scope="col" { "Last 24 h" } } }
+                tbody #storage-cameras {
+                    @for c in &storage.cameras {
+                        tr data-storage-camera=(c.camera_id) {
+                            td { a href={ "/console/cameras/" (c.camera_id) } { (c.name) } }
+                            td data-role="images" { (c.images) }
+                            td data-role="bytes" { (format_bytes(c.bytes)) }
+                            td data-role="per-day" { (format_bytes(c.bytes_per_day)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// "12 days left at this rate", or that nothing is filling the disk.
+pub fn days_left_text(days: Option<u64>) -> String {
+    match days {
+        None => "nothing captured in the last 24 h".to_owned(),
+        Some(1) => "1 day left at this rate".to_owned(),
+        Some(n) => format!("{n} days left at this rate"),
+    }
+}
+
+/// Bytes for people: "1.5 MB".
+pub fn format_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
     let mut value = bytes as f64;
     let mut unit = 0;

@@ -9,15 +9,18 @@ use timelapser_core::policy::ContentKind;
 
 use super::auth::{AdminAuth, Viewer};
 use super::respond::{self, JSON};
-use super::{parse_json, Path, RawBody};
+use super::{parse_json, Json, Path, Query, RawBody};
 use crate::cache::Represented;
 use crate::error::Result;
-use crate::services::timelapses;
+use crate::services::{storage, timelapses};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/timelapses/{id}", get(show))
+        .route(
+            "/api/timelapses/{id}",
+            get(show).patch(update).delete(remove),
+        )
         .route("/api/timelapses/{id}/stop", post(stop))
         .route("/api/timelapses/{id}/videos", get(videos).post(render))
         .route("/api/videos/{id}", get(video).delete(delete_video))
@@ -119,6 +122,55 @@ async fn delete_video(
     Path(id): Path<i64>,
 ) -> Result<Response> {
     state.renderer.delete(id).await?;
+    Ok(axum::response::IntoResponse::into_response(
+        StatusCode::NO_CONTENT,
+    ))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TimelapseChanges {
+    name: Option<String>,
+    protected: Option<bool>,
+}
+
+/// `PATCH /api/timelapses/{id}` `{name?, protected?}`.
+async fn update(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Path(id): Path<i64>,
+    Json(changes): Json<TimelapseChanges>,
+) -> Result<Response> {
+    let timelapse =
+        storage::update_timelapse(&state, id, changes.name.as_deref(), changes.protected).await?;
+    let etag = timelapses::timelapse_etag(&timelapse);
+    Ok(respond::written(
+        StatusCode::OK,
+        &Represented::json(timelapse, etag)?,
+    ))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeleteTimelapse {
+    frames: Option<Frames>,
+}
+
+#[derive(serde::Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum Frames {
+    Keep,
+    Delete,
+}
+
+/// `DELETE /api/timelapses/{id}?frames=keep|delete` (default keep): 204.
+async fn remove(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Path(id): Path<i64>,
+    Query(query): Query<DeleteTimelapse>,
+) -> Result<Response> {
+    storage::delete_timelapse(&state, id, query.frames == Some(Frames::Delete)).await?;
     Ok(axum::response::IntoResponse::into_response(
         StatusCode::NO_CONTENT,
     ))

@@ -10,7 +10,6 @@ use timelapser_core::EntityTag;
 
 use timelapser_core::keys;
 
-use super::media_sweep::MediaFiles;
 use super::CACHE_TTL;
 use crate::auth::{self, Audience};
 use crate::bus::Readers;
@@ -18,7 +17,6 @@ use crate::cache::Represented;
 use crate::db::{self, to_micros};
 use crate::error::{Error, Result};
 use crate::event_log::{log_event, log_event_for};
-use crate::media::{MediaKind, MediaName};
 use crate::state::AppState;
 
 /// Longest camera name accepted.
@@ -321,45 +319,10 @@ pub async fn set_public(state: &AppState, id: i64, public: bool) -> Result<Camer
     Ok(camera)
 }
 
-/// Deletes a camera, its images, timelapses and videos, and then the media files no other
-/// row shares (see [`super::media_sweep`] for why that is decided under the writer lock).
+/// Deletes a camera: gone at once from every read, its media removed in the background
+/// ([`super::storage::delete_camera`]).
 pub async fn delete(state: &AppState, id: i64) -> Result<()> {
-    let now = to_micros(db::now());
-    let mut tx = state.db.begin_write().await?;
-    let Some(public) = db::cameras::is_public(&mut tx, id).await? else {
-        return Err(Error::not_found("camera", id));
-    };
-    let image_hashes = db::images::sha256s_of_camera(&mut tx, id).await?;
-    let video_hashes = db::videos::sha256s_of_camera(&mut tx, id).await?;
-    if !db::cameras::delete(&mut tx, id).await? {
-        return Err(Error::not_found("camera", id));
-    }
-    // The camera is gone, so its readers are decided from what it was.
-    let logged = log_event_for(
-        &mut tx,
-        Event::CameraDeleted { camera_id: id },
-        Readers::of_camera(public),
-        now,
-    )
-    .await?;
-    state.events.commit(tx, vec![logged]).await?;
-    let mut candidates = Vec::with_capacity(image_hashes.len() * 2 + video_hashes.len());
-    for sha256 in image_hashes {
-        for kind in [MediaKind::Image, MediaKind::Thumbnail] {
-            candidates.extend(MediaName::new(kind, sha256.clone()));
-        }
-    }
-    candidates.extend(
-        video_hashes
-            .into_iter()
-            .filter_map(|sha256| MediaName::new(MediaKind::Video, sha256)),
-    );
-    // After the commit: a crash here leaves unreferenced files (swept later), never a row
-    // without its file.
-    MediaFiles::of(state)
-        .remove_unreferenced(&candidates)
-        .await?;
-    Ok(())
+    super::storage::delete_camera(state, id).await
 }
 
 /// A status report from a camera host (`PUT /api/cameras/{id}/status`); logs

@@ -11,6 +11,7 @@ use crate::db::{self, to_micros};
 use crate::error::{Error, Result};
 use crate::event_log::log_event;
 use crate::media::{MediaKind, MediaName};
+use crate::services::media_sweep::MediaFiles;
 use crate::state::AppState;
 use crate::thumbnail::{self, DecodeError};
 
@@ -88,7 +89,45 @@ pub async fn ingest(
     // Files first, durable; the row second. See crate::media.
     let original = MediaName::new(MediaKind::Image, sha256.clone()).expect("a SHA-256 in hex");
     let thumb = MediaName::new(MediaKind::Thumbnail, sha256.clone()).expect("a SHA-256 in hex");
+    let size = (i64::from(decoded.width), i64::from(decoded.height));
     let thumbnail = Bytes::from(decoded.thumbnail);
+    // The media disk keeps its free-space threshold: the oldest unprotected frames make
+    // room, or nothing is written (507).
+    super::storage::make_room(state, (body.len() + thumbnail.len()) as u64).await?;
+    let stored = store(
+        state,
+        camera_id,
+        captured_at,
+        now,
+        &sha256,
+        size,
+        body,
+        thumbnail,
+    )
+    .await;
+    if stored.is_err() {
+        // A file this capture wrote, unreferenced now, goes (one another row shares stays).
+        let _ = MediaFiles::of(state)
+            .remove_unreferenced(&[original, thumb])
+            .await;
+    }
+    stored.map_err(Error::or_insufficient_storage)
+}
+
+/// Writes a decoded capture's files and commits its row (see [`ingest`]).
+#[allow(clippy::too_many_arguments)]
+async fn store(
+    state: &AppState,
+    camera_id: i64,
+    captured_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    sha256: &str,
+    (width, height): (i64, i64),
+    body: Bytes,
+    thumbnail: Bytes,
+) -> Result<Captured> {
+    let original = MediaName::new(MediaKind::Image, sha256).expect("a SHA-256 in hex");
+    let thumb = MediaName::new(MediaKind::Thumbnail, sha256).expect("a SHA-256 in hex");
     let thumbnail_bytes = thumbnail.len() as i64;
     state.media.write(&original, body.clone()).await?;
     state.media.write(&thumb, thumbnail.clone()).await?;
@@ -112,25 +151,31 @@ pub async fn ingest(
         camera_id,
         timelapse_id: timelapse.as_ref().map(|t| t.id),
         captured_at: to_micros(captured_at),
-        width: i64::from(decoded.width),
-        height: i64::from(decoded.height),
+        width,
+        height,
         bytes: body.len() as i64,
         thumbnail_bytes,
-        sha256: sha256.clone(),
+        sha256: sha256.to_owned(),
         created_at: to_micros(now),
     };
     let Some(row) = db::images::insert(&mut tx, &new).await? else {
         // A concurrent upload of the same bytes won the race.
         drop(tx);
         let mut conn = state.db.pool().acquire().await?;
-        let existing = db::images::find_by_sha256(&mut conn, camera_id, &sha256)
+        let existing = db::images::find_by_sha256(&mut conn, camera_id, sha256)
             .await?
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("duplicate image vanished")))?;
         return Ok(Captured::Existing(existing.to_resource()));
     };
-    let image_count =
-        db::cameras::record_capture(&mut tx, camera_id, row.id, row.captured_at, to_micros(now))
-            .await?;
+    let image_count = db::cameras::record_capture(
+        &mut tx,
+        camera_id,
+        row.id,
+        row.captured_at,
+        new.bytes + new.thumbnail_bytes,
+        to_micros(now),
+    )
+    .await?;
     if let Some(t) = &timelapse {
         db::timelapses::record_capture(&mut tx, t.id, to_micros(now)).await?;
     }

@@ -54,9 +54,33 @@ pub fn stale_patterns(event: &Event) -> Vec<KeyPattern> {
             }
             patterns
         }
-        Event::TimelapseStarted { timelapse } | Event::TimelapseStopped { timelapse } => {
+        Event::TimelapseStarted { timelapse }
+        | Event::TimelapseStopped { timelapse }
+        | Event::TimelapseUpdated { timelapse } => {
             vec![Entity::Timelapse.member(timelapse.id)]
         }
+        // Its videos went with it, and its frames' count moved to the camera's or went too.
+        Event::TimelapseDeleted {
+            camera_id,
+            timelapse_id,
+            ..
+        } => vec![
+            Entity::Timelapse.member(timelapse_id),
+            camera(*camera_id),
+            Entity::Cameras.all(),
+            Entity::Dashboard.all(),
+        ],
+        // Counts, the latest image, image pages and the timelapses the frames were in.
+        Event::ImagesDeleted { camera_id, .. } => vec![
+            camera(*camera_id),
+            Entity::Cameras.all(),
+            Entity::Dashboard.all(),
+            Entity::Timelapse.all(),
+        ],
+        Event::VideoDeleted { timelapse_id, .. } => vec![
+            Entity::Timelapse.member(timelapse_id),
+            Entity::Dashboard.all(),
+        ],
         Event::VideoQueued { .. } | Event::VideoReady { .. } | Event::VideoFailed { .. } => {
             vec![Entity::Dashboard.all()]
         }
@@ -67,6 +91,7 @@ pub fn stale_patterns(event: &Event) -> Vec<KeyPattern> {
         Event::SettingsUpdated { .. } => vec![Entity::Settings.all()],
         // Schedules are read by their camera's agent, not cached in memory.
         Event::VideoProgress { .. }
+        | Event::StoragePressure { .. }
         | Event::ScheduleUpdated { .. }
         | Event::StatsUpdated(_)
         | Event::HealthChanged { .. }

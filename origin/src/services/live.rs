@@ -123,9 +123,6 @@ async fn publish_stats(state: &AppState, last: &mut Published) -> crate::error::
     Ok(())
 }
 
-/// Free space below which the media disk is `degraded`.
-pub const LOW_DISK_BYTES: u64 = 1024 * 1024 * 1024;
-
 /// How long the event log may hold events this process has not published before
 /// `event_log` is `degraded` (publication normally follows a commit within milliseconds).
 pub const PUBLICATION_LAG_LIMIT: Duration = Duration::from_secs(5);
@@ -198,10 +195,9 @@ pub fn spawn_health_monitor(state: AppState, interval: Duration, shutdown: Cance
                     Some("the database does not answer".to_owned()),
                 )
             };
-            let disk = match rustix::fs::statvfs(state.media.media_root()) {
-                Ok(s) => {
-                    let free = s.f_bavail.saturating_mul(s.f_frsize);
-                    if free < LOW_DISK_BYTES {
+            let disk = match state.media.disk_space() {
+                Ok((free, total)) => {
+                    if free < state.config.min_free.threshold(total) {
                         (
                             HealthStatus::Degraded,
                             Some(format!(

@@ -52,7 +52,7 @@ impl<'a> MediaFiles<'a> {
                 }
                 self.cache.forget(name).await;
                 match self.store.remove(name).await {
-                    Ok(()) => removed += 1,
+                    Ok(_) => removed += 1,
                     Err(e) => {
                         tracing::warn!(file = %name, error = %e, "could not remove a media file")
                     }
@@ -62,6 +62,42 @@ impl<'a> MediaFiles<'a> {
             tx.commit().await?;
         }
         Ok(removed)
+    }
+}
+
+impl MediaFiles<'_> {
+    /// Works off the queue of files whose rows were deleted (`file_removals`, written in the
+    /// deleting transaction): each file goes if no row refers to it any more, and its entry
+    /// with it, under the writer lock, a batch at a time. Returns how many files went.
+    pub async fn drain_removals(&self) -> Result<usize> {
+        let mut removed = 0;
+        loop {
+            let mut tx = self.db.begin_write().await?;
+            let batch = db::file_removals::batch(&mut tx, BATCH as i64).await?;
+            if batch.is_empty() {
+                tx.commit().await?;
+                return Ok(removed);
+            }
+            let mut ids = Vec::with_capacity(batch.len());
+            for (id, names) in batch {
+                for name in names {
+                    if db::media::is_referenced(&mut tx, &name).await? {
+                        continue;
+                    }
+                    self.cache.forget(&name).await;
+                    match self.store.remove(&name).await {
+                        Ok(true) => removed += 1,
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::warn!(file = %name, error = %e, "could not remove a media file")
+                        }
+                    }
+                }
+                ids.push(id);
+            }
+            db::file_removals::done(&mut tx, &ids).await?;
+            tx.commit().await?;
+        }
     }
 }
 

@@ -63,7 +63,13 @@ impl EventHandler for MediaVisibility {
     fn handle(&self, event: &Event) {
         if matches!(
             event,
-            Event::CameraUpdated { .. } | Event::CameraDeleted { .. } | Event::CameraCreated { .. }
+            Event::CameraUpdated { .. }
+                | Event::CameraDeleted { .. }
+                | Event::CameraCreated { .. }
+                // A public row of shared bytes may have gone, leaving only private ones.
+                | Event::ImagesDeleted { .. }
+                | Event::VideoDeleted { .. }
+                | Event::TimelapseDeleted { .. }
         ) {
             self.forget();
         }

@@ -14,6 +14,7 @@ pub mod media_visibility;
 pub mod schedules;
 pub mod settings;
 pub mod stats;
+pub mod storage;
 pub mod timelapses;
 
 use std::time::Duration;

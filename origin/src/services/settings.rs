@@ -73,6 +73,25 @@ const KNOWN: &[Known] = &[
         check: |v| positive_integer_up_to(24 * 365)(v),
         expects: "an integer number of hours from 1 to 8760",
     },
+    // The site's retention (0: no limit); a camera's own policy overrides each.
+    Known {
+        key: "retention_images_days",
+        default: || Value::from(0),
+        check: |v| v.as_i64().is_some_and(|n| (0..=36_500).contains(&n)),
+        expects: "an integer number of days from 0 (keep forever) to 36500",
+    },
+    Known {
+        key: "retention_images_max_bytes",
+        default: || Value::from(0),
+        check: |v| v.as_i64().is_some_and(|n| n >= 0),
+        expects: "an integer number of bytes per camera, 0 for no cap",
+    },
+    Known {
+        key: "retention_videos_days",
+        default: || Value::from(0),
+        check: |v| v.as_i64().is_some_and(|n| (0..=36_500).contains(&n)),
+        expects: "an integer number of days from 0 (keep forever) to 36500",
+    },
 ];
 
 /// Whether a value names a time zone of the IANA database (`UTC`, `Europe/Paris`).
@@ -341,7 +360,11 @@ pub async fn put(
             )));
         }
     }
+    let retention_changed = changes.keys().any(|k| k.starts_with("retention_"));
     let (settings, _) = put_document(state, Table::Settings, preconditions, changes).await?;
+    if retention_changed {
+        state.storage.wake_retention();
+    }
     let etag = document_etag(settings.updated_at);
     Represented::json(settings, etag)
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use timelapser_core::resources::{CameraCounts, DashboardStats};
+use timelapser_core::resources::{CameraCounts, CameraStorage, DashboardStats, StorageSummary};
 
 use timelapser_core::keys;
 
@@ -38,13 +38,54 @@ pub async fn compute(state: &AppState, audience: Audience) -> Result<DashboardSt
     let storage = db::images::storage_bytes(&mut conn, public_only).await?
         + db::videos::storage_bytes(&mut conn, public_only).await?;
     let renders = db::videos::count_in_flight(&mut conn, public_only).await?;
+    let storage_summary = match audience {
+        Audience::Public => None,
+        Audience::SignedIn => Some(storage_summary(state, &mut conn).await?),
+    };
     Ok(DashboardStats {
         cameras,
         images_total: images_total as u64,
         images_today: images_today as u64,
         storage_bytes: storage as u64,
         renders_in_flight: renders as u64,
+        storage: storage_summary,
     })
+}
+
+/// The media disk, each camera's share, and the days left at the last 24 hours' rate.
+async fn storage_summary(
+    state: &AppState,
+    conn: &mut sqlx::AnyConnection,
+) -> Result<StorageSummary> {
+    let (free_bytes, total_bytes) = state.media.disk_space().unwrap_or((0, 0));
+    let threshold_bytes = state.config.min_free.threshold(total_bytes);
+    let day_ago = to_micros(Utc::now() - chrono::Duration::days(1));
+    let mut cameras = Vec::new();
+    for (camera_id, name, images, bytes) in db::cameras::storage(conn).await? {
+        cameras.push(CameraStorage {
+            camera_id,
+            name,
+            images: images.max(0) as u64,
+            bytes: bytes.max(0) as u64,
+            bytes_per_day: db::images::bytes_since(conn, camera_id, day_ago)
+                .await?
+                .max(0) as u64,
+        });
+    }
+    let bytes_per_day: u64 = cameras.iter().map(|c| c.bytes_per_day).sum();
+    Ok(StorageSummary {
+        free_bytes,
+        total_bytes,
+        threshold_bytes,
+        bytes_per_day,
+        days_left: days_left(free_bytes, threshold_bytes, bytes_per_day),
+        cameras,
+    })
+}
+
+/// Whole days until `free` falls to `threshold` at `per_day`; `None` without growth.
+pub fn days_left(free: u64, threshold: u64, per_day: u64) -> Option<u64> {
+    (per_day > 0).then(|| free.saturating_sub(threshold) / per_day)
 }
 
 /// When the day that holds `now` began in `zone`: its local midnight, or, where a DST change
@@ -77,6 +118,13 @@ mod tests {
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn days_left_at_the_current_rate() {
+        assert_eq!(days_left(10_000, 1_000, 3_000), Some(3));
+        assert_eq!(days_left(500, 1_000, 3_000), Some(0), "already below");
+        assert_eq!(days_left(10_000, 1_000, 0), None, "nothing captured");
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //!   and 304.
 //! - [`captures`]: 1920x1080 JPEG uploads per second, thumbnails included.
 //! - [`concurrent`]: 200 captures at once on SQLite and on PostgreSQL.
+//! - [`prune`]: 100,000 images pruned by retention while captures run: the prune rate, and
+//!   capture latency during the prune against the same captures without it.
 //! - [`sse`]: 10,000 SSE clients of one origin: memory per connection, broadcast latency,
 //!   deliveries per second, lost and duplicated events.
 //! - [`offload`]: what a gallery workload through the edge asks of the origin.
@@ -23,6 +25,7 @@ mod criterion;
 mod frames;
 mod media;
 mod offload;
+mod prune;
 mod render;
 mod report;
 mod sse;
@@ -48,6 +51,8 @@ pub enum Part {
     Captures,
     /// 200 captures at once, on SQLite and on PostgreSQL.
     Concurrent,
+    /// 100,000 images pruned by retention while captures run.
+    Prune,
     /// 10,000 SSE clients.
     Sse,
     /// Origin offload of a gallery workload through the edge.
@@ -65,6 +70,7 @@ pub fn bench(root: &Path, parts: &[Part]) -> Result<()> {
         Part::Media,
         Part::Captures,
         Part::Concurrent,
+        Part::Prune,
         Part::Sse,
         Part::Offload,
         Part::Render,
@@ -108,6 +114,11 @@ pub fn bench(root: &Path, parts: &[Part]) -> Result<()> {
         tools::require_postgres()?;
         let c = runtime.block_on(concurrent::measure(&origin_bin, &work))?;
         write(concurrent::HEADING, concurrent::report(&c, &run_info))?;
+    }
+    if parts.contains(&Part::Prune) {
+        tools::ensure_apt_packages(&[("sqlite3", "sqlite3")])?;
+        let p = runtime.block_on(prune::measure(&origin_bin, &work))?;
+        write(prune::HEADING, prune::report(&p, &run_info))?;
     }
     if parts.contains(&Part::Sse) {
         let s = runtime.block_on(sse::measure(&origin_bin, &work))?;
