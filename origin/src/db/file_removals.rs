@@ -6,18 +6,24 @@ use sqlx::{AnyConnection, Row};
 use timelapser_core::paths::{MediaKind, MediaName};
 
 /// Queues the files of these hashes: an image's original and thumbnail (`MediaKind::Image`),
-/// or a video.
+/// or a video. One statement per few hundred hashes.
 pub async fn enqueue(
     conn: &mut AnyConnection,
     kind: MediaKind,
     sha256s: impl IntoIterator<Item = &str>,
 ) -> Result<(), sqlx::Error> {
-    for sha256 in sha256s {
-        sqlx::query("INSERT INTO file_removals (kind, sha256) VALUES ($1, $2)")
-            .bind(kind.folder())
-            .bind(sha256)
-            .execute(&mut *conn)
-            .await?;
+    let sha256s: Vec<&str> = sha256s.into_iter().collect();
+    for chunk in sha256s.chunks(500) {
+        let values = (0..chunk.len())
+            .map(|i| format!("($1, ${})", i + 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("INSERT INTO file_removals (kind, sha256) VALUES {values}");
+        let mut query = sqlx::query(&sql).bind(kind.folder());
+        for sha256 in chunk {
+            query = query.bind(*sha256);
+        }
+        query.execute(&mut *conn).await?;
     }
     Ok(())
 }

@@ -73,33 +73,50 @@ impl MediaFiles<'_> {
         let mut removed = 0;
         loop {
             let mut tx = self.db.begin_write().await?;
-            let batch = db::file_removals::batch(&mut tx, BATCH as i64).await?;
+            let batch = db::file_removals::batch(&mut tx, REMOVALS_PER_TRANSACTION).await?;
             if batch.is_empty() {
                 tx.commit().await?;
                 return Ok(removed);
             }
-            let mut ids = Vec::with_capacity(batch.len());
-            for (id, names) in batch {
-                for name in names {
-                    if db::media::is_referenced(&mut tx, &name).await? {
-                        continue;
-                    }
-                    self.cache.forget(&name).await;
-                    match self.store.remove(&name).await {
-                        Ok(true) => removed += 1,
-                        Ok(false) => {}
-                        Err(e) => {
-                            tracing::warn!(file = %name, error = %e, "could not remove a media file")
-                        }
+            let names: Vec<MediaName> = batch.iter().flat_map(|(_, n)| n.clone()).collect();
+            let hashes = |video: bool| -> Vec<&str> {
+                names
+                    .iter()
+                    .filter(|n| (n.kind == MediaKind::Video) == video)
+                    .map(MediaName::sha256)
+                    .collect()
+            };
+            let images_use =
+                db::media::referenced_among(&mut tx, MediaKind::Image, &hashes(false)).await?;
+            let videos_use =
+                db::media::referenced_among(&mut tx, MediaKind::Video, &hashes(true)).await?;
+            for name in &names {
+                let used = match name.kind {
+                    MediaKind::Video => &videos_use,
+                    MediaKind::Image | MediaKind::Thumbnail => &images_use,
+                };
+                if used.contains(name.sha256()) {
+                    continue;
+                }
+                self.cache.forget(name).await;
+                match self.store.remove(name).await {
+                    Ok(true) => removed += 1,
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(file = %name, error = %e, "could not remove a media file")
                     }
                 }
-                ids.push(id);
             }
+            let ids: Vec<i64> = batch.iter().map(|(id, _)| *id).collect();
             db::file_removals::done(&mut tx, &ids).await?;
             tx.commit().await?;
         }
     }
 }
+
+/// Queued removals worked off per transaction: the writer lock is held for one query and
+/// at most twice as many unlinks.
+const REMOVALS_PER_TRANSACTION: i64 = 100;
 
 /// Removes media files no row refers to and that are older than `grace` (so a file an
 /// upload or render has just moved into place, before its row commits, is left alone).

@@ -46,8 +46,8 @@ use crate::error::{Error, Result};
 use crate::event_log::{log_event, log_event_for};
 use crate::state::AppState;
 
-/// Rows deleted per transaction.
-pub const BATCH: i64 = 500;
+/// Rows deleted per transaction (a capture waits for at most one).
+pub const BATCH: i64 = 250;
 
 /// What the storage lifecycle keeps between calls: its wake-ups, the disk-pressure lock and
 /// whether the disk is out of prunable frames.

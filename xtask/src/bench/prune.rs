@@ -6,7 +6,7 @@
 //! 256-byte original and thumbnail each, rows inserted by Debian's `sqlite3` in one
 //! transaction, the camera's counters set to match), captured 30 days ago. A policy of one
 //! day (`PUT /api/cameras/{id}/retention`) wakes the retention sweeper, which deletes them
-//! 500 rows per write transaction and then their files. The prune lasts from the PUT until
+//! 250 rows per write transaction and then their files. The prune lasts from the PUT until
 //! the camera reports no image and none of its files is left.
 
 use std::collections::HashSet;
@@ -484,9 +484,9 @@ pub fn report(p: &PruneResults, run: &Run) -> String {
     format!(
         "{today}, {host}.\n\n{IMAGES} images of one camera, captured 30 days ago, deleted by retention \
          on the release origin (SQLite, WAL; not pinned): `PUT /api/cameras/{{id}}/retention` \
-         `{{\"images_days\": 1}}` wakes the sweeper, which deletes 500 rows per write transaction \
+         `{{\"images_days\": 1}}` wakes the sweeper, which deletes 250 rows per write transaction \
          (the rows, the camera's counters, an `images_deleted` event and the queued file \
-         removals), then their files. The images were seeded while the origin was stopped (a \
+         removals), then their files (100 queued removals per transaction). The images were seeded while the origin was stopped (a \
          {SEED_BYTES}-byte original and thumbnail each, rows inserted with `sqlite3`). The prune \
          lasts from the PUT until the camera reports no image and none of its {files} files is \
          left; afterwards the media folders hold the other camera's files only. Meanwhile another \
