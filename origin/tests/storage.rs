@@ -177,7 +177,10 @@ async fn sweep(origin: &TestOrigin) -> timelapser_origin::services::storage::Ret
         {
             return report;
         }
-        assert!(tokio::time::Instant::now() < deadline, "another sweep ran for 20 s");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "another sweep ran for 20 s"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
