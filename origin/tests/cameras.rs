@@ -225,12 +225,28 @@ on_both!(
             StatusCode::NOT_FOUND,
         )
         .await;
-        // The frame B shares is kept; A's own frame is gone.
+        // Its media goes in the background: the frame B shares is kept; A's own frame goes.
+        origin
+            .wait_for_log("the camera's images deleted", |log| {
+                log.iter().any(|e| {
+                    e.1 == "images_deleted"
+                        && e.2["camera_id"] == a
+                        && e.2["reason"] == "camera_deleted"
+                        && e.2["image_ids"].as_array().unwrap().len() == 2
+                })
+            })
+            .await;
         assert_eq!(origin.media_files("images").len(), 1);
         assert_eq!(origin.media_files("thumbnails").len(), 1);
         let events = origin.events_after(0).await;
-        assert_eq!(events.last().unwrap().1, "camera_deleted");
-        assert_eq!(events.last().unwrap().2, json!({"camera_id": a}));
+        let deleted = events.iter().position(|e| e.1 == "camera_deleted").unwrap();
+        assert_eq!(events[deleted].2, json!({"camera_id": a}));
+        assert!(
+            events[deleted + 1..]
+                .iter()
+                .all(|e| e.1 == "images_deleted"),
+            "only the deletion of its images follows: {events:?}"
+        );
         let stats: Value = origin
             .get("/api/dashboard/stats")
             .await

@@ -655,7 +655,18 @@ async fn a_small_disk_prunes_then_refuses_then_recovers() {
     })
     .await;
     let (camera, token) = origin.create_camera("Cliff").await;
-    let frame = |seed: u32| common::jpeg(1280, 720, seed);
+    // One picture, made distinct per capture by a JPEG comment (generating each in a debug
+    // build would take most of the test's time).
+    let picture = common::jpeg(1280, 720, 1);
+    let frame = |seed: u32| {
+        let note = format!("frame {seed}");
+        let mut jpeg = picture[..2].to_vec(); // SOI
+        jpeg.extend_from_slice(&[0xFF, 0xFE]); // COM
+        jpeg.extend_from_slice(&((note.len() + 2) as u16).to_be_bytes());
+        jpeg.extend_from_slice(note.as_bytes());
+        jpeg.extend_from_slice(&picture[2..]);
+        jpeg
+    };
     let frame_bytes = frame(1).len();
     // Enough frames to fill the disk twice over: every capture succeeds, the oldest go.
     let total = 2 * 18 * 1024 * 1024 / frame_bytes + 10;
