@@ -356,6 +356,33 @@ async fn catch_mid_way(
     assert!(left > 0, "the deletion finished before the kill");
 }
 
+/// Kills the origin (its writers held back mid-way), checks that no row lacks its files, and
+/// starts it again on the same data.
+async fn kill_and_restart(
+    origin: OriginProcess,
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    dir: &Path,
+    url: Option<&str>,
+) -> OriginProcess {
+    kill(origin);
+    release_writers(conn, backend).await;
+    assert_no_row_without_its_files(conn, dir).await;
+    spawn(dir, url).await
+}
+
+/// Waits (at most 60 s) until `sql`, bound to `id`, counts nothing.
+async fn wait_for_none(conn: &mut sqlx::AnyConnection, sql: &str, id: i64, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count(conn, sql, id).await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not finish within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn killed_mid_delete(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let (url, pg_name) = match backend {
@@ -401,28 +428,11 @@ async fn killed_mid_delete(backend: Backend) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     catch_mid_way(&mut conn, backend, IMAGES, doomed, i64::from(FRAMES) + 3).await;
-    kill(origin);
-    release_writers(&mut conn, backend).await;
-    assert_no_row_without_its_files(&mut conn, dir.path()).await;
-
-    // Restarted, it finishes: the camera's rows and its own files are gone.
-    let origin = spawn(dir.path(), url.as_deref()).await;
+    let origin = kill_and_restart(origin, &mut conn, backend, dir.path(), url.as_deref()).await;
     let base = format!("http://{}", origin.addr);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while count(
-        &mut conn,
-        "SELECT CAST(COUNT(*) AS BIGINT) FROM cameras WHERE id = $1",
-        doomed,
-    )
-    .await
-        > 0
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the deletion did not resume within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // It finishes: the camera's row goes.
+    const CAMERA: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM cameras WHERE id = $1";
+    wait_for_none(&mut conn, CAMERA, doomed, "the camera's deletion").await;
 
     // 2. Killed during a large retention prune.
     let r = client
@@ -434,31 +444,12 @@ async fn killed_mid_delete(backend: Backend) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     catch_mid_way(&mut conn, backend, IMAGES, old, i64::from(FRAMES)).await;
-    kill(origin);
-    release_writers(&mut conn, backend).await;
-    assert_no_row_without_its_files(&mut conn, dir.path()).await;
-    let origin = spawn(dir.path(), url.as_deref()).await;
+    let origin = kill_and_restart(origin, &mut conn, backend, dir.path(), url.as_deref()).await;
     let base = format!("http://{}", origin.addr);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while count(&mut conn, IMAGES, old).await > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "retention did not resume within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_none(&mut conn, IMAGES, old, "retention").await;
     // The queue is worked off, and no file is left that no row refers to.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while sqlx::query_as::<_, (i64,)>("SELECT CAST(COUNT(*) AS BIGINT) FROM file_removals")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap()
-        .0
-        > 0
-    {
-        assert!(Instant::now() < deadline, "file removals left queued");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    const QUEUED: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM file_removals WHERE id > $1";
+    wait_for_none(&mut conn, QUEUED, 0, "the file removals").await;
     let rows: std::collections::BTreeSet<String> =
         sqlx::query_as::<_, (String,)>("SELECT sha256 FROM images")
             .fetch_all(&mut conn)

@@ -256,6 +256,17 @@ async fn require_camera(state: &AppState, camera_id: i64) -> Result<()> {
     }
 }
 
+/// A timelapse whose camera is not being deleted; 404 otherwise.
+async fn timelapse_of_a_camera(
+    conn: &mut sqlx::AnyConnection,
+    id: i64,
+) -> Result<db::timelapses::TimelapseRow> {
+    match db::timelapses::get(conn, id).await? {
+        Some(t) if db::cameras::exists(conn, t.camera_id).await? => Ok(t),
+        _ => Err(Error::not_found("timelapse", id)),
+    }
+}
+
 /// `PATCH /api/timelapses/{id}` `{name?, protected?}`: logs `timelapse_updated` when
 /// something changed.
 pub async fn update_timelapse(
@@ -264,26 +275,10 @@ pub async fn update_timelapse(
     name: Option<&str>,
     protected: Option<bool>,
 ) -> Result<Timelapse> {
-    let name = name
-        .map(|n| {
-            let n = n.trim();
-            if n.is_empty() || n.chars().count() > 100 {
-                Err(Error::Unprocessable(
-                    "name: 1 to 100 characters are required".into(),
-                ))
-            } else {
-                Ok(n.to_owned())
-            }
-        })
-        .transpose()?;
+    let name = name.map(super::cameras::validate_name).transpose()?;
     let now = db::now();
     let mut tx = state.db.begin_write().await?;
-    let current = db::timelapses::get(&mut tx, id)
-        .await?
-        .ok_or_else(|| Error::not_found("timelapse", id))?;
-    if !db::cameras::exists(&mut tx, current.camera_id).await? {
-        return Err(Error::not_found("timelapse", id));
-    }
+    let current = timelapse_of_a_camera(&mut tx, id).await?;
     let name = name.unwrap_or_else(|| current.name.clone());
     let protected = protected.unwrap_or(current.protected);
     if name == current.name && protected == current.protected {
@@ -316,13 +311,7 @@ pub async fn update_timelapse(
 pub async fn delete_timelapse(state: &AppState, id: i64, with_frames: bool) -> Result<()> {
     let timelapse = {
         let mut conn = state.db.pool().acquire().await?;
-        let t = db::timelapses::get(&mut conn, id)
-            .await?
-            .ok_or_else(|| Error::not_found("timelapse", id))?;
-        if !db::cameras::exists(&mut conn, t.camera_id).await? {
-            return Err(Error::not_found("timelapse", id));
-        }
-        t
+        timelapse_of_a_camera(&mut conn, id).await?
     };
     if timelapse.status == "running" {
         return Err(Error::Conflict(format!(
