@@ -236,6 +236,15 @@ on_both!(
                 })
             })
             .await;
+        // Its files go after the rows' transaction commits.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        while origin.media_files("images").len() > 1 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "A's own frame is still on disk after 20 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         assert_eq!(origin.media_files("images").len(), 1);
         assert_eq!(origin.media_files("thumbnails").len(), 1);
         let events = origin.events_after(0).await;

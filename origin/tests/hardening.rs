@@ -274,8 +274,18 @@ on_both!(
                 .await
                 .unwrap();
             assert_eq!(r.status(), StatusCode::NO_CONTENT);
-            // With the last row gone, so are the files.
+            // The camera is gone at once (its media with it, for readers); with the last row
+            // gone, so are the files, removed in the background.
             assert_eq!(origin.get(path).await.status(), StatusCode::NOT_FOUND);
+            let file = format!("{}.jpg", image["sha256"].as_str().unwrap());
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            while origin.media_files("images").contains(&file) {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "trial {trial}: {file} still on disk after 20 s"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         }
     }
 );

@@ -148,18 +148,31 @@ fn hashes_on_disk(data_dir: &Path, folder: &str) -> BTreeSet<String> {
 }
 
 /// Files and rows agree: an original and a thumbnail for every row, nothing else, and no
-/// removal left queued.
+/// removal left queued. Waits (at most 20 s) for a background deletion's files, which go
+/// after its rows' transaction commits.
 async fn assert_files_match_rows(origin: &TestOrigin) {
-    let rows = stored_hashes(origin).await;
     let data_dir = &origin.state().config.data_dir;
-    assert_eq!(hashes_on_disk(data_dir, "images"), rows, "originals");
-    assert_eq!(hashes_on_disk(data_dir, "thumbnails"), rows, "thumbnails");
-    let mut conn = origin.state().db.pool().acquire().await.unwrap();
-    let (queued,): (i64,) = sqlx::query_as("SELECT CAST(COUNT(*) AS BIGINT) FROM file_removals")
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
-    assert_eq!(queued, 0, "no file removal left queued");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let rows = stored_hashes(origin).await;
+        let mut conn = origin.state().db.pool().acquire().await.unwrap();
+        let (queued,): (i64,) =
+            sqlx::query_as("SELECT CAST(COUNT(*) AS BIGINT) FROM file_removals")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+        let originals = hashes_on_disk(data_dir, "images");
+        let thumbnails = hashes_on_disk(data_dir, "thumbnails");
+        if queued == 0 && originals == rows && thumbnails == rows {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "after 20 s: {queued} removals queued; rows {rows:?}, originals {originals:?}, \
+             thumbnails {thumbnails:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn deleted_ids(log: &[(i64, String, Value)], reason: &str) -> BTreeSet<i64> {
