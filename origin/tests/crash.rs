@@ -82,15 +82,35 @@ fn assert_media_consistent(data_dir: &Path) {
     );
 }
 
-async fn run(backend: Backend) {
-    let dir = tempfile::tempdir().unwrap();
-    let (url, pg_name) = match backend {
+/// A database for a test's origin: SQLite in its data directory (`None`), or a fresh
+/// PostgreSQL database (its URL and name, to drop at the end).
+async fn database_for(backend: Backend) -> (Option<String>, Option<String>) {
+    match backend {
         Backend::Sqlite => (None, None),
         Backend::Postgres => {
             let (url, name) = common::fresh_postgres_database().await;
             (Some(url), Some(name))
         }
-    };
+    }
+}
+
+/// Every image's original and thumbnail is served (200).
+async fn assert_images_serve(client: &reqwest::Client, base: &str, images: &[Value]) {
+    for image in images {
+        for key in ["url", "thumbnail_url"] {
+            let r = client
+                .get(format!("{base}{}", image[key].as_str().unwrap()))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{}", image[key]);
+        }
+    }
+}
+
+async fn run(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, pg_name) = database_for(backend).await;
     let client = reqwest::Client::new();
     let origin = spawn(dir.path(), url.as_deref()).await;
     let base = format!("http://{}", origin.addr);
@@ -222,17 +242,8 @@ async fn run(backend: Backend) {
         camera["image_count"].as_u64().unwrap() as usize,
         items.len()
     );
-    for image in items {
-        // No row without its files, and the files serve.
-        for key in ["url", "thumbnail_url"] {
-            let r = client
-                .get(format!("{base}{}", image[key].as_str().unwrap()))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), StatusCode::OK, "{}", image[key]);
-        }
-    }
+    // No row without its files, and the files serve.
+    assert_images_serve(&client, &base, items).await;
     assert_media_consistent(dir.path());
     kill(origin);
     if let Some(name) = pg_name {
@@ -385,13 +396,7 @@ async fn wait_for_none(conn: &mut sqlx::AnyConnection, sql: &str, id: i64, what:
 
 async fn killed_mid_delete(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (url, pg_name) = match backend {
-        Backend::Sqlite => (None, None),
-        Backend::Postgres => {
-            let (url, name) = common::fresh_postgres_database().await;
-            (Some(url), Some(name))
-        }
-    };
+    let (url, pg_name) = database_for(backend).await;
     let origin = spawn(dir.path(), url.as_deref()).await;
     let base = format!("http://{}", origin.addr);
     let client = reqwest::Client::new();
@@ -479,14 +484,7 @@ async fn killed_mid_delete(backend: Backend) {
         .json()
         .await
         .unwrap();
-    for image in page["items"].as_array().unwrap() {
-        let r = client
-            .get(format!("{base}{}", image["url"].as_str().unwrap()))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-    }
+    assert_images_serve(&client, &base, page["items"].as_array().unwrap()).await;
     assert_media_consistent(dir.path());
     drop(conn);
     kill(origin);

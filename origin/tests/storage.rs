@@ -374,6 +374,62 @@ on_both!(deletes_remove_rows_and_their_files_only, |origin| {
     let middle2 = capture_at(origin, a, &a_token, 12, Some(now - minute * 15)).await;
     let id = |v: &Value| v["id"].as_i64().unwrap();
 
+    // Without the admin token every storage write is 401, before any body is read; an
+    // oversized policy is 413; nothing changes.
+    let t = 1; // no timelapse needed: the token is checked first
+    for (method, path) in [
+        (
+            reqwest::Method::DELETE,
+            format!("/api/images/{}", id(&early)),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/api/cameras/{a}/images?from=2026-01-01T00:00:00Z"),
+        ),
+        (reqwest::Method::PUT, format!("/api/cameras/{a}/retention")),
+        (reqwest::Method::PATCH, format!("/api/timelapses/{t}")),
+        (reqwest::Method::DELETE, format!("/api/timelapses/{t}")),
+    ] {
+        let r = origin
+            .client
+            .request(method.clone(), origin.url(&path))
+            .bearer_auth(&a_token)
+            .json(&json!({ "protected": true }))
+            .send()
+            .await
+            .unwrap();
+        problem(r, StatusCode::FORBIDDEN).await;
+        let r = origin
+            .client
+            .request(method, origin.url(&path))
+            .send()
+            .await
+            .unwrap();
+        problem(r, StatusCode::UNAUTHORIZED).await;
+    }
+    let r = origin
+        .client
+        .put(origin.url(&format!("/api/cameras/{a}/retention")))
+        .bearer_auth(ADMIN)
+        .header("content-type", "application/json")
+        .body(vec![b' '; 65 * 1024])
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::PAYLOAD_TOO_LARGE).await;
+    assert_eq!(image_ids(origin, a).await.len(), 4);
+    let policy: Value = admin(
+        origin,
+        reqwest::Method::GET,
+        &format!("/api/cameras/{a}/retention"),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert!(policy["images_days"].is_null(), "unchanged: {policy}");
+
     // What each camera stores, and the days left, for signed-in people only.
     let bearer = format!("Bearer {ADMIN}");
     let stats: Value = origin

@@ -34,12 +34,15 @@ pub struct CameraRow {
     pub public: bool,
 }
 
-const SELECT: &str = "SELECT c.id, c.name, c.status, c.status_message, c.image_count, \
-    c.last_capture_at, c.last_seen_at, c.created_at, c.updated_at, c.public, \
-    i.id AS i_id, i.camera_id AS i_camera_id, i.timelapse_id AS i_timelapse_id, \
-    i.captured_at AS i_captured_at, i.width AS i_width, i.height AS i_height, \
-    i.bytes AS i_bytes, i.thumbnail_bytes AS i_thumbnail_bytes, i.sha256 AS i_sha256 \
-    FROM cameras c LEFT JOIN images i ON i.id = c.latest_image_id WHERE c.deleting = 0";
+/// Cameras (not being deleted) joined with their latest image (`i_` columns).
+static SELECT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT c.id, c.name, c.status, c.status_message, c.image_count, c.last_capture_at, \
+         c.last_seen_at, c.created_at, c.updated_at, c.public, {} \
+         FROM cameras c LEFT JOIN images i ON i.id = c.latest_image_id WHERE c.deleting = 0",
+        super::images::PREFIXED_COLUMNS
+    )
+});
 
 impl CameraRow {
     fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
@@ -101,7 +104,7 @@ pub async fn insert(
 
 /// One camera with its latest image.
 pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<CameraRow>, sqlx::Error> {
-    let row = sqlx::query(&format!("{SELECT} AND c.id = $1"))
+    let row = sqlx::query(&format!("{} AND c.id = $1", *SELECT))
         .bind(id)
         .fetch_optional(conn)
         .await?;
@@ -110,7 +113,7 @@ pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<CameraRow>,
 
 /// Every camera, by id.
 pub async fn list(conn: &mut AnyConnection) -> Result<Vec<CameraRow>, sqlx::Error> {
-    let rows = sqlx::query(&format!("{SELECT} ORDER BY c.id"))
+    let rows = sqlx::query(&format!("{} ORDER BY c.id", *SELECT))
         .fetch_all(conn)
         .await?;
     rows.iter().map(CameraRow::from_row).collect()

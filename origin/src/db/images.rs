@@ -247,16 +247,6 @@ pub async fn storage_bytes(
     row.try_get("total")
 }
 
-/// Whether any image still refers to these bytes (before deleting the files).
-pub async fn sha256_in_use(conn: &mut AnyConnection, sha256: &str) -> Result<bool, sqlx::Error> {
-    super::exists(
-        conn,
-        "SELECT 1 FROM images WHERE sha256 = $1",
-        sha256.to_owned(),
-    )
-    .await
-}
-
 /// Whether a public camera shows these bytes (so everyone may fetch them).
 pub async fn sha256_public(conn: &mut AnyConnection, sha256: &str) -> Result<bool, sqlx::Error> {
     super::exists(
@@ -491,19 +481,20 @@ pub async fn delete(conn: &mut AnyConnection, ids: &[i64]) -> Result<u64, sqlx::
     Ok(done.rows_affected())
 }
 
-/// Bytes (originals and thumbnails) a camera captured at or after `since` (micros).
-pub async fn bytes_since(
+/// Bytes (originals and thumbnails) each camera captured at or after `since` (micros), in
+/// one query (the `images_captured` index holds the range).
+pub async fn bytes_since_by_camera(
     conn: &mut AnyConnection,
-    camera_id: i64,
     since: i64,
-) -> Result<i64, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT CAST(COALESCE(SUM(bytes + thumbnail_bytes), 0) AS BIGINT) AS b FROM images \
-         WHERE camera_id = $1 AND captured_at >= $2",
+) -> Result<std::collections::HashMap<i64, i64>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT camera_id, CAST(SUM(bytes + thumbnail_bytes) AS BIGINT) AS b FROM images \
+         WHERE captured_at >= $1 GROUP BY camera_id",
     )
-    .bind(camera_id)
     .bind(since)
-    .fetch_one(conn)
+    .fetch_all(conn)
     .await?;
-    row.try_get("b")
+    rows.iter()
+        .map(|r| Ok((r.try_get("camera_id")?, r.try_get("b")?)))
+        .collect()
 }

@@ -13,6 +13,7 @@
 //! on PostgreSQL it makes event ids commit in increasing order across every replica: a writer
 //! takes its ids while holding the lock and keeps it until its commit.
 
+pub mod camera_documents;
 pub mod cameras;
 pub mod edge_purges;
 pub mod events;
@@ -20,8 +21,6 @@ pub mod file_removals;
 pub mod images;
 pub mod key_values;
 pub mod media;
-pub mod retention_policies;
-pub mod schedules;
 pub mod timelapses;
 pub mod users;
 pub mod videos;

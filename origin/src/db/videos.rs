@@ -261,16 +261,6 @@ pub async fn sha256s_of_camera(
     rows.iter().map(|r| r.try_get("sha256")).collect()
 }
 
-/// Whether another video row refers to these bytes.
-pub async fn sha256_in_use(conn: &mut AnyConnection, sha256: &str) -> Result<bool, sqlx::Error> {
-    super::exists(
-        conn,
-        "SELECT 1 FROM videos WHERE sha256 = $1",
-        sha256.to_owned(),
-    )
-    .await
-}
-
 /// Renders interrupted by a stop go back to the queue; returns every queued id, oldest first.
 pub async fn requeue_interrupted(
     conn: &mut AnyConnection,

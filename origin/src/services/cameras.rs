@@ -62,7 +62,14 @@ pub async fn create(state: &AppState, name: &str) -> Result<CreatedCamera> {
     let now = db::now();
     let mut tx = state.db.begin_write().await?;
     let id = db::cameras::insert(&mut tx, &name, &auth::hash_token(&token), to_micros(now)).await?;
-    db::schedules::put(&mut tx, id, &schedule, to_micros(now)).await?;
+    db::camera_documents::put(
+        &mut tx,
+        db::camera_documents::Table::Schedules,
+        id,
+        &schedule,
+        to_micros(now),
+    )
+    .await?;
     let camera = db::cameras::get(&mut tx, id)
         .await?
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("camera {id} vanished")))?

@@ -46,26 +46,13 @@ impl<'a> MediaFiles<'a> {
         let mut removed = 0;
         for batch in names.chunks(BATCH) {
             let mut tx = self.db.begin_write().await?;
-            for name in batch {
-                if db::media::is_referenced(&mut tx, name).await? {
-                    continue;
-                }
-                self.cache.forget(name).await;
-                match self.store.remove(name).await {
-                    Ok(_) => removed += 1,
-                    Err(e) => {
-                        tracing::warn!(file = %name, error = %e, "could not remove a media file")
-                    }
-                }
-            }
+            removed += self.remove_unused(&mut tx, batch).await?;
             // Nothing was written: the transaction only held the lock.
             tx.commit().await?;
         }
         Ok(removed)
     }
-}
 
-impl MediaFiles<'_> {
     /// Works off the queue of files whose rows were deleted (`file_removals`, written in the
     /// deleting transaction): each file goes if no row refers to it any more, and its entry
     /// with it, under the writer lock, a batch at a time. Returns how many files went.
@@ -79,38 +66,44 @@ impl MediaFiles<'_> {
                 return Ok(removed);
             }
             let names: Vec<MediaName> = batch.iter().flat_map(|(_, n)| n.clone()).collect();
-            let hashes = |video: bool| -> Vec<&str> {
-                names
-                    .iter()
-                    .filter(|n| (n.kind == MediaKind::Video) == video)
-                    .map(MediaName::sha256)
-                    .collect()
-            };
-            let images_use =
-                db::media::referenced_among(&mut tx, MediaKind::Image, &hashes(false)).await?;
-            let videos_use =
-                db::media::referenced_among(&mut tx, MediaKind::Video, &hashes(true)).await?;
-            for name in &names {
-                let used = match name.kind {
-                    MediaKind::Video => &videos_use,
-                    MediaKind::Image | MediaKind::Thumbnail => &images_use,
-                };
-                if used.contains(name.sha256()) {
-                    continue;
-                }
-                self.cache.forget(name).await;
-                match self.store.remove(name).await {
-                    Ok(true) => removed += 1,
-                    Ok(false) => {}
-                    Err(e) => {
-                        tracing::warn!(file = %name, error = %e, "could not remove a media file")
-                    }
-                }
-            }
+            removed += self.remove_unused(&mut tx, &names).await?;
             let ids: Vec<i64> = batch.iter().map(|(id, _)| *id).collect();
             db::file_removals::done(&mut tx, &ids).await?;
             tx.commit().await?;
         }
+    }
+
+    /// Removes those of `names` no row refers to, asking which are in use with one query per
+    /// table; `tx` holds the writer lock. Returns how many files went.
+    async fn remove_unused(&self, tx: &mut db::WriteTx, names: &[MediaName]) -> Result<usize> {
+        let hashes = |videos: bool| -> Vec<&str> {
+            names
+                .iter()
+                .filter(|n| (n.kind == MediaKind::Video) == videos)
+                .map(MediaName::sha256)
+                .collect()
+        };
+        let images_use = db::media::referenced_among(tx, MediaKind::Image, &hashes(false)).await?;
+        let videos_use = db::media::referenced_among(tx, MediaKind::Video, &hashes(true)).await?;
+        let mut removed = 0;
+        for name in names {
+            let used = match name.kind {
+                MediaKind::Video => &videos_use,
+                MediaKind::Image | MediaKind::Thumbnail => &images_use,
+            };
+            if used.contains(name.sha256()) {
+                continue;
+            }
+            self.cache.forget(name).await;
+            match self.store.remove(name).await {
+                Ok(true) => removed += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(file = %name, error = %e, "could not remove a media file")
+                }
+            }
+        }
+        Ok(removed)
     }
 }
 

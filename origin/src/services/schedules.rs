@@ -15,6 +15,9 @@ use crate::error::{Error, Result};
 use crate::event_log::log_event;
 use crate::state::AppState;
 
+/// Where schedules are kept.
+const SCHEDULES: db::camera_documents::Table = db::camera_documents::Table::Schedules;
+
 /// The composite tag of a camera's schedule: the camera and the schedule's modification time.
 pub fn schedule_etag(schedule: &CameraSchedule) -> EntityTag {
     EntityTag::composite_with_timestamp(schedule.camera_id, schedule.updated_at)
@@ -31,7 +34,7 @@ pub async fn default_for_new_camera(state: &AppState) -> Result<Schedule> {
     ))
 }
 
-fn decode(camera_id: i64, row: db::schedules::ScheduleRow) -> Result<CameraSchedule> {
+fn decode(camera_id: i64, row: db::camera_documents::CameraDocument) -> Result<CameraSchedule> {
     let schedule: Schedule = serde_json::from_str(&row.document).map_err(|e| {
         Error::Internal(anyhow::anyhow!("camera {camera_id}'s stored schedule: {e}"))
     })?;
@@ -45,7 +48,7 @@ fn decode(camera_id: i64, row: db::schedules::ScheduleRow) -> Result<CameraSched
 /// A camera's schedule.
 pub async fn get(state: &AppState, camera_id: i64) -> Result<Represented<CameraSchedule>> {
     let mut conn = state.db.pool().acquire().await?;
-    let row = db::schedules::get(&mut conn, camera_id)
+    let row = db::camera_documents::get(&mut conn, SCHEDULES, camera_id)
         .await?
         .ok_or_else(|| Error::not_found("camera", camera_id))?;
     let schedule = decode(camera_id, row)?;
@@ -94,7 +97,7 @@ pub async fn put(
     let now = db::now();
     let mut tx = state.db.begin_write().await?;
     // Read inside the write lock, so the precondition holds until the commit.
-    let current = db::schedules::get(&mut tx, camera_id)
+    let current = db::camera_documents::get(&mut tx, SCHEDULES, camera_id)
         .await?
         .ok_or_else(|| Error::not_found("camera", camera_id))?;
     let current = decode(camera_id, current)?;
@@ -111,7 +114,7 @@ pub async fn put(
         return Represented::json(current, etag);
     }
     let document = serde_json::to_string(&schedule).map_err(|e| Error::Internal(e.into()))?;
-    db::schedules::put(&mut tx, camera_id, &document, to_micros(now)).await?;
+    db::camera_documents::put(&mut tx, SCHEDULES, camera_id, &document, to_micros(now)).await?;
     let updated = CameraSchedule {
         camera_id,
         schedule,

@@ -60,18 +60,18 @@ async fn storage_summary(
     let (free_bytes, total_bytes) = state.media.disk_space().unwrap_or((0, 0));
     let threshold_bytes = state.config.min_free.threshold(total_bytes);
     let day_ago = to_micros(Utc::now() - chrono::Duration::days(1));
-    let mut cameras = Vec::new();
-    for (camera_id, name, images, bytes) in db::cameras::storage(conn).await? {
-        cameras.push(CameraStorage {
+    let per_day = db::images::bytes_since_by_camera(conn, day_ago).await?;
+    let cameras: Vec<CameraStorage> = db::cameras::storage(conn)
+        .await?
+        .into_iter()
+        .map(|(camera_id, name, images, bytes)| CameraStorage {
             camera_id,
             name,
             images: images.max(0) as u64,
             bytes: bytes.max(0) as u64,
-            bytes_per_day: db::images::bytes_since(conn, camera_id, day_ago)
-                .await?
-                .max(0) as u64,
-        });
-    }
+            bytes_per_day: per_day.get(&camera_id).copied().unwrap_or(0).max(0) as u64,
+        })
+        .collect();
     let bytes_per_day: u64 = cameras.iter().map(|c| c.bytes_per_day).sum();
     Ok(StorageSummary {
         free_bytes,

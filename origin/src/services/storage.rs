@@ -38,13 +38,16 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::media_sweep::MediaFiles;
-use crate::bus::LoggedEvent;
+use crate::auth::Audience;
 use crate::bus::Readers;
 use crate::cache::Represented;
 use crate::db::{self, from_micros, images::Selection, to_micros, JobKey};
 use crate::error::{Error, Result};
 use crate::event_log::{log_event, log_event_for};
 use crate::state::AppState;
+
+/// Where cameras' own retention is kept.
+const RETENTION: db::camera_documents::Table = db::camera_documents::Table::RetentionPolicies;
 
 /// Rows deleted per transaction (a capture waits for at most one).
 pub const BATCH: i64 = 250;
@@ -234,7 +237,7 @@ pub async fn delete_range(
             )));
         }
     }
-    require_camera(state, camera_id).await?;
+    super::cameras::require_visible(state, camera_id, Audience::SignedIn).await?;
     delete_all(
         state,
         Selection::Range {
@@ -245,15 +248,6 @@ pub async fn delete_range(
         DeletionReason::Requested,
     )
     .await
-}
-
-async fn require_camera(state: &AppState, camera_id: i64) -> Result<()> {
-    let mut conn = state.db.pool().acquire().await?;
-    if db::cameras::exists(&mut conn, camera_id).await? {
-        Ok(())
-    } else {
-        Err(Error::not_found("camera", camera_id))
-    }
 }
 
 /// A timelapse whose camera is not being deleted; 404 otherwise.
@@ -369,31 +363,6 @@ async fn cancel_renders(
     Ok(())
 }
 
-/// Deletes a ready or failed video's row and (when no other video has its bytes) its file,
-/// logging `video_deleted`.
-pub async fn delete_video_row(state: &AppState, video: &db::videos::VideoRow) -> Result<bool> {
-    let now = to_micros(db::now());
-    let mut tx = state.db.begin_write().await?;
-    if !db::videos::delete(&mut tx, video.id).await? {
-        tx.commit().await?;
-        return Ok(false);
-    }
-    db::file_removals::enqueue(&mut tx, MediaKind::Video, video.sha256.as_deref()).await?;
-    let logged = log_event(
-        &mut tx,
-        Event::VideoDeleted {
-            camera_id: video.camera_id,
-            timelapse_id: video.timelapse_id,
-            video_id: video.id,
-        },
-        now,
-    )
-    .await?;
-    state.events.commit(tx, vec![logged]).await?;
-    MediaFiles::of(state).drain_removals().await?;
-    Ok(true)
-}
-
 /// `DELETE /api/cameras/{id}`: marks the camera deleted (gone from every read at once, its
 /// token refused, `camera_deleted` logged) and has the background task empty it.
 pub async fn delete_camera(state: &AppState, id: i64) -> Result<()> {
@@ -481,10 +450,11 @@ async fn camera_retention(
     if !db::cameras::exists(conn, camera_id).await? {
         return Err(Error::not_found("camera", camera_id));
     }
-    let (retention, updated_at) = match db::retention_policies::get(conn, camera_id).await? {
-        Some((document, updated_at)) => (decode_retention(camera_id, &document)?, updated_at),
-        None => (Retention::default(), 0),
-    };
+    let (retention, updated_at) =
+        match db::camera_documents::get(conn, RETENTION, camera_id).await? {
+            Some(row) => (decode_retention(camera_id, &row.document)?, row.updated_at),
+            None => (Retention::default(), 0),
+        };
     Ok(CameraRetention {
         camera_id,
         retention,
@@ -565,7 +535,7 @@ pub async fn put_retention(
         Precondition::NotModified | Precondition::Failed => return Err(Error::PreconditionFailed),
     }
     let document = serde_json::to_string(&retention).map_err(|e| Error::Internal(e.into()))?;
-    db::retention_policies::put(&mut tx, camera_id, &document, to_micros(now)).await?;
+    db::camera_documents::put(&mut tx, RETENTION, camera_id, &document, to_micros(now)).await?;
     tx.commit().await?;
     state.storage.wake_retention();
     let updated = CameraRetention {
@@ -608,7 +578,7 @@ async fn sweep_retention(state: &AppState) -> Result<RetentionReport> {
     let (cameras, policies) = {
         let mut conn = state.db.pool().acquire().await?;
         let cameras = db::cameras::storage(&mut conn).await?;
-        let policies: BTreeMap<i64, String> = db::retention_policies::all(&mut conn)
+        let policies: BTreeMap<i64, String> = db::camera_documents::all(&mut conn, RETENTION)
             .await?
             .into_iter()
             .collect();
@@ -674,20 +644,19 @@ async fn sweep_retention(state: &AppState) -> Result<RetentionReport> {
             if running.images > 0 {
                 report.running_frames += running.images;
                 let (free, total) = state.media.disk_space().unwrap_or((0, 0));
-                announce_pressure(
-                    state,
-                    Some(camera_id),
-                    free,
-                    state.config.min_free.threshold(total),
-                    running.images,
-                    false,
-                    format!(
+                let event = Event::StoragePressure {
+                    camera_id: Some(camera_id),
+                    free_bytes: free,
+                    threshold_bytes: state.config.min_free.threshold(total),
+                    images_pruned: running.images,
+                    exhausted: false,
+                    message: format!(
                         "{name}: its size cap of {cap} bytes pruned {} frames of its running \
                          timelapse (everything else it may prune was gone)",
                         running.images
                     ),
-                )
-                .await?;
+                };
+                announce_pressure(state, event).await?;
             }
         }
         if let Some(days) = policy.videos_age_limit() {
@@ -697,8 +666,12 @@ async fn sweep_retention(state: &AppState) -> Result<RetentionReport> {
                 db::videos::expired(&mut conn, camera_id, cutoff).await?
             };
             for video in expired {
-                if delete_video_row(state, &video).await? {
-                    report.videos += 1;
+                // The one way a video goes (`DELETE /api/videos/{id}` too): its row, its
+                // file unless another video has the same bytes, `video_deleted`.
+                match state.renderer.delete(video.id).await {
+                    Ok(()) => report.videos += 1,
+                    Err(Error::NotFound(_)) => {}
+                    Err(e) => return Err(e),
                 }
             }
         }
@@ -709,28 +682,13 @@ async fn sweep_retention(state: &AppState) -> Result<RetentionReport> {
     Ok(report)
 }
 
-async fn announce_pressure(
-    state: &AppState,
-    camera_id: Option<i64>,
-    free_bytes: u64,
-    threshold_bytes: u64,
-    images_pruned: u64,
-    exhausted: bool,
-    message: String,
-) -> Result<()> {
-    tracing::warn!(?camera_id, free_bytes, threshold_bytes, images_pruned, exhausted, %message, "storage pressure");
+/// Logs a `storage_pressure` event, for signed-in readers only: the disk is the operators'
+/// business, not the public's (even for a public camera).
+async fn announce_pressure(state: &AppState, event: Event) -> Result<()> {
+    tracing::warn!(data = %event.data(), "storage pressure");
     let now = to_micros(db::now());
     let mut tx = state.db.begin_write().await?;
-    let event = Event::StoragePressure {
-        camera_id,
-        free_bytes,
-        threshold_bytes,
-        images_pruned,
-        exhausted,
-        message,
-    };
-    // The disk is the operators' business, not the public's (even for a public camera).
-    let logged: LoggedEvent = log_event_for(&mut tx, event, Readers::SignedIn, now).await?;
+    let logged = log_event_for(&mut tx, event, Readers::SignedIn, now).await?;
     state.events.commit(tx, vec![logged]).await?;
     Ok(())
 }
@@ -787,41 +745,39 @@ pub async fn make_room(state: &AppState, needed: u64) -> Result<()> {
         Ok((free, threshold)) => {
             state.storage.exhausted.store(false, Ordering::SeqCst);
             if pruned > 0 {
-                announce_pressure(
-                    state,
-                    None,
-                    free,
-                    threshold,
-                    pruned,
-                    false,
-                    format!(
+                let event = Event::StoragePressure {
+                    camera_id: None,
+                    free_bytes: free,
+                    threshold_bytes: threshold,
+                    images_pruned: pruned,
+                    exhausted: false,
+                    message: format!(
                         "the media disk fell below {} MiB free: the {pruned} oldest unprotected \
                          frames were pruned",
                         threshold / (1024 * 1024)
                     ),
-                )
-                .await?;
+                };
+                announce_pressure(state, event).await?;
             }
             Ok(())
         }
         Err((free, threshold)) => {
             if !state.storage.exhausted.swap(true, Ordering::SeqCst) || pruned > 0 {
-                announce_pressure(
-                    state,
-                    None,
-                    free,
-                    threshold,
-                    pruned,
-                    true,
-                    format!(
+                let event = Event::StoragePressure {
+                    camera_id: None,
+                    free_bytes: free,
+                    threshold_bytes: threshold,
+                    images_pruned: pruned,
+                    exhausted: true,
+                    message: format!(
                         "the media disk has {} MiB free, under its threshold of {} MiB, and \
                          every frame left is protected: captures are refused until space is \
                          freed",
                         free / (1024 * 1024),
                         threshold / (1024 * 1024)
                     ),
-                )
-                .await?;
+                };
+                announce_pressure(state, event).await?;
             }
             Err(Error::InsufficientStorage(format!(
                 "the media disk has {} bytes free, under its threshold of {threshold} bytes, and \
