@@ -16,6 +16,7 @@
 //! | [`problem`] | problem documents | RFC 9457 |
 //! | [`paths`] | the event stream and media paths, media names | API.md |
 //! | [`schedule`] | capture schedules: grid, daily and sun windows | API.md |
+//! | [`render`] | render options, the content address of a render, automatic render rules | API.md |
 //! | [`keys`] | in-memory cache key naming | the v4 caching guide |
 //! | [`events`] | the SSE event catalogue and the event-stream wire format | API.md, HTML §9.2 |
 //! | [`credentials`] | what makes a request someone's: Authorization, the system's cookies | RFC 9111 §3.5, RFC 6265 |
@@ -37,6 +38,7 @@ pub mod policy;
 pub mod problem;
 pub mod purge;
 pub mod range;
+pub mod render;
 pub mod resources;
 pub mod response;
 pub mod schedule;

@@ -194,10 +194,22 @@ pub struct Video {
     pub status: VideoStatus,
     /// 0..1.
     pub progress: f64,
-    /// Frames per second.
+    /// Frames per second, rounded (see `frame_rate`).
     pub fps: u32,
+    /// Frames per second exactly: fractional when derived from `options.duration_seconds`.
+    #[serde(default)]
+    pub frame_rate: f64,
     /// Frames in the video.
     pub frame_count: u64,
+    /// Length in seconds (`frame_count / frame_rate`).
+    #[serde(default)]
+    pub duration_seconds: f64,
+    /// What the render was asked for, normalised.
+    #[serde(default)]
+    pub options: crate::render::RenderOptions,
+    /// The automatic rule that made it, if one did.
+    #[serde(default)]
+    pub rule_id: Option<i64>,
     /// Size of the file once ready.
     pub bytes: Option<u64>,
     /// SHA-256 of the file once ready.

@@ -7,15 +7,27 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{Timelike, Utc};
+use timelapser_core::render::{Overlay, Preset, RenderRequest};
 use tokio_util::sync::CancellationToken;
 
 use crate::db;
-use crate::services::{cameras, captures};
+use crate::services::{cameras, captures, render_rules, settings, timelapses};
 use crate::state::AppState;
 use crate::thumbnail::encode_jpeg;
 
 /// The demo cameras' names.
 pub const CAMERAS: [&str; 2] = ["Rooftop (demo)", "Garden (demo)"];
+
+/// The demo renders a short video of each camera after this many frames of the run, so a
+/// newcomer sees one within a minute of `cargo xtask dev` (at the default 5 s interval).
+pub const RENDER_AFTER_FRAMES: u32 = 6;
+
+/// The demo's timelapse (one per camera, started when none runs).
+pub const TIMELAPSE: &str = "Demo timelapse";
+
+/// Each demo camera's automatic rule: yesterday's frames every night, with the time drawn.
+const DAILY_RULE: &str =
+    r#"{"period": "daily", "at": "00:10", "preset": "standard", "overlay": ["time"]}"#;
 
 /// Creates the demo cameras if missing and starts feeding them.
 pub async fn start(
@@ -40,6 +52,7 @@ pub async fn start(
             }
         };
         ids.push((id, index as u32));
+        prepare_camera(&state, id).await?;
     }
     tracing::info!(cameras = ?ids, "demo cameras capturing every {:?}", interval);
     tokio::spawn(async move {
@@ -60,8 +73,70 @@ pub async fn start(
                 }
             }
             frame = frame.wrapping_add(1);
+            if frame == RENDER_AFTER_FRAMES {
+                for &(id, _) in &ids {
+                    if let Err(e) = render_demo_video(&state, id).await {
+                        tracing::warn!(camera = id, error = %e, "the demo video could not be queued");
+                    }
+                }
+            }
         }
     });
+    Ok(())
+}
+
+/// A running timelapse and a daily rule for a demo camera, if it has none.
+async fn prepare_camera(state: &AppState, camera_id: i64) -> anyhow::Result<()> {
+    let (running, rules) = {
+        let mut conn = state.db.pool().acquire().await?;
+        (
+            db::timelapses::running_for_camera(&mut conn, camera_id).await?,
+            db::render_rules::for_camera(&mut conn, camera_id).await?,
+        )
+    };
+    if running.is_none() {
+        timelapses::start(state, camera_id, TIMELAPSE)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    if rules.is_empty() {
+        render_rules::create(state, camera_id, DAILY_RULE.as_bytes())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok(())
+}
+
+/// A short draft video of the camera's running timelapse: the frames of the last minute,
+/// with the capture time and the camera's name drawn.
+async fn render_demo_video(state: &AppState, camera_id: i64) -> anyhow::Result<()> {
+    let running = {
+        let mut conn = state.db.pool().acquire().await?;
+        db::timelapses::running_for_camera(&mut conn, camera_id).await?
+    };
+    let Some(timelapse) = running else {
+        return Ok(());
+    };
+    let request = RenderRequest {
+        preset: Some(Preset::Draft),
+        fps: Some(4),
+        from: Some(Utc::now() - chrono::Duration::minutes(1)),
+        overlay: Some(vec![Overlay::Time, Overlay::Camera]),
+        ..RenderRequest::default()
+    };
+    let zone = settings::time_zone(state)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let queued = state
+        .renderer
+        .queue(timelapse.id, request, zone.name())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    tracing::info!(
+        camera = camera_id,
+        video = queued.video.id,
+        "demo video queued"
+    );
     Ok(())
 }
 

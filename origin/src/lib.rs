@@ -104,7 +104,10 @@ pub struct Options {
     /// Interval of the retention sweeps (also run at start-up, and at once when a policy
     /// changes).
     pub retention_interval: Duration,
-    /// The clock retention counts from (tests set their own).
+    /// Interval at which automatic render rules are looked at (also at start-up, and at
+    /// once when a rule changes).
+    pub render_rules_interval: Duration,
+    /// The clock retention and render rules count from (tests set their own).
     pub clock: state::Clock,
 }
 
@@ -140,6 +143,7 @@ impl Options {
             // the command line's default is MinFree::default().
             min_free: state::MinFree::NONE,
             retention_interval: Duration::from_secs(600),
+            render_rules_interval: Duration::from_secs(30),
             clock: state::Clock::system(),
         }
     }
@@ -209,6 +213,7 @@ pub async fn build_state(
         metrics,
         renderer,
         clock: options.clock.clone(),
+        rules: services::render_rules::RuleRunner::default(),
         storage: services::storage::Storage::default(),
         shutdown: CancellationToken::new(),
     });
@@ -324,6 +329,11 @@ fn spawn_background(state: &AppState, options: &Options, shutdown: CancellationT
     services::live::spawn_health_monitor(state.clone(), options.health_interval, shutdown.clone());
     services::live::spawn_pruner(state.clone(), options.prune_interval, shutdown.clone());
     services::storage::spawn(state.clone(), options.retention_interval, shutdown.clone());
+    services::render_rules::spawn(
+        state.clone(),
+        options.render_rules_interval,
+        shutdown.clone(),
+    );
     let sweep_state = state.clone();
     let interval = options.sweep_interval;
     tokio::spawn(async move {

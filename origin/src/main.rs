@@ -140,6 +140,10 @@ struct ServeArgs {
     /// Seconds between retention sweeps (also at start-up and when a policy changes).
     #[arg(long, env = "TIMELAPSER_RETENTION_INTERVAL", default_value_t = 600)]
     retention_interval_seconds: u64,
+    /// Seconds between looks at the automatic render rules (also at start-up and when a rule
+    /// changes).
+    #[arg(long, env = "TIMELAPSER_RENDER_RULES_INTERVAL", default_value_t = 30)]
+    render_rules_interval_seconds: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -221,6 +225,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         percent: args.min_free_percent,
     };
     options.retention_interval = Duration::from_secs(args.retention_interval_seconds.max(1));
+    options.render_rules_interval = Duration::from_secs(args.render_rules_interval_seconds.max(1));
     let server = timelapser_origin::start(options).await?;
     let stop = server.shutdown_token();
     tokio::spawn(async move {

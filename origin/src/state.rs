@@ -206,8 +206,10 @@ pub struct Shared {
     pub metrics: crate::metrics::Metrics,
     /// The render queue.
     pub renderer: Renderer,
-    /// The clock of retention.
+    /// The clock of retention and of automatic render rules.
     pub clock: Clock,
+    /// Wakes the automatic render rules' runner.
+    pub rules: crate::services::render_rules::RuleRunner,
     /// Retention, deletes and disk pressure: their wake-ups and state.
     pub storage: crate::services::storage::Storage,
     /// Cancelled when the server shuts down (ends SSE streams and background tasks).

@@ -102,8 +102,9 @@ fn test(root: &Path) -> Result<()> {
     tools::require_node()?;
     tools::require_postgres()?;
     tools::ensure_build_libraries()?;
-    // The origin renders videos with Debian's ffmpeg; its tests check them with ffprobe.
-    tools::ensure_apt_packages(&[("ffmpeg", "ffmpeg"), ("ffprobe", "ffmpeg")])?;
+    // The origin renders videos with Debian's ffmpeg (overlays in DejaVu Sans); its tests
+    // check them with ffprobe.
+    tools::ensure_render_tools()?;
     // The agent's RTSP tests record GStreamer's RTSP server, run by Debian's python3.
     tools::ensure_rtsp_server()?;
     tools::ensure_wasm_target()?;
@@ -155,8 +156,9 @@ fn test(root: &Path) -> Result<()> {
 
 fn dev(root: &Path) -> Result<()> {
     tools::ensure_build_libraries()?;
-    // The agent records the RTSP demo with ffmpeg, from GStreamer's RTSP server.
-    tools::ensure_apt_packages(&[("ffmpeg", "ffmpeg")])?;
+    // The agent records the RTSP demo with ffmpeg, from GStreamer's RTSP server; the demo
+    // cameras render videos with it (overlays in DejaVu Sans).
+    tools::ensure_render_tools()?;
     tools::ensure_rtsp_server()?;
     // Exactly what `cargo xtask test` builds, so that either reuses the other's build: the
     // origin alone (`cargo build -p timelapser-origin`) resolves its dependencies' features

@@ -203,6 +203,13 @@ pub const RTSP_SERVER_PACKAGES: [&str; 8] = [
     "gstreamer1.0-tools",
 ];
 
+/// Debian's ffmpeg (renders, and ffprobe for the tests) and DejaVu Sans, the font the
+/// render overlays draw with.
+pub fn ensure_render_tools() -> Result<()> {
+    ensure_apt_packages(&[("ffmpeg", "ffmpeg"), ("ffprobe", "ffmpeg")])?;
+    ensure_debian_packages_installed(&["fonts-dejavu-core"])
+}
+
 /// Installs GStreamer's RTSP server packages when missing.
 pub fn ensure_rtsp_server() -> Result<()> {
     ensure_debian_packages_installed(&RTSP_SERVER_PACKAGES)

@@ -211,6 +211,46 @@ pub async fn for_timelapse(
     .await
 }
 
+/// The frames of a timelapse captured in `[from, to)` (micros; either end open), in capture
+/// order: what a render reads.
+pub async fn for_render(
+    conn: &mut AnyConnection,
+    timelapse_id: i64,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Result<Vec<ImageRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM images WHERE timelapse_id = $1 \
+         AND ($2 IS NULL OR captured_at >= $2) AND ($3 IS NULL OR captured_at < $3) \
+         ORDER BY captured_at, id"
+    ))
+    .bind(timelapse_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(conn)
+    .await
+}
+
+/// The newest timelapse of a camera with frames captured in `[from, to)` (micros): the one
+/// an automatic rule renders.
+pub async fn newest_timelapse_between(
+    conn: &mut AnyConnection,
+    camera_id: i64,
+    from: i64,
+    to: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT MAX(timelapse_id) AS timelapse_id FROM images WHERE camera_id = $1 \
+         AND captured_at >= $2 AND captured_at < $3",
+    )
+    .bind(camera_id)
+    .bind(from)
+    .bind(to)
+    .fetch_one(conn)
+    .await?;
+    row.try_get("timelapse_id")
+}
+
 /// Images stored, and images captured at or after `since` (micros).
 pub async fn counts(
     conn: &mut AnyConnection,

@@ -21,6 +21,7 @@ pub mod file_removals;
 pub mod images;
 pub mod key_values;
 pub mod media;
+pub mod render_rules;
 pub mod timelapses;
 pub mod users;
 pub mod videos;

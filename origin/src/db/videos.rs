@@ -2,12 +2,13 @@
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, FromRow, Row};
+use timelapser_core::render::RenderOptions;
 use timelapser_core::resources::{self, Video, VideoStatus};
 
 use super::from_micros;
 
 const COLUMNS: &str = "id, timelapse_id, camera_id, status, progress, fps, frame_count, bytes, \
-    sha256, error, created_at, updated_at";
+    sha256, error, created_at, updated_at, options, frame_rate, render_key, rule_id";
 
 /// One video.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,6 +37,14 @@ pub struct VideoRow {
     pub created_at: i64,
     /// Modification, micros.
     pub updated_at: i64,
+    /// What the render was asked for (the defaults for videos older than options).
+    pub options: RenderOptions,
+    /// Exact frames per second (`fps` for videos older than options).
+    pub frame_rate: f64,
+    /// The render's content address.
+    pub render_key: Option<String>,
+    /// The rule that made it.
+    pub rule_id: Option<i64>,
 }
 
 impl FromRow<'_, AnyRow> for VideoRow {
@@ -59,6 +68,20 @@ impl FromRow<'_, AnyRow> for VideoRow {
             error: row.try_get("error")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
+            options: match row.try_get::<Option<String>, _>("options")? {
+                Some(json) => {
+                    serde_json::from_str(&json).map_err(|e| sqlx::Error::ColumnDecode {
+                        index: "options".into(),
+                        source: Box::new(e),
+                    })?
+                }
+                None => RenderOptions::default(),
+            },
+            frame_rate: row
+                .try_get::<Option<f64>, _>("frame_rate")?
+                .unwrap_or(row.try_get::<i64, _>("fps")? as f64),
+            render_key: row.try_get("render_key")?,
+            rule_id: row.try_get("rule_id")?,
         })
     }
 }
@@ -73,7 +96,15 @@ impl VideoRow {
             status: self.status,
             progress: self.progress,
             fps: self.fps as u32,
+            frame_rate: self.frame_rate,
             frame_count: self.frame_count as u64,
+            duration_seconds: if self.frame_rate > 0.0 {
+                ((self.frame_count as f64 / self.frame_rate) * 1000.0).round() / 1000.0
+            } else {
+                0.0
+            },
+            options: self.options.clone(),
+            rule_id: self.rule_id,
             bytes: self.bytes.map(|b| b as u64),
             sha256: self.sha256.clone(),
             url: self.sha256.as_deref().map(resources::video_url),
@@ -157,25 +188,61 @@ pub async fn in_flight(conn: &mut AnyConnection) -> Result<Vec<VideoRow>, sqlx::
     .await
 }
 
+/// What a new render is.
+pub struct NewVideo<'a> {
+    /// Its timelapse.
+    pub timelapse_id: i64,
+    /// The timelapse's camera.
+    pub camera_id: i64,
+    /// Its options.
+    pub options: &'a RenderOptions,
+    /// Its exact frame rate.
+    pub frame_rate: f64,
+    /// Frames it will have.
+    pub frame_count: i64,
+    /// Its content address.
+    pub render_key: &'a str,
+    /// The rule that asked for it.
+    pub rule_id: Option<i64>,
+}
+
 /// Queues a render.
 pub async fn insert(
     conn: &mut AnyConnection,
-    timelapse_id: i64,
-    camera_id: i64,
-    fps: i64,
-    frame_count: i64,
+    video: &NewVideo<'_>,
     now: i64,
 ) -> Result<VideoRow, sqlx::Error> {
+    let options = serde_json::to_string(video.options).expect("options serialize");
     sqlx::query_as(&format!(
-        "INSERT INTO videos (timelapse_id, camera_id, status, progress, fps, frame_count, created_at, updated_at) \
-         VALUES ($1, $2, 'queued', 0, $3, $4, $5, $5) RETURNING {COLUMNS}"
+        "INSERT INTO videos (timelapse_id, camera_id, status, progress, fps, frame_count, \
+         options, frame_rate, render_key, rule_id, created_at, updated_at) \
+         VALUES ($1, $2, 'queued', 0, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING {COLUMNS}"
     ))
-    .bind(timelapse_id)
-    .bind(camera_id)
-    .bind(fps)
-    .bind(frame_count)
+    .bind(video.timelapse_id)
+    .bind(video.camera_id)
+    .bind(video.frame_rate.round().max(1.0) as i64)
+    .bind(video.frame_count)
+    .bind(options)
+    .bind(video.frame_rate)
+    .bind(video.render_key)
+    .bind(video.rule_id)
     .bind(now)
     .fetch_one(conn)
+    .await
+}
+
+/// The video with this content address that is ready or on its way (a failed one is tried
+/// again), if any.
+pub async fn find_by_render_key(
+    conn: &mut AnyConnection,
+    render_key: &str,
+) -> Result<Option<VideoRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM videos WHERE render_key = $1 AND status <> 'failed' \
+         ORDER BY id DESC LIMIT 1"
+    ))
+    .bind(render_key)
+    .fetch_optional(conn)
     .await
 }
 

@@ -23,14 +23,17 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chrono_tz::Tz;
 use sha2::{Digest, Sha256};
 use timelapser_core::events::Event;
+use timelapser_core::render::{render_key, Overlay, OverlayText, RenderOptions, RenderRequest};
 use timelapser_core::resources::{Video, VideoStatus};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::db::{self, to_micros, Db};
+use crate::bus::LoggedEvent;
+use crate::db::{self, to_micros, Db, WriteTx};
 use crate::error::{Error, Result};
 use crate::event_log::{log_event, EventLog};
 use crate::media::{MediaKind, MediaName, MediaStore};
@@ -40,9 +43,6 @@ use progress::ProgressLine;
 
 /// Progress events per video are at least this far apart (the last one always goes out).
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
-
-/// Frames per second when the request names none.
-pub const DEFAULT_FPS: u32 = 24;
 
 /// Why a render failed: what the video's `error` says.
 #[derive(Debug, thiserror::Error)]
@@ -164,6 +164,112 @@ enum End<'a> {
     Failed(&'a str),
 }
 
+/// A render asked for: the video, and whether this request queued it (or found it made).
+#[derive(Clone, Debug)]
+pub struct Queued {
+    /// The video.
+    pub video: Video,
+    /// Whether it was queued now (false: the same render existed).
+    pub created: bool,
+}
+
+/// What [`queue_in`] did.
+pub enum Queuing {
+    /// A new video, with its `video_queued` event to commit.
+    Queued(Video, Box<LoggedEvent>),
+    /// The video the same render made before, ready or on its way.
+    Existing(Video),
+    /// No frames in the range: nothing written.
+    NoFrames,
+}
+
+/// The frames a render of `options` reads, in order: the timelapse's frames in the range,
+/// every n-th.
+async fn select_frames(
+    conn: &mut sqlx::AnyConnection,
+    timelapse_id: i64,
+    options: &RenderOptions,
+) -> std::result::Result<Vec<db::images::ImageRow>, sqlx::Error> {
+    let frames = db::images::for_render(
+        conn,
+        timelapse_id,
+        options.from.map(to_micros),
+        options.to.map(to_micros),
+    )
+    .await?;
+    Ok(frames
+        .into_iter()
+        .enumerate()
+        .filter(|(index, _)| options.takes(*index))
+        .map(|(_, frame)| frame)
+        .collect())
+}
+
+/// Queues a render inside the caller's write transaction (see [`Queuing`]). Start a new
+/// video with [`Renderer::start`] after the commit.
+pub async fn queue_in(
+    tx: &mut WriteTx,
+    timelapse_id: i64,
+    mut options: RenderOptions,
+    timezone: &str,
+    rule_id: Option<i64>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Queuing> {
+    let timelapse = db::timelapses::get(tx, timelapse_id)
+        .await?
+        .ok_or_else(|| Error::not_found("timelapse", timelapse_id))?;
+    let camera = db::cameras::get(tx, timelapse.camera_id)
+        .await?
+        .ok_or_else(|| Error::not_found("timelapse", timelapse_id))?;
+    let frames = select_frames(tx, timelapse_id, &options).await?;
+    if frames.is_empty() {
+        return Ok(Queuing::NoFrames);
+    }
+    options.timezone = options
+        .overlay
+        .contains(&Overlay::Time)
+        .then(|| timezone.to_owned());
+    let frame_rate = options.frame_rate(frames.len() as u64);
+    let text = OverlayText {
+        timezone,
+        camera: &camera.name,
+    };
+    let key = render_key(
+        frames.iter().map(|f| f.sha256.as_str()),
+        &options,
+        frame_rate,
+        &text,
+    );
+    if let Some(existing) = db::videos::find_by_render_key(tx, &key).await? {
+        return Ok(Queuing::Existing(existing.to_resource()));
+    }
+    let now = to_micros(now);
+    let video = db::videos::insert(
+        tx,
+        &db::videos::NewVideo {
+            timelapse_id,
+            camera_id: timelapse.camera_id,
+            options: &options,
+            frame_rate,
+            frame_count: frames.len() as i64,
+            render_key: &key,
+            rule_id,
+        },
+        now,
+    )
+    .await?
+    .to_resource();
+    let logged = log_event(
+        tx,
+        Event::VideoQueued {
+            video: video.clone(),
+        },
+        now,
+    )
+    .await?;
+    Ok(Queuing::Queued(video, Box::new(logged)))
+}
+
 impl Renderer {
     /// A renderer using `ffmpeg`, and its queue.
     pub fn new(
@@ -204,51 +310,53 @@ impl Renderer {
         }
     }
 
-    /// Queues a render of a timelapse (`POST /api/timelapses/{id}/videos`).
-    pub async fn queue(&self, timelapse_id: i64, fps: Option<u32>) -> Result<Video> {
-        let fps = fps.unwrap_or(DEFAULT_FPS);
-        if !(1..=120).contains(&fps) {
-            return Err(Error::Unprocessable("fps must be between 1 and 120".into()));
-        }
-        if !self.available() {
-            return Err(Error::Unavailable(
-                "ffmpeg is not installed on the origin; videos cannot be rendered".into(),
-            ));
-        }
-        let now = to_micros(db::now());
+    /// Queues a render of a timelapse (`POST /api/timelapses/{id}/videos`), or finds the
+    /// video the same request made before (same frames, options and overlay text: the same
+    /// content address), ready or on its way; overlay times are shown in `timezone`.
+    pub async fn queue(
+        &self,
+        timelapse_id: i64,
+        request: RenderRequest,
+        timezone: &str,
+    ) -> Result<Queued> {
+        let options = request
+            .validate()
+            .map_err(|e| Error::Unprocessable(e.to_string()))?;
+        self.require_ffmpeg()?;
         let mut tx = self.0.db.begin_write().await?;
-        let timelapse = db::timelapses::get(&mut tx, timelapse_id)
-            .await?
-            .ok_or_else(|| Error::not_found("timelapse", timelapse_id))?;
-        let frames = db::images::for_timelapse(&mut tx, timelapse_id)
-            .await?
-            .len() as i64;
-        if frames == 0 {
-            return Err(Error::Unprocessable(format!(
-                "timelapse {timelapse_id} has no frames to render"
-            )));
+        match queue_in(&mut tx, timelapse_id, options, timezone, None, db::now()).await? {
+            Queuing::Queued(video, logged) => {
+                self.0.events.commit(tx, vec![*logged]).await?;
+                self.start(video.id);
+                Ok(Queued {
+                    video,
+                    created: true,
+                })
+            }
+            Queuing::Existing(video) => Ok(Queued {
+                video,
+                created: false,
+            }),
+            Queuing::NoFrames => Err(Error::Unprocessable(format!(
+                "timelapse {timelapse_id} has no frames to render in the range asked for (from, to)"
+            ))),
         }
-        let video = db::videos::insert(
-            &mut tx,
-            timelapse_id,
-            timelapse.camera_id,
-            i64::from(fps),
-            frames,
-            now,
-        )
-        .await?
-        .to_resource();
-        let logged = log_event(
-            &mut tx,
-            Event::VideoQueued {
-                video: video.clone(),
-            },
-            now,
-        )
-        .await?;
-        self.0.events.commit(tx, vec![logged]).await?;
-        let _ = self.0.queue.send(video.id);
-        Ok(video)
+    }
+
+    /// 503 when ffmpeg is missing.
+    pub fn require_ffmpeg(&self) -> Result<()> {
+        if self.available() {
+            Ok(())
+        } else {
+            Err(Error::Unavailable(
+                "ffmpeg is not installed on the origin; videos cannot be rendered".into(),
+            ))
+        }
+    }
+
+    /// Starts a video queued by [`queue_in`] once its transaction has committed.
+    pub fn start(&self, video_id: i64) {
+        let _ = self.0.queue.send(video_id);
     }
 
     /// Deletes a video (`DELETE /api/videos/{id}`): a queued or rendering one is cancelled (its
@@ -362,7 +470,7 @@ impl Renderer {
             .insert(id, job.clone());
         let outcome = self.render(id, &job.cancel).await;
         let (list, output) = self.temp_paths(id);
-        for path in [&list, &output] {
+        for path in [&list, &output, &self.name_path(id)] {
             let _ = tokio::fs::remove_file(path).await;
         }
         self.0.jobs.lock().expect("jobs lock").remove(&id);
@@ -424,6 +532,10 @@ impl Renderer {
         )
     }
 
+    fn name_path(&self, id: i64) -> PathBuf {
+        self.0.media.tmp_dir().join(format!("render-{id}-name.txt"))
+    }
+
     /// Records progress and publishes `video_progress`; `false` when the video is no longer
     /// in flight (cancelled).
     async fn progress(&self, id: i64, value: f64) -> std::result::Result<bool, RenderError> {
@@ -458,7 +570,7 @@ impl Renderer {
         cancel: &CancellationToken,
     ) -> std::result::Result<Outcome, RenderError> {
         let ffmpeg = self.0.ffmpeg.clone().ok_or(RenderError::FfmpegMissing)?;
-        let (video, frames) = {
+        let (video, frames, camera_name) = {
             let mut conn = self.0.db.pool().acquire().await?;
             let Some(video) = db::videos::get(&mut conn, id).await? else {
                 return Ok(Outcome::Skipped);
@@ -466,15 +578,18 @@ impl Renderer {
             if !video.status.in_flight() {
                 return Ok(Outcome::Skipped);
             }
-            let frames = db::images::for_timelapse(&mut conn, video.timelapse_id).await?;
-            (video, frames)
+            let frames = select_frames(&mut conn, video.timelapse_id, &video.options).await?;
+            let camera = db::cameras::get(&mut conn, video.camera_id).await?;
+            (video, frames, camera.map(|c| c.name).unwrap_or_default())
         };
         let first = frames.first().ok_or(RenderError::NoFrames)?;
         if !self.progress(id, 0.0).await? {
             return Ok(Outcome::Skipped);
         }
         let (list, output) = self.temp_paths(id);
-        let mut paths = Vec::with_capacity(frames.len());
+        let options = &video.options;
+        let zone: Option<Tz> = options.timezone.as_deref().and_then(|z| z.parse().ok());
+        let mut entries = Vec::with_capacity(frames.len());
         for frame in &frames {
             let name = MediaName::new(MediaKind::Image, frame.sha256.clone()).ok_or_else(|| {
                 RenderError::FrameMissing {
@@ -490,20 +605,44 @@ impl Renderer {
                     sha256: frame.sha256.clone(),
                 });
             }
-            paths.push(self.0.media.path(&name));
+            let time = zone.map(|zone| {
+                db::from_micros(frame.captured_at)
+                    .with_timezone(&zone)
+                    .format("%Y-%m-%d %H:%M:%S %Z")
+                    .to_string()
+            });
+            entries.push((self.0.media.path(&name), time));
         }
         tokio::fs::write(
             &list,
-            ffmpeg::concat_list(paths.iter().map(PathBuf::as_path)),
+            ffmpeg::concat_list(entries.iter().map(|(p, t)| (p.as_path(), t.as_deref()))),
         )
         .await
         .map_err(RenderError::io("writing the frame list"))?;
+        let name_file = if options.overlay.contains(&Overlay::Camera) {
+            let path = self.name_path(id);
+            tokio::fs::write(&path, camera_name.as_bytes())
+                .await
+                .map_err(RenderError::io("writing the camera's name"))?;
+            Some(path)
+        } else {
+            None
+        };
+        let (width, height) = options.preset.output_size(
+            first.width.clamp(2, i64::from(u32::MAX)) as u32,
+            first.height.clamp(2, i64::from(u32::MAX)) as u32,
+        );
         let invocation = ffmpeg::Invocation {
             list,
             output: output.clone(),
-            fps: video.fps as u32,
-            width: first.width.clamp(2, i64::from(u32::MAX)) as u32,
-            height: first.height.clamp(2, i64::from(u32::MAX)) as u32,
+            frame_rate: video.frame_rate,
+            preset: options.preset,
+            width,
+            height,
+            deflicker: options.deflicker,
+            time_overlay: zone.is_some(),
+            name_overlay: name_file,
+            font: ffmpeg::default_font(),
         };
         let mut child = tokio::process::Command::new(&ffmpeg)
             .args(invocation.arguments())
@@ -520,7 +659,7 @@ impl Renderer {
             let _ = stderr.read_to_string(&mut text).await;
             text
         });
-        let total = video.frame_count.max(1) as u64;
+        let total = frames.len().max(1) as u64;
         let mut last_sent = Instant::now() - PROGRESS_INTERVAL;
         let mut last_value = 0.0;
         loop {

@@ -19,6 +19,7 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use maud::{html, Markup};
 use serde::{Deserialize, Serialize};
+use timelapser_core::render::{CameraRenderRule, Overlay, Period, RenderRule};
 use timelapser_core::resources::{Camera, Timelapse, TimelapseStatus, Video, VideoStatus};
 
 use super::account::{personal, personal_json, see_other, HTML};
@@ -29,7 +30,7 @@ use crate::accounts::{self, Role, SessionUser};
 use crate::auth::Audience;
 use crate::db;
 use crate::error::{Error, Result};
-use crate::services::{cameras, schedules, settings, stats, storage, timelapses};
+use crate::services::{cameras, render_rules, schedules, settings, stats, storage, timelapses};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -269,6 +270,7 @@ async fn camera(
         .iter()
         .any(|(t, _)| t.status == TimelapseStatus::Running);
     let retention = storage::get_retention(&state, id).await?;
+    let rules = render_rules::list(&state, id).await?;
     let numbers = stats::get(&state, Audience::SignedIn).await?;
     let disk = numbers.value.storage.clone();
     let stored = disk
@@ -350,6 +352,7 @@ async fn camera(
                 (conflict_view("The retention was saved elsewhere after you opened this page. The current values:"))
             }
         }
+        (rules_section(&site, camera.id, &rules.value, operator))
         section aria-labelledby="timelapses-heading" {
             h3 #timelapses-heading { "Timelapses" }
             @if operator && !running {
@@ -386,7 +389,12 @@ async fn camera(
                             }
                         }
                         form.inline.render data-api={ "POST /api/timelapses/" (timelapse.id) "/videos" } data-after="video" {
-                            label { "Frames per second " input type="number" name="fps" min="1" max="120" value="24" data-type="number"; }
+                            (preset_select("standard"))
+                            label { "Frames per second " input type="number" name="fps" min="1" max="120" placeholder="24" data-type="number" data-optional; }
+                            label { "or length (s) " input type="number" name="duration_seconds" min="1" step="any" data-type="number" data-optional; }
+                            label { "Every n-th frame " input type="number" name="every_nth" min="1" value="1" data-type="number"; }
+                            (overlay_select(&[]))
+                            label { input type="checkbox" name="deflicker"; " Deflicker" }
                             button type="submit" { "Render" }
                             (outcome())
                         }
@@ -407,13 +415,151 @@ async fn camera(
     )))
 }
 
+/// The quality presets, as a select.
+fn preset_select(selected: &str) -> Markup {
+    html! {
+        label { "Quality "
+            select name="preset" {
+                @for (value, label) in [("draft", "draft (480p, quick)"), ("standard", "standard (720p)"), ("high", "high (1080p)")] {
+                    option value=(value) selected[value == selected] { (label) }
+                }
+            }
+        }
+    }
+}
+
+/// The overlays, as a select of JSON lists (the form sends the list).
+fn overlay_select(selected: &[Overlay]) -> Markup {
+    let choices: [(&str, &[Overlay], &str); 4] = [
+        ("[]", &[], "nothing"),
+        ("[\"time\"]", &[Overlay::Time], "capture time"),
+        ("[\"camera\"]", &[Overlay::Camera], "camera name"),
+        (
+            "[\"camera\",\"time\"]",
+            &[Overlay::Time, Overlay::Camera],
+            "time and camera name",
+        ),
+    ];
+    html! {
+        label { "Draw "
+            select name="overlay" data-type="json" {
+                @for (value, overlays, label) in choices {
+                    option value=(value) selected[overlays == selected] { (label) }
+                }
+            }
+        }
+    }
+}
+
+fn rule_summary(rule: &RenderRule) -> String {
+    let when = match (rule.period, rule.weekday) {
+        (Period::Weekly, Some(day)) => format!("Every {day:?} at {}", rule.at),
+        _ => format!("Every day at {}", rule.at),
+    };
+    let frames = match rule.period {
+        Period::Daily => "the day before",
+        Period::Weekly => "the seven days before",
+    };
+    let mut extras = vec![rule.preset.as_str().to_owned()];
+    if let Some(fps) = rule.fps {
+        extras.push(format!("{fps} fps"));
+    }
+    if let Some(seconds) = rule.duration_seconds {
+        extras.push(format!("{seconds} s long"));
+    }
+    for overlay in &rule.overlay {
+        extras.push(match overlay {
+            Overlay::Time => "time drawn".to_owned(),
+            Overlay::Camera => "name drawn".to_owned(),
+        });
+    }
+    if rule.deflicker {
+        extras.push("deflickered".to_owned());
+    }
+    format!("{when}: {frames} ({})", extras.join(", "))
+}
+
+/// The camera's automatic render rules, each with its next and last run, and a form to add
+/// one (times in the site's time zone).
+fn rules_section(
+    site: &Site,
+    camera_id: i64,
+    rules: &[CameraRenderRule],
+    operator: bool,
+) -> Markup {
+    html! {
+        section #render-rules aria-labelledby="rules-heading" {
+            h3 #rules-heading { "Automatic videos" }
+            @if rules.is_empty() { p.muted { "No automatic videos: add a rule to render a video every day or every week." } }
+            ul {
+                @for r in rules {
+                    li data-rule-id=(r.id) {
+                        span data-role="summary" { (rule_summary(&r.rule)) }
+                        @if !r.rule.enabled { " " span.badge { "paused" } }
+                        br;
+                        span.muted {
+                            "Next: " (r.next_run_at.filter(|_| r.rule.enabled).map_or("—".to_owned(), |t| site.time(t)))
+                            @if let Some(result) = &r.last_result { " · last run: " span data-role="last-result" { (result) } }
+                        }
+                        @if operator {
+                            form.inline data-api={ "PUT /api/render-rules/" (r.id) } data-after="reload" {
+                                @for (name, value) in rule_fields(&r.rule, !r.rule.enabled) {
+                                    input type="hidden" name=(name) value=(value) data-type="json";
+                                }
+                                button type="submit" { @if r.rule.enabled { "Pause" } @else { "Resume" } }
+                                (outcome())
+                            }
+                            form.inline data-api={ "DELETE /api/render-rules/" (r.id) } data-after="reload" data-confirm="Delete this rule? Its videos stay." {
+                                button type="submit" { "Delete rule" } (outcome())
+                            }
+                        }
+                    }
+                }
+            }
+            @if operator {
+                form #new-rule data-api={ "POST /api/cameras/" (camera_id) "/render-rules" } data-after="reload" {
+                    label { "Every "
+                        select name="period" { option value="daily" { "day" } option value="weekly" { "week" } }
+                    }
+                    label { " on "
+                        select name="weekday" data-optional {
+                            option value="" { "(weekly rules)" }
+                            @for day in ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] { option value=(day) { (day) } }
+                        }
+                    }
+                    label { " at " input type="time" name="at" value="00:10" required; }
+                    (preset_select("standard"))
+                    label { "Length (s) " input type="number" name="duration_seconds" min="1" step="any" data-type="number" data-optional; }
+                    (overlay_select(&[Overlay::Time]))
+                    label { input type="checkbox" name="deflicker"; " Deflicker" }
+                    button type="submit" { "Add rule" }
+                    (outcome())
+                }
+            }
+        }
+    }
+}
+
+/// A rule's fields as the hidden inputs of a PUT (JSON values), paused or resumed.
+fn rule_fields(rule: &RenderRule, enabled: bool) -> Vec<(String, String)> {
+    let mut rule = rule.clone();
+    rule.enabled = enabled;
+    match serde_json::to_value(&rule) {
+        Ok(serde_json::Value::Object(fields)) => fields
+            .into_iter()
+            .map(|(name, value)| (name, value.to_string()))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// One video: its progress while rendering, then a player (it seeks with Range requests) and
 /// a download link.
 fn video_item(video: &Video, operator: bool) -> Markup {
     let percent = (video.progress * 100.0).round() as u32;
     html! {
         li.video data-video-id=(video.id) data-status=(video.status.as_str()) {
-            span data-role="label" { "Video " (video.id) " (" (video.fps) " fps): " span data-role="status" { (video.status.as_str()) } }
+            span data-role="label" { "Video " (video.id) " (" (video.options.preset.as_str()) ", " (format!("{:.1}", video.duration_seconds)) " s, " (video.frame_count) " frames at " (video.fps) " fps" @if let Some(rule) = video.rule_id { ", rule " (rule) } "): " span data-role="status" { (video.status.as_str()) } }
             @match (&video.url, video.status) {
                 (Some(url), VideoStatus::Ready) => {
                     video controls preload="metadata" src=(url) aria-label={ "Video " (video.id) } {}

@@ -279,7 +279,20 @@ pub fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| Error::BadRequest(format!("the body is not JSON: {e}")))?;
-    serde_json::from_value(value).map_err(|e| Error::Unprocessable(format!("unexpected JSON: {e}")))
+    parse_value(value)
+}
+
+/// A JSON value as `T`: 422 naming the field at fault (`preset: unknown variant ...`).
+pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Error> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            Error::Unprocessable(format!("unexpected JSON: {inner}"))
+        } else {
+            Error::Unprocessable(format!("{path}: {inner}"))
+        }
+    })
 }
 
 /// A JSON body whose errors are problem documents: 400 for malformed JSON, 422 for JSON of

@@ -6,13 +6,14 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use timelapser_core::policy::ContentKind;
+use timelapser_core::render::RenderRequest;
 
 use super::auth::{AdminAuth, Viewer};
 use super::respond::{self, JSON};
 use super::{parse_json, Json, Path, Query, RawBody};
 use crate::cache::Represented;
 use crate::error::Result;
-use crate::services::{storage, timelapses};
+use crate::services::{render_rules, settings, storage, timelapses};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -24,6 +25,14 @@ pub fn router() -> Router<AppState> {
         .route("/api/timelapses/{id}/stop", post(stop))
         .route("/api/timelapses/{id}/videos", get(videos).post(render))
         .route("/api/videos/{id}", get(video).delete(delete_video))
+        .route(
+            "/api/cameras/{id}/render-rules",
+            get(list_rules).post(create_rule),
+        )
+        .route(
+            "/api/render-rules/{id}",
+            get(show_rule).put(update_rule).delete(delete_rule),
+        )
 }
 
 async fn show(
@@ -90,28 +99,29 @@ async fn video(
     ))
 }
 
-#[derive(serde::Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RenderRequest {
-    fps: Option<u32>,
-}
-
+/// `POST /api/timelapses/{id}/videos` with core's render options (all optional; no body: the
+/// defaults): 202 and a new video, or 200 and the video the same request made before.
 async fn render(
     State(state): State<AppState>,
     _: AdminAuth,
     Path(id): Path<i64>,
     RawBody(body): RawBody,
 ) -> Result<Response> {
-    // The body is optional: `{}` or nothing renders at the default frame rate.
     let request: RenderRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RenderRequest::default()
     } else {
         parse_json(&body)?
     };
-    let video = state.renderer.queue(id, request.fps).await?;
-    let etag = timelapses::video_etag(&video);
-    let location = format!("/api/videos/{}", video.id);
-    let mut response = respond::written(StatusCode::ACCEPTED, &Represented::json(video, etag)?);
+    let zone = settings::time_zone(&state).await?;
+    let queued = state.renderer.queue(id, request, zone.name()).await?;
+    let status = if queued.created {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    let etag = timelapses::video_etag(&queued.video);
+    let location = format!("/api/videos/{}", queued.video.id);
+    let mut response = respond::written(status, &Represented::json(queued.video, etag)?);
     respond::location(&mut response, &location)?;
     Ok(response)
 }
@@ -171,6 +181,79 @@ async fn remove(
     Query(query): Query<DeleteTimelapse>,
 ) -> Result<Response> {
     storage::delete_timelapse(&state, id, query.frames == Some(Frames::Delete)).await?;
+    Ok(axum::response::IntoResponse::into_response(
+        StatusCode::NO_CONTENT,
+    ))
+}
+
+/// `GET /api/cameras/{id}/render-rules`: the camera's automatic render rules (admin).
+async fn list_rules(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Path(id): Path<i64>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let rep = render_rules::list(&state, id).await?;
+    Ok(respond::representation(
+        &method,
+        &headers,
+        ContentKind::PrivateMetadata,
+        &rep,
+        JSON,
+    ))
+}
+
+/// `POST /api/cameras/{id}/render-rules` with core's `RenderRule`: 201.
+async fn create_rule(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Path(id): Path<i64>,
+    RawBody(body): RawBody,
+) -> Result<Response> {
+    let rep = render_rules::create(&state, id, &body).await?;
+    let location = format!("/api/render-rules/{}", rep.value.id);
+    let mut response = respond::written(StatusCode::CREATED, &rep);
+    respond::location(&mut response, &location)?;
+    Ok(response)
+}
+
+async fn show_rule(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Path(id): Path<i64>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let rep = render_rules::get(&state, id).await?;
+    Ok(respond::representation(
+        &method,
+        &headers,
+        ContentKind::PrivateMetadata,
+        &rep,
+        JSON,
+    ))
+}
+
+/// `PUT /api/render-rules/{id}` (If-Match honoured).
+async fn update_rule(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response> {
+    let preconditions = timelapser_core::conditional::Preconditions::from_headers(&headers);
+    let rep = render_rules::put(&state, id, &preconditions, &body).await?;
+    Ok(respond::written(StatusCode::OK, &rep))
+}
+
+async fn delete_rule(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Path(id): Path<i64>,
+) -> Result<Response> {
+    render_rules::delete(&state, id).await?;
     Ok(axum::response::IntoResponse::into_response(
         StatusCode::NO_CONTENT,
     ))

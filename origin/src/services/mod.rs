@@ -11,6 +11,7 @@ pub mod invalidation;
 pub mod live;
 pub mod media_sweep;
 pub mod media_visibility;
+pub mod render_rules;
 pub mod schedules;
 pub mod settings;
 pub mod stats;

@@ -617,7 +617,12 @@ impl SseClient {
 
 impl TestOrigin {
     /// Stops this origin and starts another on the same data directory and database.
-    pub async fn restart(mut self) -> Self {
+    pub async fn restart(self) -> Self {
+        self.restart_with(|_| {}).await
+    }
+
+    /// [`TestOrigin::restart`], with options of the test's own.
+    pub async fn restart_with(mut self, configure: impl FnOnce(&mut Options)) -> Self {
         let server = self.server.take().unwrap();
         let database_url = match self.backend {
             Backend::Sqlite => None,
@@ -637,6 +642,7 @@ impl TestOrigin {
         options.sweep_interval = std::time::Duration::from_secs(3600);
         options.ops_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
         options.database_url = database_url;
+        configure(&mut options);
         let server = timelapser_origin::start(options)
             .await
             .expect("origin restarts");
