@@ -24,6 +24,7 @@ pub mod media;
 pub mod timelapses;
 pub mod users;
 pub mod videos;
+pub mod webhooks;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -88,6 +89,8 @@ pub enum JobKey {
     Retention = 0x544C_5254,
     /// Emptying cameras marked for deletion ("TLCD").
     CameraDeletion = 0x544C_4344,
+    /// Dispatching logged events to webhooks ("TLWH").
+    Webhooks = 0x544C_5748,
 }
 
 /// A held job lock ([`Db::try_job_lock`]).
