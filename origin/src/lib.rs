@@ -106,6 +106,8 @@ pub struct Options {
     pub retention_interval: Duration,
     /// The clock retention counts from (tests set their own).
     pub clock: state::Clock,
+    /// How webhook attempts are made: their timeout and the base of their retry backoff.
+    pub webhook_delivery: services::webhooks::DeliveryOptions,
 }
 
 impl Options {
@@ -141,6 +143,7 @@ impl Options {
             min_free: state::MinFree::NONE,
             retention_interval: Duration::from_secs(600),
             clock: state::Clock::system(),
+            webhook_delivery: services::webhooks::DeliveryOptions::default(),
         }
     }
 }
@@ -324,6 +327,7 @@ fn spawn_background(state: &AppState, options: &Options, shutdown: CancellationT
     services::live::spawn_health_monitor(state.clone(), options.health_interval, shutdown.clone());
     services::live::spawn_pruner(state.clone(), options.prune_interval, shutdown.clone());
     services::storage::spawn(state.clone(), options.retention_interval, shutdown.clone());
+    services::webhooks::spawn(state.clone(), options.webhook_delivery, shutdown.clone());
     let sweep_state = state.clone();
     let interval = options.sweep_interval;
     tokio::spawn(async move {
