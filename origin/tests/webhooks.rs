@@ -807,3 +807,61 @@ async fn replicas_send_each_delivery_once() {
     replica.shutdown().await.unwrap();
     origin.finish().await;
 }
+
+/// A pending delivery survives a restart: the next attempt is made by the new process.
+mod a_pending_delivery_survives_a_restart {
+    use super::*;
+
+    async fn run(backend: common::Backend) {
+        let origin = TestOrigin::start_with(backend, |options| {
+            // Long enough for the restart to come first.
+            options.webhook_delivery.backoff_base = Duration::from_secs(2);
+        })
+        .await;
+        let receiver = Receiver::start(Answer::Statuses(vec![500])).await;
+        let webhook = create_webhook(
+            &origin,
+            json!({ "url": receiver.url, "events": ["camera_offline"] }),
+        )
+        .await["id"]
+            .as_i64()
+            .unwrap();
+        let (camera, token) = origin.create_camera("Roof").await;
+        report_status(&origin, camera, &token, "offline").await;
+        wait_for_log(&origin, webhook, "the first attempt", |log| {
+            log.first()
+                .is_some_and(|d| d["attempts"].as_array().unwrap().len() == 1)
+        })
+        .await;
+        let origin = origin.restart().await;
+        let restarted = Instant::now();
+        let log = wait_for_log(&origin, webhook, "the delivery", |log| {
+            log.first().is_some_and(|d| d["status"] == "delivered")
+        })
+        .await;
+        let statuses: Vec<&Value> = log[0]["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| &a["status_code"])
+            .collect();
+        assert_eq!(statuses, [500, 200]);
+        let got = receiver.received();
+        assert_eq!(got.len(), 2);
+        assert!(
+            got[1].at > restarted,
+            "the new process made the second attempt"
+        );
+        origin.finish().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        run(common::Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        run(common::Backend::Postgres).await;
+    }
+}
