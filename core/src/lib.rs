@@ -22,6 +22,7 @@
 //! | [`credentials`] | what makes a request someone's: Authorization, the system's cookies | RFC 9111 §3.5, RFC 6265 |
 //! | [`forwarding`] | hop-by-hop fields, the edge's cache status | RFC 9110 §7.6.1, RFC 9211 |
 //! | [`resources`] | the JSON representations of API.md | API.md |
+//! | [`webhooks`] | webhook events, payloads, signatures (HMAC-SHA256) and retry backoff | RFC 2104, the README |
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -42,6 +43,7 @@ pub mod render;
 pub mod resources;
 pub mod response;
 pub mod schedule;
+pub mod webhooks;
 
 mod syntax;
 

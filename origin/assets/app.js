@@ -360,3 +360,16 @@
   connect();
   window.addEventListener("pagehide", () => source && source.close());
 })();
+
+// Lists from checkboxes (the console's webhook events): checkboxes marked
+// data-list-of="<id>" keep the hidden JSON input of that id, an array of their checked values,
+// in step, so the generic form handling above sends a list.
+document.addEventListener("change", (e) => {
+  const box = e.target.closest("input[type=checkbox][data-list-of]");
+  if (!box) return;
+  const of = box.dataset.listOf;
+  const checked = Array.from(document.querySelectorAll("input[data-list-of]"))
+    .filter((b) => b.dataset.listOf === of && b.checked)
+    .map((b) => b.value);
+  document.getElementById(of).value = JSON.stringify(checked);
+});

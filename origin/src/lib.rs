@@ -109,6 +109,8 @@ pub struct Options {
     pub render_rules_interval: Duration,
     /// The clock retention and render rules count from (tests set their own).
     pub clock: state::Clock,
+    /// How webhook attempts are made: their timeout and the base of their retry backoff.
+    pub webhook_delivery: services::webhooks::DeliveryOptions,
 }
 
 impl Options {
@@ -145,6 +147,7 @@ impl Options {
             retention_interval: Duration::from_secs(600),
             render_rules_interval: Duration::from_secs(30),
             clock: state::Clock::system(),
+            webhook_delivery: services::webhooks::DeliveryOptions::default(),
         }
     }
 }
@@ -334,6 +337,7 @@ fn spawn_background(state: &AppState, options: &Options, shutdown: CancellationT
         options.render_rules_interval,
         shutdown.clone(),
     );
+    services::webhooks::spawn(state.clone(), options.webhook_delivery, shutdown.clone());
     let sweep_state = state.clone();
     let interval = options.sweep_interval;
     tokio::spawn(async move {

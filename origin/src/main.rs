@@ -144,6 +144,14 @@ struct ServeArgs {
     /// changes).
     #[arg(long, env = "TIMELAPSER_RENDER_RULES_INTERVAL", default_value_t = 30)]
     render_rules_interval_seconds: u64,
+    /// Seconds one webhook attempt may take, connection to answer (a receiver that takes
+    /// longer is retried later).
+    #[arg(long, env = "TIMELAPSER_WEBHOOK_TIMEOUT", default_value_t = 10)]
+    webhook_timeout_seconds: u64,
+    /// Seconds before a failed webhook attempt is retried the first time; later retries wait
+    /// 3, 12, 60, 360, 1080 and 2160 times as long, then the delivery fails.
+    #[arg(long, env = "TIMELAPSER_WEBHOOK_BACKOFF", default_value_t = 10)]
+    webhook_backoff_seconds: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -226,6 +234,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     options.retention_interval = Duration::from_secs(args.retention_interval_seconds.max(1));
     options.render_rules_interval = Duration::from_secs(args.render_rules_interval_seconds.max(1));
+    options.webhook_delivery = timelapser_origin::services::webhooks::DeliveryOptions {
+        timeout: Duration::from_secs(args.webhook_timeout_seconds.max(1)),
+        backoff_base: Duration::from_secs(args.webhook_backoff_seconds.max(1)),
+    };
     let server = timelapser_origin::start(options).await?;
     let stop = server.shutdown_token();
     tokio::spawn(async move {

@@ -25,6 +25,7 @@ pub mod render_rules;
 pub mod timelapses;
 pub mod users;
 pub mod videos;
+pub mod webhooks;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -89,6 +90,8 @@ pub enum JobKey {
     Retention = 0x544C_5254,
     /// Emptying cameras marked for deletion ("TLCD").
     CameraDeletion = 0x544C_4344,
+    /// Dispatching logged events to webhooks ("TLWH").
+    Webhooks = 0x544C_5748,
 }
 
 /// A held job lock ([`Db::try_job_lock`]).

@@ -1,4 +1,4 @@
-//! The operator console: `/console` (cameras, settings, users) and `/console/cameras/{id}`
+//! The operator console: `/console` (cameras, settings, webhooks, users) and `/console/cameras/{id}`
 //! (a camera's name, visibility, schedule, timelapses, renders and videos), for signed-in
 //! people; `GET`/`POST /api/users` (operators).
 //!
@@ -21,6 +21,7 @@ use maud::{html, Markup};
 use serde::{Deserialize, Serialize};
 use timelapser_core::render::{CameraRenderRule, Overlay, Period, RenderRule};
 use timelapser_core::resources::{Camera, Timelapse, TimelapseStatus, Video, VideoStatus};
+use timelapser_core::webhooks::{Delivery, Webhook, WebhookEvent};
 
 use super::account::{personal, personal_json, see_other, HTML};
 use super::auth::AdminAuth;
@@ -30,7 +31,9 @@ use crate::accounts::{self, Role, SessionUser};
 use crate::auth::Audience;
 use crate::db;
 use crate::error::{Error, Result};
-use crate::services::{cameras, render_rules, schedules, settings, stats, storage, timelapses};
+use crate::services::{
+    cameras, render_rules, schedules, settings, stats, storage, timelapses, webhooks,
+};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -147,6 +150,16 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<Respo
         let mut conn = state.db.pool().acquire().await?;
         db::users::list(&mut conn).await?
     };
+    // Webhooks are an operator's (the API answers viewers 403).
+    let mut hooks: Vec<(Webhook, Vec<Delivery>)> = Vec::new();
+    if operator {
+        for hook in webhooks::list(&state).await?.value {
+            let log = webhooks::deliveries(&state, hook.id, Some(WEBHOOK_LOG_SHOWN))
+                .await?
+                .value;
+            hooks.push((hook, log));
+        }
+    }
     let content = html! {
         section aria-labelledby="console-cameras" {
             h2 #console-cameras { "Cameras" }
@@ -211,6 +224,7 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<Respo
                 }
             }
         }
+        @if operator { (webhooks_section(&site, &hooks)) }
         section aria-labelledby="console-users" {
             h2 #console-users { "People" }
             ul #users {
@@ -575,6 +589,75 @@ fn video_item(video: &Video, operator: bool) -> Markup {
                 form.inline data-api={ "DELETE /api/videos/" (video.id) } data-after="reload" data-confirm="Delete this video?" {
                     button type="submit" { "Delete" } (outcome())
                 }
+            }
+        }
+    }
+}
+
+/// Deliveries shown per webhook in the console.
+const WEBHOOK_LOG_SHOWN: i64 = 5;
+
+/// The webhooks, each with its last deliveries, and a form to add one. The new webhook's
+/// secret is generated into the form (the page is this person's alone, never stored), so it
+/// can be copied before it is saved; the API never shows it again.
+fn webhooks_section(site: &Site, hooks: &[(Webhook, Vec<Delivery>)]) -> Markup {
+    let all: Vec<&str> = WebhookEvent::ALL.iter().map(|e| e.as_str()).collect();
+    let all = serde_json::to_string(&all).unwrap_or_default();
+    html! {
+        section aria-labelledby="console-webhooks" {
+            h2 #console-webhooks { "Webhooks" }
+            p.muted { "Each is POSTed a JSON body signed with its secret (" code { "Timelapser-Signature" }
+                ") when one of its events happens; a receiver that fails is retried with backoff." }
+            @if hooks.is_empty() { p.muted { "No webhooks yet." } }
+            @for (hook, log) in hooks {
+                article.webhook data-webhook-id=(hook.id) {
+                    h3 { code { (hook.url) } " " span.muted { "("
+                        (hook.events.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(", "))
+                        @if !hook.enabled { "; disabled" } ")" } }
+                    form.inline data-api={ "PATCH /api/webhooks/" (hook.id) } data-after="reload" {
+                        input type="hidden" name="enabled" value=(!hook.enabled) data-type="json";
+                        button type="submit" { @if hook.enabled { "Disable" } @else { "Enable" } }
+                        (outcome())
+                    }
+                    form.inline data-api={ "DELETE /api/webhooks/" (hook.id) } data-after="reload"
+                        data-confirm={ "Delete the webhook to " (hook.url) " and its delivery log?" } {
+                        button.danger type="submit" { "Delete" } (outcome())
+                    }
+                    @if log.is_empty() { p.muted { "Nothing sent yet." } } @else {
+                        table.deliveries {
+                            thead { tr { th scope="col" { "Event" } th scope="col" { "Status" } th scope="col" { "Attempts" } th scope="col" { "Last answer" } th scope="col" { "When" } } }
+                            tbody {
+                                @for d in log {
+                                    tr data-delivery-id=(d.id) {
+                                        td { (d.event.as_str()) }
+                                        td { (d.status.as_str()) }
+                                        td { (d.attempt_count) }
+                                        td { @if let Some(code) = d.last_status_code { (code) " " }
+                                            @if let Some(error) = &d.last_error { span.error { (error) } } }
+                                        td { @if let Some(at) = d.delivered_at { "delivered " (when(site, at)) }
+                                            @else if let Some(at) = d.next_attempt_at { "next attempt " (when(site, at)) }
+                                            @else { "created " (when(site, d.created_at)) } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            h3 { "New webhook" }
+            form #new-webhook data-api="POST /api/webhooks" data-after="reload" {
+                label { "URL " input type="url" name="url" required maxlength="2048" placeholder="https://example.org/hooks/timelapser"; }
+                label { "Secret (copy it now: it is not shown again) "
+                    input name="secret" value=(webhooks::generate_secret()) required minlength="16" maxlength="256" autocomplete="off" spellcheck="false"; }
+                fieldset {
+                    legend { "Events" }
+                    @for event in WebhookEvent::ALL {
+                        label { input type="checkbox" value=(event.as_str()) data-list-of="new-webhook-events" checked; " " (event.as_str()) }
+                    }
+                }
+                input type="hidden" #new-webhook-events name="events" value=(all) data-type="json";
+                button type="submit" { "Add webhook" }
+                (outcome())
             }
         }
     }

@@ -14,6 +14,7 @@ mod pages;
 pub mod respond;
 mod settings;
 mod timelapses;
+mod webhooks;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,6 +35,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(cameras::router())
         .merge(timelapses::router())
+        .merge(webhooks::router())
         .merge(settings::router())
         .merge(dashboard::router())
         .merge(events::router())

@@ -17,6 +17,7 @@ pub mod settings;
 pub mod stats;
 pub mod storage;
 pub mod timelapses;
+pub mod webhooks;
 
 use std::time::Duration;
 
