@@ -187,9 +187,17 @@ async fn camera(
     let site = site(&state).await?;
     let camera = cameras::get(&state, id, audience).await?;
     let camera: &Camera = &camera.value;
-    let page = cameras::images(&state, id, audience, PAGE_SIZE, query.before)
-        .await?
-        .value;
+    let page = cameras::images(
+        &state,
+        id,
+        audience,
+        cameras::ImagesQuery {
+            before: query.before,
+            ..cameras::ImagesQuery::newest(PAGE_SIZE)
+        },
+    )
+    .await?
+    .value;
     let mut videos: Vec<(Timelapse, Vec<Video>)> = Vec::new();
     for timelapse in timelapses::for_camera(&state, id, audience).await?.value {
         let list = timelapses::videos(&state, timelapse.id, audience)
