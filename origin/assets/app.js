@@ -207,7 +207,7 @@
     }).formatToParts(new Date(ms))) parts[p.type] = p.value;
     return parts;
   };
-  const dayOf = (iso) => { const p = zoneParts(new Date(iso).getTime()); return p.year + "-" + p.month + "-" + p.day; };
+  const dayOf = (at) => { const p = zoneParts(new Date(at).getTime()); return p.year + "-" + p.month + "-" + p.day; };
   const zoneOffset = (ms) => {
     const p = zoneParts(ms);
     return Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second) - Math.floor(ms / 1000) * 1000;
@@ -215,8 +215,12 @@
   const dayStart = (day) => {
     const [y, m, d] = day.split("-").map(Number);
     const wall = Date.UTC(y, m - 1, d);
-    const guess = wall - zoneOffset(wall);
-    return wall - zoneOffset(guess);
+    // Midnight is `wall` less the offset in force then, one of the offsets of the days on
+    // either side. Where a DST change skips midnight, the day starts at the change, which is
+    // where the offset before it puts midnight; where midnight comes twice, at the first.
+    const starts = [wall - zoneOffset(wall - 864e5), wall - zoneOffset(wall + 864e5)]
+      .filter((t) => dayOf(t) === day);
+    return starts.length ? Math.min(...starts) : wall - zoneOffset(wall);
   };
   const nextDay = (day) => {
     const [y, m, d] = day.split("-").map(Number);
