@@ -682,3 +682,111 @@ on_both!(
         assert!(html.contains("data-timezone=\"Asia/Tokyo\""));
     }
 );
+
+on_both!(images_pages_keep_to_a_range_of_capture_times, |origin| {
+    use chrono::{DateTime, Duration, Utc};
+    let (id, token) = origin.create_camera("Roof").await;
+    let midnight = |days_ago: i64| {
+        (Utc::now() - Duration::days(days_ago))
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc()
+    };
+    let (day_a, day_b) = (midnight(3), midnight(2));
+    let rfc = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let mut ids = Vec::new();
+    // Three frames on day A, two on day B (10:00, 11:00, ...).
+    for (seed, at) in (40..).zip([
+        day_a + Duration::hours(10),
+        day_a + Duration::hours(11),
+        day_a + Duration::hours(12),
+        day_b + Duration::hours(10),
+        day_b + Duration::hours(11),
+    ]) {
+        let r = origin
+            .client
+            .post(origin.url(&format!("/api/cameras/{id}/captures")))
+            .bearer_auth(&token)
+            .header("content-type", "image/jpeg")
+            .header("capture-time", rfc(at))
+            .body(common::jpeg(64, 48, seed))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        ids.push(r.json::<Value>().await.unwrap()["id"].as_i64().unwrap());
+    }
+    let page = |query: String| async move {
+        let r = origin
+            .get(&format!("/api/cameras/{id}/images?{query}"))
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "{query}");
+        assert_eq!(header(r.headers(), "cache-control"), "no-cache");
+        let page: Value = r.json().await.unwrap();
+        let got: Vec<i64> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_i64().unwrap())
+            .collect();
+        (got, page["next_before"].as_i64())
+    };
+    let a = format!("from={}&to={}", rfc(day_a), rfc(day_a + Duration::days(1)));
+
+    // Day A, newest first, two at a time: the cursor stays in the range.
+    assert_eq!(
+        page(format!("{a}&limit=2")).await,
+        (vec![ids[2], ids[1]], Some(ids[1]))
+    );
+    assert_eq!(
+        page(format!("{a}&limit=2&before={}", ids[1])).await,
+        (vec![ids[0]], None)
+    );
+    // Either end alone; `from` included, `to` excluded.
+    assert_eq!(
+        page(format!("from={}", rfc(day_b))).await,
+        (vec![ids[4], ids[3]], None)
+    );
+    assert_eq!(
+        page(format!("to={}", rfc(day_b))).await,
+        (vec![ids[2], ids[1], ids[0]], None)
+    );
+    assert_eq!(
+        page(format!(
+            "from={}&to={}",
+            rfc(day_a + Duration::hours(11)),
+            rfc(day_a + Duration::hours(12))
+        ))
+        .await,
+        (vec![ids[1]], None)
+    );
+    // The newest frame before a day: how a page steps back to the previous day with frames.
+    assert_eq!(
+        page(format!("to={}&limit=1", rfc(day_b))).await,
+        (vec![ids[2]], Some(ids[2]))
+    );
+    // A day without frames is an empty page; a range that ends before it starts is refused.
+    assert_eq!(
+        page(format!("from={}&to={}", rfc(midnight(1)), rfc(midnight(0)))).await,
+        (vec![], None)
+    );
+    problem(
+        origin
+            .get(&format!(
+                "/api/cameras/{id}/images?from={}&to={}",
+                rfc(day_b),
+                rfc(day_a)
+            ))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    problem(
+        origin
+            .get(&format!("/api/cameras/{id}/images?from=yesterday"))
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+});

@@ -1,8 +1,11 @@
 //! The pages in a real browser (Debian's Chromium, driven by playwright-core from npm), through
 //! the edge: the gallery renders and follows a capture within a second; a camera page loads
 //! its thumbnails from the browser's cache the second time (0 image bytes transferred); the
-//! dashboard stays current for a minute of captures with 0 API requests after its load.
-//! Screenshots of each page are written to target/test-artifacts/.
+//! dashboard stays current for a minute of captures with 0 API requests after its load; the
+//! camera page's frame player plays a day picked in the site's time zone, and plays it again
+//! without a request reaching the network; a render shows up live with its player; axe-core
+//! finds nothing serious in any page at desktop and phone sizes, and no page scrolls sideways
+//! on a phone. Screenshots of each page are written to target/test-artifacts/.
 
 use std::process::Command;
 
@@ -23,6 +26,17 @@ fn playwright() -> String {
     assert!(
         path.is_dir(),
         "playwright-core is missing ({}); `cargo xtask test` installs it",
+        path.display()
+    );
+    path.display().to_string()
+}
+
+/// axe-core's script, pinned by xtask (`AXE_CORE_VERSION`).
+fn axe() -> String {
+    let path = root().join("target/tools/axe-core-4.14.1/node_modules/axe-core/axe.min.js");
+    assert!(
+        path.is_file(),
+        "axe-core is missing ({}); `cargo xtask test` installs it",
         path.display()
     );
     path.display().to_string()
@@ -86,7 +100,18 @@ async fn pages_stay_live_and_cache_what_never_changes() {
     for seed in 0..30 {
         origin.capture(camera, &token, 1000 + seed).await.unwrap();
     }
+    // The console is audited too, signed in.
+    timelapser_origin::accounts::add_user(
+        &origin.server.as_ref().unwrap().state.db,
+        OPERATOR.0,
+        timelapser_origin::accounts::Role::Operator,
+        OPERATOR.1,
+    )
+    .await
+    .unwrap();
     let frames = frames(20, 5000);
+    let player_frames = self::frames(13, 6000);
+    let video_frames = self::frames(10, 8000);
     let seconds = std::env::var("DASHBOARD_SECONDS").unwrap_or_else(|_| "60".into());
     let r = run_script(
         "pages.mjs",
@@ -97,9 +122,16 @@ async fn pages_stay_live_and_cache_what_never_changes() {
             ("TOKEN", token),
             ("FRAMES", frames.path().display().to_string()),
             ("DASHBOARD_SECONDS", seconds),
+            ("PLAYER_FRAMES", player_frames.path().display().to_string()),
+            ("VIDEO_FRAMES", video_frames.path().display().to_string()),
+            ("ADMIN", timelapser_tests::ADMIN.to_owned()),
+            ("USER", OPERATOR.0.to_owned()),
+            ("PASSWORD", OPERATOR.1.to_owned()),
+            ("AXE", axe()),
         ],
     )
     .await;
+    assert_eq!(r["last_step"], "done");
 
     // The gallery.
     assert_eq!(r["gallery_cards"], 2);
@@ -148,6 +180,164 @@ async fn pages_stay_live_and_cache_what_never_changes() {
     for page in ["gallery", "camera", "dashboard"] {
         assert!(root()
             .join(format!("target/test-artifacts/{page}.png"))
+            .is_file());
+    }
+
+    // The frame player: the latest day at first, on the latest frame.
+    let initial = &r["player_initial"];
+    assert!(initial["frames"].as_u64().unwrap() >= 1, "{initial}");
+    assert_eq!(initial["index"], initial["frames"].as_u64().unwrap() - 1);
+    assert_eq!(initial["shown"], true);
+    // A day picked in the site's time zone (UTC+05:30): exactly its frames, from its first
+    // instant to its last second, each with its capture time.
+    let day = r["player_day"].as_str().unwrap();
+    let picked = &r["player_picked"];
+    assert_eq!(picked["day"], day);
+    assert_eq!(
+        picked["frames"], r["player_day_expected_frames"],
+        "{picked}"
+    );
+    assert!(
+        picked["time"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{day} 00:00:00")),
+        "{picked}"
+    );
+    assert!(picked["alt"]
+        .as_str()
+        .unwrap()
+        .starts_with("Frame captured "));
+    let last = &r["player_last"];
+    assert!(
+        last["time"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{day} 23:59:59")),
+        "{last}"
+    );
+    // Played: every frame once, in order, twice.
+    let count = picked["frames"].as_u64().unwrap();
+    let every: Vec<Value> = (0..count).map(Value::from).collect();
+    assert_eq!(r["player_first_play"].as_array().unwrap(), &every);
+    assert_eq!(r["player_second_play"].as_array().unwrap(), &every);
+    assert_eq!(r["player_second_shown"], true);
+    // The first load fetched the day's thumbnails; the second play reached the network for
+    // nothing, as Chromium counts it (requests served by its memory or disk cache apart).
+    let first = &r["player_requests_load_and_first_play"];
+    assert!(
+        first["network"].as_u64().unwrap() >= count,
+        "the day's thumbnails were fetched once: {first}"
+    );
+    let second = &r["player_requests_second_play"];
+    assert_eq!(
+        second["network"], 0,
+        "nothing reaches the network on the second play: {second}"
+    );
+    eprintln!(
+        "player: load + first play {first}; second play {second} in {} ms",
+        r["player_second_play_ms"]
+    );
+    // The scrubber and the keys.
+    let scrubbed = &r["player_scrubbed"];
+    assert_eq!(scrubbed["index"], 5);
+    assert!(scrubbed["time"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{day} 00:50:00")));
+    let keys = &r["player_keys"];
+    let stepped: Vec<u64> = ["home", "right", "right2", "left", "end"]
+        .iter()
+        .map(|k| keys[k].as_u64().unwrap())
+        .collect();
+    assert_eq!(stepped, [0, 1, 2, 1, count - 1], "{keys}");
+    assert_eq!(keys["space_plays"], true);
+    assert_eq!(keys["space_pauses"], true);
+    assert_eq!(keys["focused_stage"], true);
+    assert_eq!(r["player_time_live"], "polite");
+    // Back through history: the day before, with its one frame.
+    let earlier = &r["player_earlier"];
+    assert_ne!(earlier["day"], day);
+    assert_eq!(earlier["frames"], 1, "{earlier}");
+
+    // A render while the page is open: listed at once, then its player, without a reload.
+    let states: Vec<&str> = r["video_states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert!(
+        states
+            .first()
+            .is_some_and(|s| *s == "queued" || *s == "rendering"),
+        "the render was listed before it was ready: {states:?}"
+    );
+    assert_eq!(states.last(), Some(&"ready+player"), "{states:?}");
+    assert_eq!(r["video_without_reload"], true);
+    let facts = r["video_facts_live"].as_str().unwrap();
+    assert!(
+        facts.contains("5 fps") && facts.contains("10 frames") && facts.contains("2.0 s"),
+        "{facts}"
+    );
+    assert_eq!(
+        r["video_facts_rendered"], r["video_facts_live"],
+        "the page says the same as the live update"
+    );
+    assert_eq!(r["video_preload"], "metadata");
+    let download = &r["video_download"];
+    assert!(download["href"]
+        .as_str()
+        .unwrap()
+        .starts_with("/media/videos/"));
+    assert!(download["name"].as_str().unwrap().ends_with(".mp4"));
+    let video = &r["video_played"];
+    let duration = video["duration"].as_f64().unwrap();
+    assert!(
+        (1.9..=2.1).contains(&duration),
+        "10 frames at 5 fps: {video}"
+    );
+    assert!((video["position"].as_f64().unwrap() - duration / 2.0).abs() < 0.5);
+    assert!(
+        r["video_responses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == 206),
+        "a range answered: {}",
+        r["video_responses"]
+    );
+
+    // Accessible and fitting a phone: every page at both sizes.
+    assert_eq!(
+        r["audited"].as_array().unwrap().len(),
+        12,
+        "{}",
+        r["audited"]
+    );
+    assert_eq!(
+        r["axe"].as_array().unwrap().len(),
+        0,
+        "serious or critical accessibility violations: {:#}",
+        r["axe"]
+    );
+    assert_eq!(
+        r["overflow"].as_array().unwrap().len(),
+        0,
+        "pages wider than the screen: {:#}",
+        r["overflow"]
+    );
+    for page in [
+        "gallery",
+        "camera",
+        "camera-player",
+        "dashboard",
+        "login",
+        "console",
+        "console-camera",
+    ] {
+        assert!(root()
+            .join(format!("target/test-artifacts/phone-{page}.png"))
             .is_file());
     }
 }

@@ -123,23 +123,33 @@ pub fn wrangler_dev(
 /// playwright-core, pinned; it drives Debian's Chromium (it never downloads a browser).
 pub const PLAYWRIGHT_CORE_VERSION: &str = "1.65.1";
 
-/// Debian's Chromium (apt, as root) and playwright-core (npm) for the browser tests.
+/// axe-core, pinned: the accessibility engine the browser tests run in each page.
+pub const AXE_CORE_VERSION: &str = "4.14.1";
+
+/// Debian's Chromium (apt, as root), and playwright-core and axe-core (npm) for the browser
+/// tests.
 pub fn ensure_browser(root: &Path) -> Result<()> {
     if !Path::new("/usr/bin/chromium").is_file() {
         tools::ensure_apt_packages(&[("chromium", "chromium")])?;
     }
-    let prefix = root.join(format!(
-        "target/tools/playwright-core-{PLAYWRIGHT_CORE_VERSION}"
-    ));
+    npm_tool(root, "playwright-core", PLAYWRIGHT_CORE_VERSION)?;
+    npm_tool(root, "axe-core", AXE_CORE_VERSION)
+}
+
+/// An npm package at a pinned version in its own folder,
+/// `target/tools/<package>-<version>/node_modules/<package>`, unless already there.
+fn npm_tool(root: &Path, package: &str, version: &str) -> Result<()> {
+    let prefix = root.join(format!("target/tools/{package}-{version}"));
     if prefix
-        .join("node_modules/playwright-core/package.json")
+        .join(format!("node_modules/{package}/package.json"))
         .is_file()
     {
         return Ok(());
     }
-    let npm = tools::which("npm").context("npm is required to install playwright-core")?;
+    let npm =
+        tools::which("npm").with_context(|| format!("npm is required to install {package}"))?;
     step(&format!(
-        "installing playwright-core {PLAYWRIGHT_CORE_VERSION} (npm) into {}",
+        "installing {package} {version} (npm) into {}",
         prefix.display()
     ));
     std::fs::create_dir_all(&prefix)?;
@@ -149,6 +159,6 @@ pub fn ensure_browser(root: &Path) -> Result<()> {
     )?;
     run(Command::new(npm)
         .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
-        .arg(format!("playwright-core@{PLAYWRIGHT_CORE_VERSION}"))
+        .arg(format!("{package}@{version}"))
         .current_dir(&prefix))
 }

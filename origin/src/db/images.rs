@@ -164,10 +164,12 @@ pub async fn latest_for_camera(
     .await
 }
 
-/// A page of a camera's images, newest first, strictly before the cursor `(captured_at, id)`.
+/// A page of a camera's images captured in `[from, to)` (micros), newest first, strictly
+/// before the cursor `(captured_at, id)`.
 pub async fn page(
     conn: &mut AnyConnection,
     camera_id: i64,
+    captured: std::ops::Range<i64>,
     limit: i64,
     before: Option<(i64, i64)>,
 ) -> Result<Vec<ImageRow>, sqlx::Error> {
@@ -175,9 +177,12 @@ pub async fn page(
         None => {
             sqlx::query_as(&format!(
                 "SELECT {COLUMNS} FROM images WHERE camera_id = $1 \
-                 ORDER BY captured_at DESC, id DESC LIMIT $2"
+                 AND captured_at >= $2 AND captured_at < $3 \
+                 ORDER BY captured_at DESC, id DESC LIMIT $4"
             ))
             .bind(camera_id)
+            .bind(captured.start)
+            .bind(captured.end)
             .bind(limit)
             .fetch_all(conn)
             .await
@@ -185,10 +190,13 @@ pub async fn page(
         Some((captured_at, id)) => {
             sqlx::query_as(&format!(
                 "SELECT {COLUMNS} FROM images WHERE camera_id = $1 \
-                 AND (captured_at < $2 OR (captured_at = $2 AND id < $3)) \
-                 ORDER BY captured_at DESC, id DESC LIMIT $4"
+                 AND captured_at >= $2 AND captured_at < $3 \
+                 AND (captured_at < $4 OR (captured_at = $4 AND id < $5)) \
+                 ORDER BY captured_at DESC, id DESC LIMIT $6"
             ))
             .bind(camera_id)
+            .bind(captured.start)
+            .bind(captured.end)
             .bind(captured_at)
             .bind(id)
             .bind(limit)

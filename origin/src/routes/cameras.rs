@@ -162,8 +162,12 @@ async fn latest_image(
 struct PageQuery {
     limit: Option<i64>,
     before: Option<i64>,
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    to: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// `GET /api/cameras/{id}/images?limit=&before=&from=&to=`: newest first; `from` and `to`
+/// (RFC 3339) bound the capture times to `[from, to)`, as the range delete does.
 async fn images(
     State(state): State<AppState>,
     Viewer(audience): Viewer,
@@ -176,8 +180,12 @@ async fn images(
         &state,
         id,
         audience,
-        query.limit.unwrap_or(50),
-        query.before,
+        cameras::ImagesQuery {
+            limit: query.limit.unwrap_or(50),
+            before: query.before,
+            from: query.from,
+            to: query.to,
+        },
     )
     .await?;
     Ok(respond::representation(

@@ -13,7 +13,9 @@ use maud::{html, Markup, DOCTYPE};
 use serde::Deserialize;
 use timelapser_core::etag::{EntityTag, HashAlgorithm};
 use timelapser_core::policy::ContentKind;
-use timelapser_core::resources::{Camera, HealthStatus, Image, StorageSummary, Timelapse, Video};
+use timelapser_core::resources::{
+    Camera, HealthStatus, Image, StorageSummary, Timelapse, Video, VideoStatus,
+};
 
 use super::assets::{css_url, js_url};
 use super::auth::Viewer;
@@ -187,9 +189,17 @@ async fn camera(
     let site = site(&state).await?;
     let camera = cameras::get(&state, id, audience).await?;
     let camera: &Camera = &camera.value;
-    let page = cameras::images(&state, id, audience, PAGE_SIZE, query.before)
-        .await?
-        .value;
+    let page = cameras::images(
+        &state,
+        id,
+        audience,
+        cameras::ImagesQuery {
+            before: query.before,
+            ..cameras::ImagesQuery::newest(PAGE_SIZE)
+        },
+    )
+    .await?
+    .value;
     let mut videos: Vec<(Timelapse, Vec<Video>)> = Vec::new();
     for timelapse in timelapses::for_camera(&state, id, audience).await?.value {
         let list = timelapses::videos(&state, timelapse.id, audience)
@@ -202,6 +212,7 @@ async fn camera(
         article {
             h2 { (camera.name) " " span #status.status.(format!("status-{}", camera.status.as_str())) { (camera.status.as_str()) } }
             p.muted { span #image-count { (camera.image_count) } " frames" }
+            (player(&site, camera))
             section.latest aria-labelledby="latest-heading" {
                 h3 #latest-heading { "Latest frame" }
                 @match &camera.latest_image {
@@ -225,16 +236,15 @@ async fn camera(
                     @if let Some(before) = page.next_before { a href={ "/cameras/" (camera.id) "?before=" (before) } rel="next" { "Older frames" } }
                 }
             }
-            section aria-labelledby="timelapses-heading" {
+            section #timelapses aria-labelledby="timelapses-heading" {
                 h3 #timelapses-heading { "Timelapses" }
-                @if videos.is_empty() { p.muted { "No timelapses yet." } }
+                @if videos.is_empty() { p.muted data-role="no-timelapses" { "No timelapses yet." } }
                 @for (timelapse, list) in &videos {
-                    h4 { (timelapse.name) " " span.muted { "(" (timelapse.status.as_str()) ", " (timelapse.image_count) " frames)" } }
-                    @for video in list {
-                        @if let Some(url) = &video.url {
-                            video controls preload="metadata" src=(url) aria-label={ "Video " (video.id) " of " (timelapse.name) } {}
-                        } @else {
-                            p.muted data-video-id=(video.id) { "Video " (video.id) ": " (video.status.as_str()) }
+                    section.timelapse data-timelapse-id=(timelapse.id) data-timelapse-name=(timelapse.name)
+                        aria-labelledby={ "timelapse-" (timelapse.id) } {
+                        h4 id={ "timelapse-" (timelapse.id) } { (timelapse.name) " " span.muted { "(" (timelapse.status.as_str()) ", " (timelapse.image_count) " frames)" } }
+                        ul.videos {
+                            @for video in list { (video_entry(&site, timelapse, video)) }
                         }
                     }
                 }
@@ -254,6 +264,114 @@ async fn camera(
             content,
         ),
     ))
+}
+
+/// The frame player: a day of thumbnails played in one image (assets/app.js loads the day
+/// through `GET /api/cameras/{id}/images?from=&to=` and preloads it, so a replay fetches
+/// nothing). Rendered on the latest frame and its day, in the site's time zone.
+fn player(site: &Site, camera: &Camera) -> Markup {
+    let today = Utc::now().with_timezone(&site.zone).date_naive();
+    let day = camera.latest_image.as_ref().map_or(today, |i| {
+        i.captured_at.with_timezone(&site.zone).date_naive()
+    });
+    html! {
+        section.player #player aria-labelledby="player-heading" data-day=(day) {
+            h3 #player-heading { "Play the frames" }
+            div.stage tabindex="0" role="group" aria-label="Frame"
+                aria-keyshortcuts="Space ArrowLeft ArrowRight Home End" aria-describedby="player-keys" {
+                @match &camera.latest_image {
+                    Some(image) => img #player-frame src=(image.thumbnail_url) width="320" height=(thumb_height(image))
+                        alt={ "Frame captured " (site.time(image.captured_at)) };,
+                    None => img #player-frame src=(BLANK) width="320" height="180" alt="No frame on this day";,
+                }
+            }
+            p #player-time aria-live="polite" aria-atomic="true" {
+                @if let Some(image) = &camera.latest_image { (site.time(image.captured_at)) }
+            }
+            div.controls {
+                button #player-play type="button" disabled { "Play" }
+                button #player-previous type="button" disabled { "Previous frame" }
+                button #player-next type="button" disabled { "Next frame" }
+                label { "Speed "
+                    select #player-speed {
+                        @for fps in [1, 2, 5, 10, 30] {
+                            option value=(fps) selected[fps == 10] { (fps) " frames/s" }
+                        }
+                    }
+                }
+                label.scrub { "Frame "
+                    input #player-scrub type="range" min="0" max="0" value="0" step="1" disabled;
+                }
+                label { "Day "
+                    input #player-day type="date" value=(day) max=(today.max(day));
+                }
+                button #player-earlier type="button" { "Previous day with frames" }
+            }
+            p #player-note.muted role="status" {}
+            p #player-keys.muted { "Keys on the frame: Space plays or pauses, ← and → step one frame, Home and End go to the first and last." }
+        }
+    }
+}
+
+/// What a ready video says of itself: "24 fps · 40 frames · 1.7 s · 1.2 MB". The render
+/// options (`options.preset`, `duration_seconds`) are read from its JSON, so the page shows
+/// them when the Video carries them and renders without them otherwise; assets/app.js
+/// writes the same line for a video that becomes ready while the page is open.
+fn video_facts(video: &Video) -> String {
+    let json = serde_json::to_value(video).unwrap_or_default();
+    let mut facts = Vec::new();
+    if let Some(preset) = json
+        .pointer("/options/preset")
+        .and_then(serde_json::Value::as_str)
+    {
+        facts.push(format!("preset {preset}"));
+    }
+    facts.push(format!("{} fps", video.fps));
+    facts.push(format!("{} frames", video.frame_count));
+    let seconds = json
+        .get("duration_seconds")
+        .and_then(serde_json::Value::as_f64)
+        .or_else(|| (video.fps > 0).then(|| video.frame_count as f64 / f64::from(video.fps)));
+    if let Some(seconds) = seconds {
+        facts.push(format!("{seconds:.1} s"));
+    }
+    if let Some(bytes) = video.bytes {
+        facts.push(format_bytes(bytes));
+    }
+    facts.join(" · ")
+}
+
+/// One video of a camera page: a player (it seeks with Range requests) and a download link
+/// once ready, its progress while queued or rendering (`video_progress` moves it), why it
+/// failed otherwise. assets/app.js builds the same item from the video events.
+fn video_entry(site: &Site, timelapse: &Timelapse, video: &Video) -> Markup {
+    let percent = (video.progress * 100.0).round() as u32;
+    html! {
+        li.video data-video-id=(video.id) data-status=(video.status.as_str()) {
+            @match (&video.url, video.status) {
+                (Some(url), VideoStatus::Ready) => {
+                    video controls preload="metadata" src=(url)
+                        aria-label={ (timelapse.name) ", video " (video.id) } {}
+                    p.facts {
+                        span data-role="facts" { (video_facts(video)) } " · created "
+                        time datetime=(video.created_at.to_rfc3339()) { (site.time(video.created_at)) }
+                    }
+                    a.download href=(url) download={ "timelapse-" (video.id) ".mp4" } {
+                        "Download video " (video.id) @if let Some(bytes) = video.bytes { " (" (format_bytes(bytes)) ")" }
+                    }
+                }
+                (_, VideoStatus::Queued | VideoStatus::Rendering) => {
+                    span data-role="label" { "Video " (video.id) " (" (video.fps) " fps): " span data-role="status" { (video.status.as_str()) } }
+                    " " progress max="1" value=(video.progress) aria-label={ "Render progress of video " (video.id) } { (percent) "%" }
+                    " " span data-role="percent" { (percent) " %" }
+                }
+                _ => {
+                    span data-role="label" { "Video " (video.id) ": " span data-role="status" { (video.status.as_str()) } }
+                    @if let Some(error) = &video.error { " " span.error { (error) } }
+                }
+            }
+        }
+    }
 }
 
 async fn dashboard(

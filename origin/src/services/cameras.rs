@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use timelapser_core::etag::CollectionTag;
 use timelapser_core::events::Event;
@@ -196,19 +197,59 @@ pub struct ImagePage {
 /// Largest page.
 pub const MAX_PAGE: i64 = 200;
 
-/// A page of a camera's images before the image `before`. Not cached: pages are many and each
-/// is one indexed query.
+/// Which of a camera's images a page holds: those captured in `[from, to)` (either end
+/// open), newest first, at most `limit` of them, strictly before the image `before`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImagesQuery {
+    /// Largest number of images, 1..=[`MAX_PAGE`].
+    pub limit: i64,
+    /// The cursor: an image id of this camera (a page's `next_before`).
+    pub before: Option<i64>,
+    /// First capture time included.
+    pub from: Option<DateTime<Utc>>,
+    /// First capture time excluded.
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl ImagesQuery {
+    /// The newest `limit` images.
+    pub fn newest(limit: i64) -> Self {
+        Self {
+            limit,
+            before: None,
+            from: None,
+            to: None,
+        }
+    }
+}
+
+/// A page of a camera's images (see [`ImagesQuery`]). Not cached: pages are many and each is
+/// one indexed query.
 pub async fn images(
     state: &AppState,
     camera_id: i64,
     audience: Audience,
-    limit: i64,
-    before: Option<i64>,
+    query: ImagesQuery,
 ) -> Result<Represented<ImagePage>> {
+    let ImagesQuery {
+        limit,
+        before,
+        from,
+        to,
+    } = query;
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(Error::BadRequest(format!(
             "limit must be between 1 and {MAX_PAGE}"
         )));
+    }
+    if let (Some(from), Some(to)) = (from, to) {
+        if from >= to {
+            return Err(Error::Unprocessable(format!(
+                "from ({}) must be before to ({})",
+                from.to_rfc3339(),
+                to.to_rfc3339()
+            )));
+        }
     }
     // 404 for a camera that does not exist, too.
     require_visible(state, camera_id, audience).await?;
@@ -227,7 +268,8 @@ pub async fn images(
             Some((image.captured_at, image.id))
         }
     };
-    let rows = db::images::page(&mut conn, camera_id, limit, cursor).await?;
+    let captured = from.map_or(i64::MIN, to_micros)..to.map_or(i64::MAX, to_micros);
+    let rows = db::images::page(&mut conn, camera_id, captured, limit, cursor).await?;
     let next_before = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|r| r.id))
         .flatten();
