@@ -135,6 +135,17 @@ try {
   results.retention_days = await page.locator("#retention input[name=images_days]").inputValue();
   results.retention_text = await page.locator("#retention").innerText();
 
+  // 6c. Automatic videos: a weekly rule added with the form, then paused.
+  step("render rules");
+  await page.selectOption("#new-rule select[name=period]", "weekly");
+  await page.selectOption("#new-rule select[name=weekday]", "monday");
+  await page.fill("#new-rule input[name=at]", "06:00");
+  await page.selectOption("#new-rule select[name=preset]", "draft");
+  await Promise.all([page.waitForEvent("load"), page.click("#new-rule button[type=submit]")]);
+  results.rule_summary = await page.locator("#render-rules li [data-role=summary]").first().textContent();
+  await Promise.all([page.waitForEvent("load"), page.click("#render-rules li form[data-api^='PUT'] button[type=submit]")]);
+  results.rule_after_pause = await page.locator("#render-rules li").first().innerText();
+
   // 7. Make it private: gone from the public gallery, still in the signed-in one.
   step("private");
   await page.selectOption("#visibility select[name=public]", "false");

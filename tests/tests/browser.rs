@@ -444,6 +444,17 @@ async fn an_operator_runs_a_camera_from_the_console() {
         r["retention_text"]
     );
 
+    // Automatic videos: the rule added with the form is listed as asked, then paused.
+    assert_eq!(
+        r["rule_summary"],
+        "Every Monday at 06:00: the seven days before (draft, time drawn)"
+    );
+    assert!(
+        r["rule_after_pause"].as_str().unwrap().contains("paused"),
+        "{}",
+        r["rule_after_pause"]
+    );
+
     // Private: not in the public gallery nor at its page; in the signed-in gallery.
     assert_eq!(r["public_gallery_has_camera"], 0);
     assert_eq!(r["public_camera_page_status"], 404);

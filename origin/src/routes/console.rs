@@ -25,7 +25,7 @@ use timelapser_core::webhooks::{Delivery, Webhook, WebhookEvent};
 
 use super::account::{personal, personal_json, see_other, HTML};
 use super::auth::AdminAuth;
-use super::pages::{days_left_text, format_bytes, layout, site, Site};
+use super::pages::{days_left_text, format_bytes, layout, site, video_facts, Site};
 use super::{Json, Path};
 use crate::accounts::{self, Role, SessionUser};
 use crate::auth::Audience;
@@ -573,7 +573,7 @@ fn video_item(video: &Video, operator: bool) -> Markup {
     let percent = (video.progress * 100.0).round() as u32;
     html! {
         li.video data-video-id=(video.id) data-status=(video.status.as_str()) {
-            span data-role="label" { "Video " (video.id) " (" (video.options.preset.as_str()) ", " (format!("{:.1}", video.duration_seconds)) " s, " (video.frame_count) " frames at " (video.fps) " fps" @if let Some(rule) = video.rule_id { ", rule " (rule) } "): " span data-role="status" { (video.status.as_str()) } }
+            span data-role="label" { "Video " (video.id) " (" (video_facts(video)) @if let Some(rule) = video.rule_id { ", rule " (rule) } "): " span data-role="status" { (video.status.as_str()) } }
             @match (&video.url, video.status) {
                 (Some(url), VideoStatus::Ready) => {
                     video controls preload="metadata" src=(url) aria-label={ "Video " (video.id) } {}

@@ -313,28 +313,16 @@ fn player(site: &Site, camera: &Camera) -> Markup {
     }
 }
 
-/// What a ready video says of itself: "24 fps · 40 frames · 1.7 s · 1.2 MB". The render
-/// options (`options.preset`, `duration_seconds`) are read from its JSON, so the page shows
-/// them when the Video carries them and renders without them otherwise; assets/app.js
-/// writes the same line for a video that becomes ready while the page is open.
-fn video_facts(video: &Video) -> String {
-    let json = serde_json::to_value(video).unwrap_or_default();
-    let mut facts = Vec::new();
-    if let Some(preset) = json
-        .pointer("/options/preset")
-        .and_then(serde_json::Value::as_str)
-    {
-        facts.push(format!("preset {preset}"));
-    }
-    facts.push(format!("{} fps", video.fps));
-    facts.push(format!("{} frames", video.frame_count));
-    let seconds = json
-        .get("duration_seconds")
-        .and_then(serde_json::Value::as_f64)
-        .or_else(|| (video.fps > 0).then(|| video.frame_count as f64 / f64::from(video.fps)));
-    if let Some(seconds) = seconds {
-        facts.push(format!("{seconds:.1} s"));
-    }
+/// What a video says of itself: "preset standard · 24 fps · 40 frames · 1.7 s · 1.2 MB" (the
+/// console's list too); assets/app.js writes the same line for a video that becomes ready
+/// while the page is open.
+pub(super) fn video_facts(video: &Video) -> String {
+    let mut facts = vec![
+        format!("preset {}", video.options.preset.as_str()),
+        format!("{} fps", video.fps),
+        format!("{} frames", video.frame_count),
+        format!("{:.1} s", video.duration_seconds),
+    ];
     if let Some(bytes) = video.bytes {
         facts.push(format_bytes(bytes));
     }
