@@ -154,15 +154,39 @@ async fn footage(origin: &TestOrigin, count: u32) -> Footage {
     }
 }
 
-async fn render(origin: &TestOrigin, timelapse: i64, body: Value) -> (StatusCode, Value) {
-    let r = origin
+/// `POST path` with the admin token and a JSON body.
+async fn post(origin: &TestOrigin, path: &str, body: &Value) -> reqwest::Response {
+    origin
         .client
-        .post(origin.url(&format!("/api/timelapses/{timelapse}/videos")))
+        .post(origin.url(path))
         .bearer_auth(ADMIN)
-        .json(&body)
+        .json(body)
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// `GET path` with the admin token, as JSON.
+async fn get_json<T: serde::de::DeserializeOwned>(origin: &TestOrigin, path: &str) -> T {
+    origin
+        .client
+        .get(origin.url(path))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn render(origin: &TestOrigin, timelapse: i64, body: Value) -> (StatusCode, Value) {
+    let r = post(
+        origin,
+        &format!("/api/timelapses/{timelapse}/videos"),
+        &body,
+    )
+    .await;
     let status = r.status();
     (status, r.json().await.unwrap())
 }
@@ -339,14 +363,7 @@ with_counting_ffmpeg!(
             ),
             (json!({"fps": 500}), "fps"),
         ] {
-            let r = origin
-                .client
-                .post(origin.url(&format!("/api/timelapses/{t}/videos")))
-                .bearer_auth(ADMIN)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
+            let r = post(origin, &format!("/api/timelapses/{t}/videos"), &body).await;
             let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
             assert!(
                 p["detail"].as_str().unwrap().starts_with(field),
@@ -354,14 +371,12 @@ with_counting_ffmpeg!(
             );
         }
         let far = footage.times[11] + chrono::Duration::hours(1);
-        let r = origin
-            .client
-            .post(origin.url(&format!("/api/timelapses/{t}/videos")))
-            .bearer_auth(ADMIN)
-            .json(&json!({"from": far.to_rfc3339()}))
-            .send()
-            .await
-            .unwrap();
+        let r = post(
+            origin,
+            &format!("/api/timelapses/{t}/videos"),
+            &json!({"from": far.to_rfc3339()}),
+        )
+        .await;
         problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
         let listed: Vec<Value> = origin
             .get(&format!("/api/timelapses/{t}/videos"))
@@ -458,14 +473,12 @@ fn at(base: DateTime<Utc>, day: i64, hh: u32, mm: u32) -> DateTime<Utc> {
 }
 
 async fn create_rule(origin: &TestOrigin, camera: i64, body: Value) -> Value {
-    let r = origin
-        .client
-        .post(origin.url(&format!("/api/cameras/{camera}/render-rules")))
-        .bearer_auth(ADMIN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        origin,
+        &format!("/api/cameras/{camera}/render-rules"),
+        &body,
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     r.json().await.unwrap()
 }
@@ -516,14 +529,12 @@ async fn daily_rule_runs_once_and_is_made_up_after_a_restart(backend: Backend) {
             "colour: unknown field",
         ),
     ] {
-        let r = origin
-            .client
-            .post(origin.url(&format!("/api/cameras/{}/render-rules", footage.camera)))
-            .bearer_auth(ADMIN)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = post(
+            &origin,
+            &format!("/api/cameras/{}/render-rules", footage.camera),
+            &body,
+        )
+        .await;
         let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
         assert!(
             p["detail"].as_str().unwrap().starts_with(field),
@@ -537,16 +548,11 @@ async fn daily_rule_runs_once_and_is_made_up_after_a_restart(backend: Backend) {
         .await
         .unwrap();
     problem(r, StatusCode::UNAUTHORIZED).await;
-    let rules: Vec<Value> = origin
-        .client
-        .get(origin.url(&format!("/api/cameras/{}/render-rules", footage.camera)))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rules: Vec<Value> = get_json(
+        &origin,
+        &format!("/api/cameras/{}/render-rules", footage.camera),
+    )
+    .await;
     assert_eq!(rules.len(), 1);
     let state = origin.state().clone();
     assert!(timelapser_origin::services::render_rules::run_due(&state)
@@ -581,16 +587,7 @@ async fn daily_rule_runs_once_and_is_made_up_after_a_restart(backend: Backend) {
     assert_eq!(made["options"]["to"], json!(at(day, 1, 0, 0)));
     let (_, path) = ready(&origin, made["id"].as_i64().unwrap()).await;
     assert_eq!(frames_of(&probe(&path)), 3);
-    let shown: Value = origin
-        .client
-        .get(origin.url(&format!("/api/render-rules/{}", rule["id"])))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shown: Value = get_json(&origin, &format!("/api/render-rules/{}", rule["id"])).await;
     assert_eq!(shown["last_run_at"], json!(at(day, 1, 0, 10)));
     assert!(
         shown["last_result"].as_str().unwrap().contains("queued"),
@@ -693,16 +690,8 @@ async fn the_demo_renders_a_video_on_its_own() {
         cameras.insert(video["camera_id"].as_i64().unwrap());
     }
     for camera in cameras {
-        let rules: Vec<Value> = origin
-            .client
-            .get(origin.url(&format!("/api/cameras/{camera}/render-rules")))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let rules: Vec<Value> =
+            get_json(&origin, &format!("/api/cameras/{camera}/render-rules")).await;
         assert_eq!(rules.len(), 1);
         assert_eq!(rules[0]["period"], "daily");
     }

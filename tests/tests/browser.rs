@@ -91,8 +91,18 @@ async fn run_script(
     r
 }
 
+/// One browser test at a time: each starts its own origin, `wrangler dev` and Chromium, and two
+/// at once on two cores left a first page load waiting past its 30 s (seen once in three).
+async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::OnceLock<tokio::sync::Mutex<()>> = std::sync::OnceLock::new();
+    TURN.get_or_init(|| tokio::sync::Mutex::new(()))
+        .lock()
+        .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_stay_live_and_cache_what_never_changes() {
+    let _turn = one_at_a_time().await;
     let origin = Origin::start().await.unwrap();
     let edge = Edge::start(&origin.base, 10_000).await.unwrap();
     let (camera, token) = origin.create_camera("Rooftop").await.unwrap();
@@ -347,6 +357,7 @@ const OPERATOR: (&str, &str) = ("ops", "correct horse battery");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_runs_a_camera_from_the_console() {
+    let _turn = one_at_a_time().await;
     let origin = Origin::start().await.unwrap();
     let edge = Edge::start(&origin.base, 10_000).await.unwrap();
     let db = &origin.server.as_ref().unwrap().state.db;

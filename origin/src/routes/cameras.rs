@@ -332,13 +332,7 @@ async fn show_schedule(
     headers: HeaderMap,
 ) -> Result<Response> {
     let rep = schedules::get(&state, camera_id).await?;
-    Ok(respond::representation(
-        &method,
-        &headers,
-        ContentKind::PrivateMetadata,
-        &rep,
-        JSON,
-    ))
+    Ok(respond::private_json(&method, &headers, &rep))
 }
 
 async fn update_schedule(
@@ -391,13 +385,7 @@ async fn show_retention(
     headers: HeaderMap,
 ) -> Result<Response> {
     let rep = storage::get_retention(&state, id).await?;
-    Ok(respond::representation(
-        &method,
-        &headers,
-        ContentKind::PrivateMetadata,
-        &rep,
-        JSON,
-    ))
+    Ok(respond::private_json(&method, &headers, &rep))
 }
 
 async fn update_retention(

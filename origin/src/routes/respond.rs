@@ -36,6 +36,12 @@ pub fn body_in_memory(content: &Content, whole: &Bytes) -> Body {
     }
 }
 
+/// Answers a GET/HEAD of a private JSON document (an admin's or a camera's own: `private,
+/// no-cache`, validated by its entity tag).
+pub fn private_json<T>(method: &Method, headers: &HeaderMap, rep: &Represented<T>) -> Response {
+    representation(method, headers, ContentKind::PrivateMetadata, rep, JSON)
+}
+
 /// Answers a GET/HEAD of a representation held in memory (core decides 200, 304 or 412).
 pub fn representation<T>(
     method: &Method,

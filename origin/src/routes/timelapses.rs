@@ -195,13 +195,7 @@ async fn list_rules(
     headers: HeaderMap,
 ) -> Result<Response> {
     let rep = render_rules::list(&state, id).await?;
-    Ok(respond::representation(
-        &method,
-        &headers,
-        ContentKind::PrivateMetadata,
-        &rep,
-        JSON,
-    ))
+    Ok(respond::private_json(&method, &headers, &rep))
 }
 
 /// `POST /api/cameras/{id}/render-rules` with core's `RenderRule`: 201.
@@ -226,13 +220,7 @@ async fn show_rule(
     headers: HeaderMap,
 ) -> Result<Response> {
     let rep = render_rules::get(&state, id).await?;
-    Ok(respond::representation(
-        &method,
-        &headers,
-        ContentKind::PrivateMetadata,
-        &rep,
-        JSON,
-    ))
+    Ok(respond::private_json(&method, &headers, &rep))
 }
 
 /// `PUT /api/render-rules/{id}` (If-Match honoured).

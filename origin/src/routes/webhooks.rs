@@ -54,13 +54,7 @@ async fn list(
     headers: HeaderMap,
 ) -> Result<Response> {
     let rep = webhooks::list(&state).await?;
-    Ok(respond::representation(
-        &method,
-        &headers,
-        ContentKind::PrivateMetadata,
-        &rep,
-        JSON,
-    ))
+    Ok(respond::private_json(&method, &headers, &rep))
 }
 
 async fn show(
@@ -71,13 +65,7 @@ async fn show(
     headers: HeaderMap,
 ) -> Result<Response> {
     let rep = webhooks::get(&state, id).await?;
-    Ok(respond::representation(
-        &method,
-        &headers,
-        ContentKind::PrivateMetadata,
-        &rep,
-        JSON,
-    ))
+    Ok(respond::private_json(&method, &headers, &rep))
 }
 
 /// `PATCH /api/webhooks/{id} {url?, secret?, events?, enabled?}`.
@@ -116,11 +104,5 @@ async fn deliveries(
     headers: HeaderMap,
 ) -> Result<Response> {
     let rep = webhooks::deliveries(&state, id, query.limit).await?;
-    Ok(respond::representation(
-        &method,
-        &headers,
-        ContentKind::PrivateMetadata,
-        &rep,
-        JSON,
-    ))
+    Ok(respond::private_json(&method, &headers, &rep))
 }
