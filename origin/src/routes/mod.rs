@@ -284,6 +284,27 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     parse_value(value)
 }
 
+/// The fields of a PUT or POST body that must be a JSON object (`what` it is, for the 422),
+/// without the representation's `read_only` keys, which a client may send back unchanged.
+/// Not JSON: 400.
+pub fn document_fields(
+    bytes: &[u8],
+    what: &str,
+    read_only: &[&str],
+) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| Error::BadRequest(format!("the body is not JSON: {e}")))?;
+    let serde_json::Value::Object(mut fields) = value else {
+        return Err(Error::Unprocessable(format!(
+            "the body must be a JSON object: {what}"
+        )));
+    };
+    for key in read_only {
+        fields.remove(*key);
+    }
+    Ok(fields)
+}
+
 /// A JSON value as `T`: 422 naming the field at fault (`preset: unknown variant ...`).
 pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Error> {
     serde_path_to_error::deserialize(value).map_err(|e| {

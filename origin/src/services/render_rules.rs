@@ -36,16 +36,7 @@ pub struct RuleRunner {
 }
 
 fn parse_rule(body: &[u8]) -> Result<RenderRule> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| Error::BadRequest(format!("the body is not JSON: {e}")))?;
-    let Value::Object(mut fields) = value else {
-        return Err(Error::Unprocessable(
-            "the body must be a JSON object: a render rule".into(),
-        ));
-    };
-    for read_only in RenderRule::READ_ONLY {
-        fields.remove(read_only);
-    }
+    let fields = crate::routes::document_fields(body, "a render rule", &RenderRule::READ_ONLY)?;
     let rule: RenderRule = crate::routes::parse_value(Value::Object(fields))?;
     rule.validate()
         .map_err(|e| Error::Unprocessable(e.to_string()))?;

@@ -59,15 +59,7 @@ pub async fn get(state: &AppState, camera_id: i64) -> Result<Represented<CameraS
 /// Parses a PUT body: a schedule's fields (`camera_id` and `updated_at`, read-only, are
 /// ignored); an unknown key or a bad value is a 422 naming it.
 fn parse(body: &[u8]) -> Result<Schedule> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| Error::BadRequest(format!("the body is not JSON: {e}")))?;
-    let Value::Object(mut fields) = value else {
-        return Err(Error::Unprocessable(
-            "the body must be a JSON object: a schedule".into(),
-        ));
-    };
-    fields.remove("camera_id");
-    fields.remove("updated_at");
+    let fields = crate::routes::document_fields(body, "a schedule", &["camera_id", "updated_at"])?;
     if let Some(unknown) = fields
         .keys()
         .find(|k| !Schedule::FIELDS.contains(&k.as_str()))

@@ -477,16 +477,11 @@ pub async fn get_retention(
 /// Parses a PUT body: a policy's fields (`camera_id`, `effective` and `updated_at`,
 /// read-only, are ignored); an unknown key or a bad value is a 422 naming it.
 fn parse_retention(body: &[u8]) -> Result<Retention> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| Error::BadRequest(format!("the body is not JSON: {e}")))?;
-    let Value::Object(mut fields) = value else {
-        return Err(Error::Unprocessable(
-            "the body must be a JSON object: a retention policy".into(),
-        ));
-    };
-    for read_only in ["camera_id", "effective", "updated_at"] {
-        fields.remove(read_only);
-    }
+    let fields = crate::routes::document_fields(
+        body,
+        "a retention policy",
+        &["camera_id", "effective", "updated_at"],
+    )?;
     if let Some(unknown) = fields
         .keys()
         .find(|k| !Retention::FIELDS.contains(&k.as_str()))
