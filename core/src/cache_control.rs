@@ -341,6 +341,45 @@ impl fmt::Display for CacheControl {
     }
 }
 
+/// The directives a shared cache follows for one response.
+///
+/// RFC 9213 §2.1: when the response carries a valid, non-empty targeted field of this cache
+/// (`CDN-Cache-Control`, [`crate::targeted::TARGET_LIST`]), its directives are the whole
+/// policy, and Cache-Control and Expires are ignored; otherwise Cache-Control (and Expires).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SharedDirectives {
+    /// The directives in force.
+    pub cc: CacheControl,
+    /// Whether they came from a targeted field (Expires is then ignored).
+    pub targeted: bool,
+}
+
+impl SharedDirectives {
+    /// The directives in force for a response's fields.
+    pub fn of(response_headers: &HeaderMap) -> Self {
+        match crate::targeted::directives(response_headers) {
+            Some(cc) => Self { cc, targeted: true },
+            None => Self {
+                cc: CacheControl::from_headers(response_headers).unwrap_or_default(),
+                targeted: false,
+            },
+        }
+    }
+
+    /// `no-cache` without field names: every reuse must be validated (RFC 9111 §5.2.2.4).
+    /// With field names, only those fields must not be reused, and [`stored_fields`] drops
+    /// them.
+    pub fn no_cache(&self) -> bool {
+        self.cc.no_cache.as_ref().is_some_and(Vec::is_empty)
+    }
+
+    /// `private` without field names: a shared cache must not store the response (RFC 9111
+    /// §5.2.2.7). With field names, only those fields are withheld, by [`stored_fields`].
+    pub fn private(&self) -> bool {
+        self.cc.private.as_ref().is_some_and(Vec::is_empty)
+    }
+}
+
 /// Why a shared cache may not store a response (RFC 9111 §3), or `Storable`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Storability {
@@ -358,7 +397,7 @@ pub enum Storability {
     Authorization,
     /// The response sets a cookie: one user's state, never shared.
     SetCookie,
-    /// The response varies on request fields, and this cache keys by URL alone.
+    /// `Vary: *` (§4.1): no later request can ever match it, so it is not kept.
     Vary,
     /// `must-understand` on a status this cache does not implement (§5.2.2.3).
     MustUnderstand,
@@ -374,8 +413,17 @@ pub fn is_heuristically_cacheable(status: StatusCode) -> bool {
     )
 }
 
-/// Decides whether a shared cache that keys entries by URL only may store this response to
-/// this request (RFC 9111 §3, plus the system's rules: no Set-Cookie, no Vary).
+/// Whether `Vary` says no request can ever match a stored response (`Vary: *`, §4.1).
+fn varies_on_anything(response_headers: &HeaderMap) -> bool {
+    response_headers
+        .get_all(header::VARY)
+        .iter()
+        .any(|v| split_list(v.as_bytes()).iter().any(|m| *m == b"*"))
+}
+
+/// Decides whether a shared cache may store this response to this request (RFC 9111 §3, with
+/// RFC 9213's targeted directives, plus the system's rule: no Set-Cookie). Responses that vary
+/// are storable: the cache keys them by their selecting request fields ([`crate::vary`]).
 pub fn shared_storability(
     method: &Method,
     request_headers: &HeaderMap,
@@ -386,7 +434,8 @@ pub fn shared_storability(
         return Storability::MethodNotCacheable;
     }
     let request_cc = CacheControl::from_headers(request_headers).unwrap_or_default();
-    let cc = CacheControl::from_headers(response_headers).unwrap_or_default();
+    let directives = SharedDirectives::of(response_headers);
+    let cc = &directives.cc;
     // §3: a final status; this cache does not combine partial content (§3.4) or store 304s.
     let understood = status.is_success()
         || status.is_redirection()
@@ -403,7 +452,7 @@ pub fn shared_storability(
     if request_cc.no_store || cc.no_store {
         return Storability::NoStore;
     }
-    if cc.is_private() {
+    if directives.private() {
         return Storability::Private;
     }
     // §3.5: a response to a request with Authorization is shared only when the response says
@@ -416,17 +465,13 @@ pub fn shared_storability(
     if response_headers.contains_key(header::SET_COOKIE) {
         return Storability::SetCookie;
     }
-    if response_headers
-        .get_all(header::VARY)
-        .iter()
-        .any(|v| !split_list(v.as_bytes()).is_empty())
-    {
+    if varies_on_anything(response_headers) {
         return Storability::Vary;
     }
     let explicit = cc.public
         || cc.max_age.is_some()
         || cc.s_maxage.is_some()
-        || response_headers.contains_key(header::EXPIRES);
+        || (!directives.targeted && response_headers.contains_key(header::EXPIRES));
     if !explicit && !is_heuristically_cacheable(status) {
         return Storability::NoFreshnessInformation;
     }
@@ -434,33 +479,116 @@ pub fn shared_storability(
 }
 
 fn http_date(headers: &HeaderMap, name: header::HeaderName) -> Option<SystemTime> {
-    let value = headers.get(name)?.to_str().ok()?;
-    httpdate::parse_http_date(value.trim()).ok()
+    crate::syntax::parse_http_date(headers.get(name)?.as_bytes())
+}
+
+/// The most a heuristic freshness lifetime may be (RFC 9111 §4.2.2 leaves the bound to the
+/// cache; a day keeps a forgotten Last-Modified from pinning an old copy for months).
+pub const HEURISTIC_FRESHNESS_MAX: Duration = Duration::from_secs(86_400);
+
+/// The heuristic freshness lifetime of a response without explicit expiration (RFC 9111
+/// §4.2.2): a tenth of the time since Last-Modified (at Date), at most
+/// [`HEURISTIC_FRESHNESS_MAX`], for heuristically cacheable statuses and `public` responses;
+/// zero otherwise.
+pub fn heuristic_freshness(status: StatusCode, response_headers: &HeaderMap) -> Duration {
+    let directives = SharedDirectives::of(response_headers);
+    if !(is_heuristically_cacheable(status) || directives.cc.public) {
+        return Duration::ZERO;
+    }
+    match (
+        http_date(response_headers, header::LAST_MODIFIED),
+        http_date(response_headers, header::DATE),
+    ) {
+        (Some(modified), Some(date)) => {
+            (date.duration_since(modified).unwrap_or_default() / 10).min(HEURISTIC_FRESHNESS_MAX)
+        }
+        _ => Duration::ZERO,
+    }
 }
 
 /// Freshness lifetime for a shared cache (RFC 9111 §4.2.1): `s-maxage`, else `max-age`, else
-/// `Expires` minus `Date`. An invalid `Expires` means already expired (§5.3). Without explicit
-/// information the lifetime is zero: this cache does not use heuristics (§4.2.2 allows, never
-/// requires them), so content without freshness information is always revalidated.
-pub fn shared_freshness_lifetime(response_headers: &HeaderMap) -> Duration {
-    let cc = CacheControl::from_headers(response_headers).unwrap_or_default();
-    if let Some(age) = cc.s_maxage.or(cc.max_age) {
+/// `Expires` minus `Date` (unless a targeted field is in force, RFC 9213 §2.1), else the
+/// heuristic of §4.2.2 ([`heuristic_freshness`]). An invalid `Expires`, or one at or before
+/// `Date`, means already expired (§5.3). A missing Date counts as expired too: the cache adds
+/// Date on receipt (RFC 9110 §6.6.1) before it judges a stored response.
+pub fn shared_freshness_lifetime(status: StatusCode, response_headers: &HeaderMap) -> Duration {
+    let directives = SharedDirectives::of(response_headers);
+    if let Some(age) = directives.cc.s_maxage.or(directives.cc.max_age) {
         return age;
     }
-    if let Some(expires) = response_headers.get(header::EXPIRES) {
-        let expires = expires
-            .to_str()
-            .ok()
-            .and_then(|v| httpdate::parse_http_date(v.trim()).ok());
-        // §4.2: a missing Date is taken as the time the response was received; callers store
-        // Date on receipt (§4.2 "a recipient MUST add a Date if absent"), so its absence here is
-        // treated as "now = expires" — zero lifetime.
-        return match (expires, http_date(response_headers, header::DATE)) {
-            (Some(expires), Some(date)) => expires.duration_since(date).unwrap_or_default(),
-            _ => Duration::ZERO,
-        };
+    if !directives.targeted {
+        let mut expires = response_headers.get_all(header::EXPIRES).iter();
+        if let Some(first) = expires.next() {
+            // Several Expires lines are no valid date either.
+            let at = crate::syntax::parse_http_date(first.as_bytes())
+                .filter(|_| expires.next().is_none());
+            return match (at, http_date(response_headers, header::DATE)) {
+                (Some(at), Some(date)) => at.duration_since(date).unwrap_or_default(),
+                _ => Duration::ZERO,
+            };
+        }
     }
-    Duration::ZERO
+    heuristic_freshness(status, response_headers)
+}
+
+/// The fields a shared cache stores of a response (RFC 9111 §3.1): all but the hop-by-hop
+/// ones, Set-Cookie, and those named by `no-cache="…"` (which must not be reused without
+/// validation, §5.2.2.4) or `private="…"` (which a shared cache must not store, §5.2.2.7).
+pub fn stored_fields(response_headers: &HeaderMap) -> HeaderMap {
+    let directives = SharedDirectives::of(response_headers);
+    let mut stored = response_headers.clone();
+    crate::forwarding::strip_hop_by_hop(&mut stored);
+    stored.remove(header::SET_COOKIE);
+    for names in [&directives.cc.no_cache, &directives.cc.private]
+        .into_iter()
+        .flatten()
+    {
+        for name in names {
+            stored.remove(name.as_str());
+        }
+    }
+    stored
+}
+
+/// A stored response's fields after a 304 validated it (RFC 9111 §4.3.4, §3.2): each field of
+/// the 304 replaces the stored one, except the hop-by-hop fields and those §3.1 keeps out of
+/// storage, Content-Length (the 304 has no body to measure) and Content-Encoding (which the
+/// stored body depends on). The 304 vouches for the response now: without a Date of its own
+/// it is dated `received` (RFC 9110 §6.6.1), and an Age the 304 does not repeat no longer
+/// applies.
+pub fn freshened_fields(
+    stored: &HeaderMap,
+    not_modified: &HeaderMap,
+    received: SystemTime,
+) -> HeaderMap {
+    let mut update = stored_fields(not_modified);
+    update.remove(header::CONTENT_LENGTH);
+    update.remove(header::CONTENT_ENCODING);
+    let mut fields = stored.clone();
+    for name in update.keys() {
+        fields.remove(name);
+    }
+    for (name, value) in update.iter() {
+        fields.append(name.clone(), value.clone());
+    }
+    if !update.contains_key(header::DATE) {
+        fields.insert(
+            header::DATE,
+            crate::conditional::last_modified_value(received),
+        );
+    }
+    if !update.contains_key(header::AGE) {
+        fields.remove(header::AGE);
+    }
+    fields
+}
+
+/// Whether a response to this request invalidates what a cache holds for its target URI and
+/// its Location and Content-Location (RFC 9111 §4.4): an unsafe method (anything but GET,
+/// HEAD, OPTIONS and TRACE, so unknown methods too) answered with a non-error status.
+pub fn invalidates(method: &Method, status: StatusCode) -> bool {
+    let safe = [Method::GET, Method::HEAD, Method::OPTIONS, Method::TRACE].contains(method);
+    !safe && (status.is_success() || status.is_redirection())
 }
 
 /// When and how a stored response was obtained, for computing its age (RFC 9111 §4.2.3).
@@ -521,9 +649,10 @@ pub enum Reuse {
 }
 
 /// Whether a stored response may be served as is: fresh, and not `no-cache` (§4, §5.2.2.4).
-pub fn shared_reuse(response_headers: &HeaderMap, age: Duration) -> Reuse {
-    let cc = CacheControl::from_headers(response_headers).unwrap_or_default();
-    if cc.is_no_cache() || age >= shared_freshness_lifetime(response_headers) {
+/// A response whose `Age` already exceeds its lifetime is stale from the start.
+pub fn shared_reuse(status: StatusCode, response_headers: &HeaderMap, age: Duration) -> Reuse {
+    let directives = SharedDirectives::of(response_headers);
+    if directives.no_cache() || age >= shared_freshness_lifetime(status, response_headers) {
         Reuse::MustRevalidate
     } else {
         Reuse::Fresh
@@ -532,31 +661,44 @@ pub fn shared_reuse(response_headers: &HeaderMap, age: Duration) -> Reuse {
 
 /// Whether serving stale is forbidden in a shared cache (RFC 9111 §4.2.4): `no-cache`,
 /// `must-revalidate`, `proxy-revalidate`, or `s-maxage` (which implies proxy-revalidate).
-fn stale_forbidden(cc: &CacheControl) -> bool {
-    cc.is_no_cache() || cc.must_revalidate || cc.proxy_revalidate || cc.s_maxage.is_some()
+fn stale_forbidden(directives: &SharedDirectives) -> bool {
+    let cc = &directives.cc;
+    directives.no_cache() || cc.must_revalidate || cc.proxy_revalidate || cc.s_maxage.is_some()
 }
 
 /// How far past its freshness lifetime the response is at `age` (zero while fresh).
-fn staleness(response_headers: &HeaderMap, age: Duration) -> Duration {
-    age.saturating_sub(shared_freshness_lifetime(response_headers))
+fn staleness(status: StatusCode, response_headers: &HeaderMap, age: Duration) -> Duration {
+    age.saturating_sub(shared_freshness_lifetime(status, response_headers))
 }
 
 /// RFC 5861 §3: a stale response may be served while it is revalidated in the background when
 /// its staleness is within `stale-while-revalidate`.
-pub fn may_serve_stale_while_revalidate(response_headers: &HeaderMap, age: Duration) -> bool {
-    let cc = CacheControl::from_headers(response_headers).unwrap_or_default();
-    match cc.stale_while_revalidate {
-        Some(window) if !stale_forbidden(&cc) => staleness(response_headers, age) <= window,
+pub fn may_serve_stale_while_revalidate(
+    status: StatusCode,
+    response_headers: &HeaderMap,
+    age: Duration,
+) -> bool {
+    let directives = SharedDirectives::of(response_headers);
+    match directives.cc.stale_while_revalidate {
+        Some(window) if !stale_forbidden(&directives) => {
+            staleness(status, response_headers, age) <= window
+        }
         _ => false,
     }
 }
 
 /// RFC 5861 §4: when the origin errs (5xx) or cannot be reached, a stale response may be
 /// served when its staleness is within `stale-if-error`.
-pub fn may_serve_stale_if_error(response_headers: &HeaderMap, age: Duration) -> bool {
-    let cc = CacheControl::from_headers(response_headers).unwrap_or_default();
-    match cc.stale_if_error {
-        Some(window) if !stale_forbidden(&cc) => staleness(response_headers, age) <= window,
+pub fn may_serve_stale_if_error(
+    status: StatusCode,
+    response_headers: &HeaderMap,
+    age: Duration,
+) -> bool {
+    let directives = SharedDirectives::of(response_headers);
+    match directives.cc.stale_if_error {
+        Some(window) if !stale_forbidden(&directives) => {
+            staleness(status, response_headers, age) <= window
+        }
         _ => false,
     }
 }
@@ -790,11 +932,12 @@ mod tests {
                 &[("cache-control", "private, max-age=300")],
                 Private,
             ),
+            // §5.2.2.7: qualified, only the named fields are withheld.
             (
                 &[],
                 200,
                 &[("cache-control", "private=\"x-user\", max-age=300")],
-                Private,
+                Storable,
             ),
             (
                 &[("authorization", "Bearer t")],
@@ -836,8 +979,21 @@ mod tests {
                     ("cache-control", "public, max-age=60"),
                     ("vary", "accept-encoding"),
                 ],
+                Storable,
+            ),
+            (
+                &[],
+                200,
+                &[
+                    ("cache-control", "public, max-age=60"),
+                    ("vary", "accept, *"),
+                ],
                 Vary,
             ),
+            (&[], 500, &[("cache-control", "max-age=60")], Storable),
+            (&[], 500, &[("etag", "\"e\"")], NoFreshnessInformation),
+            (&[], 410, &[], Storable),
+            (&[], 302, &[], NoFreshnessInformation),
             (
                 &[],
                 200,
@@ -903,10 +1059,34 @@ mod tests {
             (&[("expires", date), ("date", expires)], 0), // expires before date
             (&[("expires", "0"), ("date", date)], 0),     // invalid Expires: already expired
             (&[("expires", expires)], 0),
+            (
+                &[("expires", expires), ("expires", expires), ("date", date)],
+                0,
+            ),
+            // RFC 9110 §5.6.7: dates in the obsolete forms and in any case.
+            (
+                &[
+                    ("expires", "Thursday, 01-Dec-94 16:10:00 GMT"),
+                    ("date", date),
+                ],
+                600,
+            ),
+            (
+                &[("expires", "Thu Dec  1 16:10:00 1994"), ("date", date)],
+                600,
+            ),
+            (
+                &[("expires", "thu, 01 dec 1994 16:10:00 gmt"), ("date", date)],
+                600,
+            ),
             (&[], 0),
         ];
         for (h, secs) in cases {
-            assert_eq!(shared_freshness_lifetime(&headers(h)), SECS(*secs), "{h:?}");
+            assert_eq!(
+                shared_freshness_lifetime(StatusCode::OK, &headers(h)),
+                SECS(*secs),
+                "{h:?}"
+            );
         }
     }
 
@@ -931,11 +1111,15 @@ mod tests {
 
     #[test]
     fn reuse_fresh_and_stale() {
+        let ok = StatusCode::OK;
         let h = headers(&[("cache-control", "public, max-age=60")]);
-        assert_eq!(shared_reuse(&h, SECS(59)), Reuse::Fresh);
-        assert_eq!(shared_reuse(&h, SECS(60)), Reuse::MustRevalidate);
+        assert_eq!(shared_reuse(ok, &h, SECS(59)), Reuse::Fresh);
+        assert_eq!(shared_reuse(ok, &h, SECS(60)), Reuse::MustRevalidate);
         let h = headers(&[("cache-control", "public, max-age=60, no-cache")]);
-        assert_eq!(shared_reuse(&h, SECS(0)), Reuse::MustRevalidate);
+        assert_eq!(shared_reuse(ok, &h, SECS(0)), Reuse::MustRevalidate);
+        // §5.2.2.4: qualified no-cache leaves the response reusable (without those fields).
+        let h = headers(&[("cache-control", "max-age=60, no-cache=\"x-a\"")]);
+        assert_eq!(shared_reuse(ok, &h, SECS(0)), Reuse::Fresh);
     }
 
     #[test]
@@ -944,12 +1128,13 @@ mod tests {
             "cache-control",
             "max-age=60, stale-while-revalidate=30, stale-if-error=600",
         )]);
-        assert!(may_serve_stale_while_revalidate(&h, SECS(90)));
-        assert!(!may_serve_stale_while_revalidate(&h, SECS(91)));
-        assert!(may_serve_stale_if_error(&h, SECS(660)));
-        assert!(!may_serve_stale_if_error(&h, SECS(661)));
+        let ok = StatusCode::OK;
+        assert!(may_serve_stale_while_revalidate(ok, &h, SECS(90)));
+        assert!(!may_serve_stale_while_revalidate(ok, &h, SECS(91)));
+        assert!(may_serve_stale_if_error(ok, &h, SECS(660)));
+        assert!(!may_serve_stale_if_error(ok, &h, SECS(661)));
         let none = headers(&[("cache-control", "max-age=60")]);
-        assert!(!may_serve_stale_if_error(&none, SECS(61)));
+        assert!(!may_serve_stale_if_error(ok, &none, SECS(61)));
     }
 
     #[test]
@@ -963,8 +1148,169 @@ mod tests {
             "no-cache, stale-if-error=600",
         ] {
             let h = headers(&[("cache-control", cc)]);
-            assert!(!may_serve_stale_if_error(&h, SECS(5)), "{cc}");
-            assert!(!may_serve_stale_while_revalidate(&h, SECS(5)), "{cc}");
+            assert!(
+                !may_serve_stale_if_error(StatusCode::OK, &h, SECS(5)),
+                "{cc}"
+            );
+            assert!(
+                !may_serve_stale_while_revalidate(StatusCode::OK, &h, SECS(5)),
+                "{cc}"
+            );
+        }
+    }
+
+    #[test]
+    fn rfc9111_4_2_2_heuristic_freshness_from_last_modified() {
+        let date = "Thu, 01 Dec 1994 16:00:00 GMT";
+        // Modified 1000 s before Date: fresh for a tenth of that.
+        let h = headers(&[
+            ("last-modified", "Thu, 01 Dec 1994 15:43:20 GMT"),
+            ("date", date),
+        ]);
+        for status in [200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501] {
+            let status = StatusCode::from_u16(status).unwrap();
+            assert_eq!(shared_freshness_lifetime(status, &h), SECS(100), "{status}");
+            assert_eq!(shared_reuse(status, &h, SECS(99)), Reuse::Fresh, "{status}");
+        }
+        // Not for statuses that are not heuristically cacheable, unless public.
+        for status in [201, 302, 500] {
+            let status = StatusCode::from_u16(status).unwrap();
+            assert_eq!(shared_freshness_lifetime(status, &h), SECS(0), "{status}");
+        }
+        let mut public = h.clone();
+        public.insert(header::CACHE_CONTROL, HeaderValue::from_static("public"));
+        assert_eq!(
+            shared_freshness_lifetime(StatusCode::FOUND, &public),
+            SECS(100)
+        );
+        // Never over explicit freshness, never above a day, never from a future date.
+        let mut explicit = h.clone();
+        explicit.insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=5"));
+        assert_eq!(
+            shared_freshness_lifetime(StatusCode::OK, &explicit),
+            SECS(5)
+        );
+        let old = headers(&[
+            ("last-modified", "Sat, 01 Dec 1984 16:00:00 GMT"),
+            ("date", date),
+        ]);
+        assert_eq!(
+            shared_freshness_lifetime(StatusCode::OK, &old),
+            HEURISTIC_FRESHNESS_MAX
+        );
+        let future = headers(&[
+            ("last-modified", "Thu, 01 Dec 1994 17:00:00 GMT"),
+            ("date", date),
+        ]);
+        assert_eq!(shared_freshness_lifetime(StatusCode::OK, &future), SECS(0));
+        // An invalid Expires is explicit (already expired): no heuristic then.
+        let mut expired = h.clone();
+        expired.insert(header::EXPIRES, HeaderValue::from_static("0"));
+        assert_eq!(shared_freshness_lifetime(StatusCode::OK, &expired), SECS(0));
+    }
+
+    #[test]
+    fn rfc9111_4_2_3_an_age_beyond_the_lifetime_is_stale_on_arrival() {
+        let t0 = httpdate::parse_http_date("Thu, 01 Dec 1994 16:00:00 GMT").unwrap();
+        let timing = ResponseTiming {
+            request_time: t0,
+            response_time: t0,
+        };
+        let h = headers(&[
+            ("date", "Thu, 01 Dec 1994 16:00:00 GMT"),
+            ("cache-control", "max-age=10"),
+            ("age", "15"),
+        ]);
+        let age = current_age(&h, timing, t0);
+        assert_eq!(age, SECS(15));
+        assert_eq!(shared_reuse(StatusCode::OK, &h, age), Reuse::MustRevalidate);
+        let h = headers(&[("cache-control", "max-age=3600"), ("age", "15")]);
+        assert_eq!(
+            shared_reuse(StatusCode::OK, &h, current_age(&h, timing, t0)),
+            Reuse::Fresh
+        );
+    }
+
+    #[test]
+    fn rfc9111_3_1_qualified_no_cache_and_private_fields_are_not_stored() {
+        let h = headers(&[
+            (
+                "cache-control",
+                "max-age=60, no-cache=\"x-session\", private=\"X-User\"",
+            ),
+            ("x-session", "s"),
+            ("x-user", "u"),
+            ("x-other", "o"),
+            ("connection", "x-hop"),
+            ("x-hop", "1"),
+            ("keep-alive", "timeout=5"),
+            ("set-cookie", "a=b"),
+        ]);
+        let stored = stored_fields(&h);
+        let mut names: Vec<_> = stored.keys().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["cache-control", "x-other"]);
+        // Also when the targeted field names them.
+        let h = headers(&[
+            ("cdn-cache-control", "max-age=60, private=\"x-user\""),
+            ("x-user", "u"),
+        ]);
+        assert!(!stored_fields(&h).contains_key("x-user"));
+    }
+
+    #[test]
+    fn rfc9111_3_2_a_304_updates_the_stored_fields_but_not_content_length() {
+        let received = httpdate::parse_http_date("Thu, 01 Dec 1994 16:05:00 GMT").unwrap();
+        let stored = headers(&[
+            ("content-length", "10"),
+            ("content-type", "text/plain"),
+            ("content-encoding", "gzip"),
+            ("etag", "\"a\""),
+            ("x-kept", "1"),
+            ("x-updated", "old"),
+            ("date", "Thu, 01 Dec 1994 16:00:00 GMT"),
+            ("age", "30"),
+        ]);
+        let not_modified = headers(&[
+            ("content-length", "0"),
+            ("content-encoding", "br"),
+            ("x-updated", "new"),
+            ("x-updated", "newer"),
+            ("content-type", "text/html"),
+            ("connection", "close"),
+            ("cache-control", "max-age=5, private=\"x-secret\""),
+            ("x-secret", "s"),
+        ]);
+        let fields = freshened_fields(&stored, &not_modified, received);
+        assert_eq!(fields["content-length"], "10");
+        assert_eq!(fields["content-encoding"], "gzip");
+        assert_eq!(fields["content-type"], "text/html");
+        assert_eq!(fields["x-kept"], "1");
+        let updated: Vec<_> = fields.get_all("x-updated").iter().collect();
+        assert_eq!(updated, ["new", "newer"]);
+        assert_eq!(fields["cache-control"], "max-age=5, private=\"x-secret\"");
+        assert!(!fields.contains_key("connection") && !fields.contains_key("x-secret"));
+        // §4.3.4: the 304 has no Date: it is dated on receipt, and the old Age is gone.
+        assert_eq!(fields["date"], "Thu, 01 Dec 1994 16:05:00 GMT");
+        assert!(!fields.contains_key("age"));
+        let dated = headers(&[("date", "Thu, 01 Dec 1994 16:04:00 GMT"), ("age", "3")]);
+        let fields = freshened_fields(&stored, &dated, received);
+        assert_eq!(fields["date"], "Thu, 01 Dec 1994 16:04:00 GMT");
+        assert_eq!(fields["age"], "3");
+    }
+
+    #[test]
+    fn rfc9111_4_4_unsafe_methods_invalidate_on_success() {
+        let ok = StatusCode::OK;
+        for method in ["POST", "PUT", "DELETE", "PATCH", "FROB"] {
+            let method = Method::from_bytes(method.as_bytes()).unwrap();
+            assert!(invalidates(&method, ok), "{method}");
+            assert!(invalidates(&method, StatusCode::SEE_OTHER), "{method}");
+            assert!(!invalidates(&method, StatusCode::NOT_FOUND), "{method}");
+            assert!(!invalidates(&method, StatusCode::BAD_GATEWAY), "{method}");
+        }
+        for method in [Method::GET, Method::HEAD, Method::OPTIONS, Method::TRACE] {
+            assert!(!invalidates(&method, ok), "{method}");
         }
     }
 
@@ -1021,7 +1367,7 @@ mod tests {
             let mut h = HeaderMap::new();
             h.insert(header::CACHE_CONTROL, cc.to_header_value());
             let verdict = shared_storability(&Method::GET, &HeaderMap::new(), StatusCode::OK, &h);
-            if cc.no_store || cc.is_private() {
+            if cc.no_store || cc.private.as_ref().is_some_and(Vec::is_empty) {
                 prop_assert_ne!(verdict, Storability::Storable);
             }
         }

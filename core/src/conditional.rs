@@ -15,7 +15,7 @@ use std::time::SystemTime;
 use http::{header, HeaderMap, HeaderValue, Method};
 
 use crate::etag::EntityTag;
-use crate::syntax::{split_list, trim_ows};
+use crate::syntax::split_list;
 
 /// The value of If-Match or If-None-Match: `"*" / #entity-tag` (RFC 9110 §13.1.1, §13.1.2).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,8 +124,7 @@ fn single_http_date(headers: &HeaderMap, name: header::HeaderName) -> Option<Sys
     if lines.next().is_some() {
         return None;
     }
-    let text = std::str::from_utf8(trim_ows(first.as_bytes())).ok()?;
-    httpdate::parse_http_date(text).ok()
+    crate::syntax::parse_http_date(first.as_bytes())
 }
 
 /// Truncates to whole seconds: HTTP-dates have one-second resolution (RFC 9110 §5.6.7), so a

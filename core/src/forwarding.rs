@@ -58,6 +58,9 @@ pub enum CacheStatus {
     Revalidated,
     /// In storage, stale, origin failing: served within `stale-if-error`.
     Stale,
+    /// In storage, stale within `stale-while-revalidate` (RFC 5861 §3): served at once while
+    /// the origin revalidates it in the background.
+    Updating,
     /// Not a cacheable exchange (writes, the event stream, requests with credentials).
     Bypass,
 }
@@ -70,6 +73,7 @@ impl CacheStatus {
             CacheStatus::Miss => "MISS",
             CacheStatus::Revalidated => "REVALIDATED",
             CacheStatus::Stale => "STALE",
+            CacheStatus::Updating => "UPDATING",
             CacheStatus::Bypass => "BYPASS",
         }
     }
@@ -81,6 +85,7 @@ impl CacheStatus {
             Self::Miss,
             Self::Revalidated,
             Self::Stale,
+            Self::Updating,
             Self::Bypass,
         ]
         .into_iter()
@@ -94,6 +99,7 @@ impl CacheStatus {
             CacheStatus::Miss => format!("{CACHE_NAME}; fwd=miss"),
             CacheStatus::Revalidated => format!("{CACHE_NAME}; fwd=stale; fwd-status=304"),
             CacheStatus::Stale => format!("{CACHE_NAME}; hit; detail=stale-if-error"),
+            CacheStatus::Updating => format!("{CACHE_NAME}; hit; detail=stale-while-revalidate"),
             CacheStatus::Bypass => format!("{CACHE_NAME}; fwd=bypass"),
         };
         HeaderValue::from_str(&value).expect("ASCII")

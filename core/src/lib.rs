@@ -10,7 +10,9 @@
 //! | [`etag`] | entity tags and their generators | RFC 9110 §8.8.3 |
 //! | [`conditional`] | If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since | RFC 9110 §13 |
 //! | [`range`] | Range, If-Range, Content-Range | RFC 9110 §14, §13.1.5 |
-//! | [`cache_control`] | Cache-Control, storability, freshness, age | RFC 9111, RFC 8246, RFC 5861 |
+//! | [`cache_control`] | Cache-Control, storability, freshness (explicit and heuristic), age, stored fields, invalidation | RFC 9111, RFC 8246, RFC 5861 |
+//! | [`targeted`] | `CDN-Cache-Control`: directives for this cache only | RFC 9213, RFC 9651 |
+//! | [`vary`] | secondary cache keys | RFC 9111 §4.1 |
 //! | [`policy`] | the decision matrix: content kind → headers | DESIGN.md |
 //! | [`response`] | what to answer from a representation: 200, 206, 304, 412, 416 | RFC 9110 §13.2.2, §14, §15.4.5 |
 //! | [`problem`] | problem documents | RFC 9457 |
@@ -43,6 +45,8 @@ pub mod render;
 pub mod resources;
 pub mod response;
 pub mod schedule;
+pub mod targeted;
+pub mod vary;
 pub mod webhooks;
 
 mod syntax;
@@ -52,3 +56,4 @@ pub use conditional::{Precondition, Preconditions, Validators};
 pub use etag::EntityTag;
 pub use policy::ContentKind;
 pub use problem::Problem;
+pub use syntax::parse_http_date;

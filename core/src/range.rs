@@ -187,9 +187,7 @@ pub fn if_range_matches(value: &HeaderValue, current: &Validators<'_>) -> bool {
             _ => false,
         };
     }
-    let date = std::str::from_utf8(value)
-        .ok()
-        .and_then(|s| httpdate::parse_http_date(s).ok());
+    let date = crate::syntax::parse_http_date(value);
     match (date, current.last_modified) {
         (Some(held), Some(modified)) => held == to_http_date_resolution(modified),
         _ => false,

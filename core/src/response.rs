@@ -68,8 +68,11 @@ impl<'a> Selected<'a> {
         }
     }
 
-    /// A stored response's fields (a shared cache's entry): the validators are read from
-    /// them, and byte ranges are offered when they say `Accept-Ranges: bytes`.
+    /// A stored complete response's fields (a shared cache's entry): the validators are read
+    /// from them, and byte ranges are answered from it whenever its length is known (RFC 9110
+    /// §14.2: a cache holding the whole representation may answer a part of it), unless it is
+    /// content-coded (its bytes are then not the ones a range names once decoded) or the origin
+    /// said `Accept-Ranges: none`.
     pub fn from_fields(mut fields: HeaderMap, length: Option<u64>) -> Selected<'static> {
         let etag = fields
             .get(header::ETAG)
@@ -77,11 +80,15 @@ impl<'a> Selected<'a> {
             .map(Cow::Owned);
         let last_modified = fields
             .get(header::LAST_MODIFIED)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| httpdate::parse_http_date(v).ok());
-        let ranges = fields
+            .and_then(|v| crate::syntax::parse_http_date(v.as_bytes()));
+        let coded = fields
+            .get_all(header::CONTENT_ENCODING)
+            .iter()
+            .any(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
+        let refused = fields
             .get(header::ACCEPT_RANGES)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"bytes"));
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"none"));
+        let ranges = length.is_some() && !coded && !refused;
         fields.remove(header::CONTENT_LENGTH);
         fields.remove(header::CONTENT_RANGE);
         Selected {
@@ -485,13 +492,26 @@ mod tests {
             ask(&[("range", "bytes=0-9")]).content,
             Content::Part(ByteRange { first: 0, last: 9 })
         );
-        // Ranges only where the stored response offers them.
-        let json = request(&[("etag", "\"j\"")]);
-        let got = answer(
-            &Method::GET,
-            &request(&[("range", "bytes=0-1")]),
-            Selected::from_fields(json, Some(10)),
+        // RFC 9110 §14.2: any stored complete response of known length answers ranges...
+        let part = |fields: &[(&str, &str)], length| {
+            answer(
+                &Method::GET,
+                &request(&[("range", "bytes=0-1")]),
+                Selected::from_fields(request(fields), length),
+            )
+            .content
+        };
+        let json = [("etag", "\"j\"")];
+        assert_eq!(
+            part(&json, Some(10)),
+            Content::Part(ByteRange { first: 0, last: 1 })
         );
-        assert_eq!(got.content, Content::Whole);
+        // ... but not one of unknown length, a content-coded one, or one the origin refuses.
+        assert_eq!(part(&json, None), Content::Whole);
+        assert_eq!(
+            part(&[("content-encoding", "gzip")], Some(10)),
+            Content::Whole
+        );
+        assert_eq!(part(&[("accept-ranges", "none")], Some(10)), Content::Whole);
     }
 }

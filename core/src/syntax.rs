@@ -101,11 +101,76 @@ pub(crate) fn parse_digits_saturating(s: &[u8]) -> Option<u64> {
     }))
 }
 
+/// An HTTP-date (RFC 9110 §5.6.7), read as robustly as that section encourages: the preferred
+/// IMF-fixdate and the obsolete RFC 850 and asctime forms (by `httpdate`), with optional
+/// whitespace around it and day and month names in any case (`sun, 06 NOV 1994 ...`).
+/// `None` for anything else (`0`, `-1`, a date with a zone other than GMT).
+pub fn parse_http_date(value: &[u8]) -> Option<std::time::SystemTime> {
+    let text = std::str::from_utf8(trim_ows(value)).ok()?;
+    if let Ok(t) = httpdate::parse_http_date(text) {
+        return Some(t);
+    }
+    if !text.is_ascii() {
+        return None;
+    }
+    // Names as httpdate expects them: `Sun`, `Nov`, `Sunday`, `GMT`.
+    let mut normalised = String::with_capacity(text.len());
+    let mut word_start = true;
+    for c in text.chars() {
+        if c.is_ascii_alphabetic() {
+            normalised.push(if word_start {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            });
+            word_start = false;
+        } else {
+            normalised.push(c);
+            word_start = true;
+        }
+    }
+    let normalised = normalised.replace("Gmt", "GMT");
+    httpdate::parse_http_date(&normalised).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn rfc9110_5_6_7_dates_in_every_form_and_case() {
+        let t = parse_http_date(b"Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        for form in [
+            &b"Sunday, 06-Nov-94 08:49:37 GMT"[..],
+            b"Sun Nov  6 08:49:37 1994",
+            b"sun, 06 nov 1994 08:49:37 gmt",
+            b"SUN, 06 NOV 1994 08:49:37 GMT",
+            b"  Sun, 06 Nov 1994 08:49:37 GMT\t",
+        ] {
+            assert_eq!(
+                parse_http_date(form),
+                Some(t),
+                "{}",
+                String::from_utf8_lossy(form)
+            );
+        }
+        for bad in [
+            &b"0"[..],
+            b"-1",
+            b"",
+            b"Sun, 06 Nov 1994 08:49:37 PST",
+            b"\xff",
+        ] {
+            assert_eq!(
+                parse_http_date(bad),
+                None,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
 
     #[test]
     fn ows_is_trimmed_from_both_ends_only() {

@@ -1,8 +1,11 @@
-//! JSON, pages and assets: stored when core says a shared cache may, served while fresh,
-//! revalidated with the stored validators when stale, and served stale within
-//! `stale-if-error` while the origin fails.
+//! Every GET and HEAD that is not media, the event stream or someone's session: stored when
+//! core says a shared cache may (any status with explicit or heuristic freshness, per `Vary`
+//! variant, RFC 9111 §3, §4.1), served while fresh, served stale while it is revalidated in the
+//! background within `stale-while-revalidate` (RFC 5861 §3), revalidated with the stored
+//! validators when stale (§4.3), and served stale within `stale-if-error` while the origin
+//! fails (RFC 5861 §4).
 
-use std::time::Duration;
+use std::future::Future;
 
 use http::header::HeaderMap;
 use http::StatusCode;
@@ -12,10 +15,32 @@ use worker::{Cache, Context, Response, ResponseBody};
 
 use crate::answer;
 use crate::error::AppError;
-use crate::glue::{self, header_map, now, Incoming};
-use crate::origin::Origin;
-use crate::plan;
-use crate::storage;
+use crate::glue::{header_map, now, Incoming};
+use crate::origin::{Origin, OriginError};
+use crate::plan::{self, Stored};
+use crate::storage::{self, Entry};
+
+/// Bodies up to this size are stored before the client is answered, so that its next request
+/// finds them; larger ones are written after the answer starts (nobody waits for the write).
+const STORE_BEFORE_ANSWERING: u64 = 1 << 20;
+
+/// Whether a response's body is small enough to be stored before answering.
+fn small(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|length| length <= STORE_BEFORE_ANSWERING)
+}
+
+/// Does cache work now, or after the answer is sent.
+async fn settle(ctx: &Context, now: bool, work: impl Future<Output = ()> + 'static) {
+    if now {
+        work.await;
+    } else {
+        ctx.wait_until(work);
+    }
+}
 
 /// Serves a cacheable GET or HEAD.
 pub async fn serve(
@@ -24,105 +49,250 @@ pub async fn serve(
     ctx: &Context,
 ) -> Result<Response, AppError> {
     let cache = Cache::default();
-    let fill_headers = plan::fill_request_headers(&request.headers);
-    let Some((mut stored_response, entry)) = storage::lookup(&cache, &request.key).await else {
+    let fill = plan::fill_request_headers(&request.headers);
+    let found = storage::lookup(&cache, &request.key, &fill)
+        .await
+        .filter(|found| found.entry.may_answer(request.is_authorized()));
+    let Some(mut found) = found else {
         // Miss: the whole representation, stored if allowed, then the client's own
         // preconditions answered from it.
         let (answer, timing) = origin
-            .fetch(&http::Method::GET, &request.upstream, &fill_headers, None)
+            .fetch(&http::Method::GET, &request.upstream, &fill, None)
             .await?;
-        return from_origin(&cache, request, answer, timing, &fill_headers, ctx).await;
+        return from_origin(&cache, request, answer, timing, &fill, ctx).await;
     };
     let at = now();
-    if entry.is_fresh(at) {
-        return answer::from_storage(&cache, stored_response, request, CacheStatus::Hit).await;
+    if found.entry.is_fresh(at) {
+        return answer::from_storage(&cache, found, request, CacheStatus::Hit).await;
     }
-    // Stale: validate with the stored validators.
-    let mut validate = fill_headers.clone();
-    validate.extend(entry.validation_headers());
-    match origin
-        .fetch(&http::Method::GET, &request.upstream, &validate, None)
-        .await
-    {
+    if found.entry.may_serve_while_revalidating(at) {
+        // RFC 5861 §3: answer now, revalidate after; the copy is what a 304 keeps.
+        if let Ok(copy) = found.response.cloned() {
+            let (_, body) = copy.into_parts();
+            let (upstream, incoming, selecting) = (origin.clone(), request.clone(), fill.clone());
+            let entry = found.entry.clone();
+            ctx.wait_until(async move {
+                refresh(&upstream, &incoming, &selecting, &entry, body).await;
+            });
+            return answer::from_storage(&cache, found, request, CacheStatus::Updating).await;
+        }
+    }
+    // Stale: validate with the stored validators (and the request's selecting fields, which
+    // `fill` carries).
+    match validate(origin, request, &fill, &found.entry).await {
         Ok((answer, timing)) if answer.status_code() == 304 => {
-            let refreshed = entry.refreshed(&header_map(answer.headers()), timing);
-            let for_cache = stored_response
+            let refreshed = found.entry.refreshed(&header_map(answer.headers()), timing);
+            let copy = found
+                .response
                 .cloned()
                 .map_err(|e| AppError::Storage(e.to_string()))?;
-            let representation = refreshed.headers.clone();
-            let (_, cache_body) = for_cache.into_parts();
-            let put_key = request.key.clone();
-            ctx.wait_until(async move {
-                let _ = storage::store(
-                    &Cache::default(),
-                    &put_key,
-                    &refreshed.headers,
-                    refreshed.timing,
-                    cache_body,
-                )
-                .await;
-            });
-            let (_, body) = stored_response.into_parts();
-            answer::from_representation(
+            let (_, copy) = copy.into_parts();
+            keep(ctx, request, &fill, &refreshed, copy).await;
+            let (_, body) = found.response.into_parts();
+            let age = refreshed.age(now());
+            answer::from_entry(
                 &cache,
                 request,
-                &representation,
+                Some(&found.key),
+                &refreshed,
                 body,
                 CacheStatus::Revalidated,
-                Some(Duration::ZERO),
+                Some(age),
             )
             .await
         }
-        Ok((answer, _)) if answer.status_code() >= 500 && entry.may_serve_on_error(at) => {
-            answer::from_storage(&cache, stored_response, request, CacheStatus::Stale).await
+        Ok((answer, _)) if answer.status_code() >= 500 && found.entry.may_serve_on_error(at) => {
+            answer::from_storage(&cache, found, request, CacheStatus::Stale).await
         }
-        Ok((answer, timing)) => {
-            from_origin(&cache, request, answer, timing, &fill_headers, ctx).await
-        }
-        Err(_) if entry.may_serve_on_error(at) => {
-            answer::from_storage(&cache, stored_response, request, CacheStatus::Stale).await
+        Ok((answer, timing)) => from_origin(&cache, request, answer, timing, &fill, ctx).await,
+        Err(_) if found.entry.may_serve_on_error(at) => {
+            answer::from_storage(&cache, found, request, CacheStatus::Stale).await
         }
         Err(e) => Err(e.into()),
     }
 }
 
-/// Answers from a fresh origin response, storing it when a shared cache may.
+/// Asks the origin whether a stored entry is still current (RFC 9111 §4.3.1).
+async fn validate(
+    origin: &Origin,
+    request: &Incoming,
+    fill: &HeaderMap,
+    entry: &Stored,
+) -> Result<(Response, ResponseTiming), OriginError> {
+    let mut headers = fill.clone();
+    headers.extend(entry.validation_headers());
+    origin
+        .fetch(&http::Method::GET, &request.upstream, &headers, None)
+        .await
+}
+
+/// Stores an entry a 304 refreshed, with the stored body.
+async fn keep(
+    ctx: &Context,
+    request: &Incoming,
+    fill: &HeaderMap,
+    entry: &Stored,
+    body: ResponseBody,
+) {
+    let now = small(&entry.headers);
+    let (primary, fill, entry, authorized) = (
+        request.key.clone(),
+        fill.clone(),
+        entry.clone(),
+        request.is_authorized(),
+    );
+    settle(ctx, now, async move {
+        let _ = storage::store(
+            &Cache::default(),
+            &primary,
+            &fill,
+            Entry {
+                status: entry.status,
+                headers: &entry.headers,
+                timing: entry.timing,
+                authorized: authorized || entry.authorized,
+            },
+            body,
+        )
+        .await;
+    })
+    .await;
+}
+
+/// Revalidates a stale entry in the background (stale-while-revalidate): a 304 refreshes it,
+/// a full response replaces it when storable and removes it when not; a failure leaves it.
+async fn refresh(
+    origin: &Origin,
+    request: &Incoming,
+    fill: &HeaderMap,
+    entry: &Stored,
+    stored_body: ResponseBody,
+) {
+    let cache = Cache::default();
+    let Ok((answer, timing)) = validate(origin, request, fill, entry).await else {
+        return;
+    };
+    let status = StatusCode::from_u16(answer.status_code()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let headers = header_map(answer.headers());
+    if status == StatusCode::NOT_MODIFIED {
+        let refreshed = entry.refreshed(&headers, timing);
+        let _ = storage::store(
+            &cache,
+            &request.key,
+            fill,
+            Entry {
+                status: refreshed.status,
+                headers: &refreshed.headers,
+                timing,
+                authorized: refreshed.authorized,
+            },
+            stored_body,
+        )
+        .await;
+        return;
+    }
+    let (_, body) = answer.into_parts();
+    let _ = replace(&cache, request, fill, status, &headers, timing, body).await;
+}
+
+/// What becomes of what is stored for a request once the origin sent a full response.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Disposition {
+    /// Stored in place of it: a shared cache may store the response.
+    Store,
+    /// Forgotten: it is no longer the representation.
+    Forget,
+    /// Kept: the origin failed (a stored copy may still serve within stale-if-error), or the
+    /// request carried Authorization (its answer says nothing of what others are served).
+    Keep,
+}
+
+fn disposition(
+    request: &Incoming,
+    fill: &HeaderMap,
+    status: StatusCode,
+    headers: &HeaderMap,
+) -> Disposition {
+    if plan::storability(&http::Method::GET, fill, status, headers) == Storability::Storable {
+        Disposition::Store
+    } else if status.is_server_error() || request.is_authorized() {
+        Disposition::Keep
+    } else {
+        Disposition::Forget
+    }
+}
+
+/// Carries out a [`Disposition`].
+async fn replace(
+    cache: &Cache,
+    request: &Incoming,
+    fill: &HeaderMap,
+    status: StatusCode,
+    headers: &HeaderMap,
+    timing: ResponseTiming,
+    body: ResponseBody,
+) -> worker::Result<()> {
+    match disposition(request, fill, status, headers) {
+        Disposition::Store => {
+            let entry = Entry {
+                status,
+                headers,
+                timing,
+                authorized: request.is_authorized(),
+            };
+            storage::store(cache, &request.key, fill, entry, body).await?;
+        }
+        Disposition::Forget => {
+            storage::delete(cache, &request.key).await?;
+        }
+        Disposition::Keep => {}
+    }
+    Ok(())
+}
+
+/// Answers from a full origin response, storing it (after the answer is sent) when a shared
+/// cache may.
 async fn from_origin(
     cache: &Cache,
     request: &Incoming,
     mut answer: Response,
     timing: ResponseTiming,
-    fill_headers: &HeaderMap,
+    fill: &HeaderMap,
     ctx: &Context,
 ) -> Result<Response, AppError> {
     let status = StatusCode::from_u16(answer.status_code()).unwrap_or(StatusCode::BAD_GATEWAY);
     let headers = header_map(answer.headers());
-    if status == StatusCode::OK
-        && plan::storability(&http::Method::GET, fill_headers, status, &headers)
-            == Storability::Storable
-    {
-        if let Ok(copy) = answer.cloned() {
-            let (_, body) = copy.into_parts();
-            let (put_key, put_headers) = (request.key.clone(), headers.clone());
-            ctx.wait_until(async move {
-                let _ =
-                    storage::store(&Cache::default(), &put_key, &put_headers, timing, body).await;
-            });
-        }
-    } else {
-        // Whatever was stored is no longer the representation.
-        let _ = cache.delete(request.key.as_str(), false).await;
+    // Only a body that is stored is copied (a copy nobody reads would be held in memory).
+    let (copy, now) = match disposition(request, fill, status, &headers) {
+        Disposition::Store => (
+            answer.cloned().ok().map(|copy| copy.into_parts().1),
+            small(&headers),
+        ),
+        Disposition::Forget => (Some(ResponseBody::Empty), true),
+        Disposition::Keep => (None, false),
+    };
+    if let Some(copy) = copy {
+        let (request, fill, headers) = (request.clone(), fill.clone(), headers.clone());
+        settle(ctx, now, async move {
+            let _ = replace(
+                &Cache::default(),
+                &request,
+                &fill,
+                status,
+                &headers,
+                timing,
+                copy,
+            )
+            .await;
+        })
+        .await;
     }
     let (_, body) = answer.into_parts();
-    if status == StatusCode::OK {
-        answer::from_representation(cache, request, &headers, body, CacheStatus::Miss, None).await
-    } else {
-        let out = plan::client_headers(headers, CacheStatus::Miss, None);
-        let body = if request.is_head() {
-            ResponseBody::Empty
-        } else {
-            body
-        };
-        Ok(glue::response(status, &out, body))
-    }
+    let entry = Stored {
+        status,
+        headers,
+        timing,
+        authorized: request.is_authorized(),
+    };
+    answer::from_entry(cache, request, None, &entry, body, CacheStatus::Miss, None).await
 }

@@ -17,15 +17,16 @@ use crate::glue::{header_map, now, Incoming};
 use crate::origin::{Origin, OriginError};
 use crate::pass_through;
 use crate::plan;
-use crate::storage;
+use crate::storage::{self, Entry};
 
 /// Serves a media request.
 pub async fn serve(origin: &Origin, request: &Incoming) -> Result<Response, AppError> {
     let cache = Cache::default();
     let mut status = CacheStatus::Hit;
+    let fill = plan::fill_request_headers(&request.headers);
     for attempt in 0..2 {
-        if let Ok(Some(stored)) = cache.get(request.key.as_str(), false).await {
-            return answer::from_storage(&cache, stored, request, status).await;
+        if let Some(found) = storage::lookup(&cache, &request.key, &fill).await {
+            return answer::from_storage(&cache, found, request, status).await;
         }
         if attempt == 1 {
             break;
@@ -104,16 +105,14 @@ async fn fill(origin: &Origin, request: &Incoming) -> Fill {
         return Fill::NotStored;
     }
     let (_, body) = answer.into_parts();
-    match storage::store(
-        &Cache::default(),
-        &request.key,
-        &answer_headers,
+    let entry = Entry {
+        status,
+        headers: &answer_headers,
         timing,
-        body,
-    )
-    .await
-    {
-        Ok(()) => Fill::Stored,
+        authorized: false,
+    };
+    match storage::store(&Cache::default(), &request.key, &headers, entry, body).await {
+        Ok(_) => Fill::Stored,
         Err(e) => Fill::Failed(AppError::Storage(format!(
             "storing the origin's answer failed: {e}"
         ))),

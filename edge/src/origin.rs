@@ -6,9 +6,7 @@ use std::time::Duration;
 use futures::FutureExt;
 use http::header::HeaderMap;
 use timelapser_core::cache_control::ResponseTiming;
-use worker::{
-    AbortController, Delay, Env, Fetch, Headers, Request, RequestInit, RequestRedirect, Response,
-};
+use worker::{AbortController, Delay, Env, Fetch, Request, RequestInit, RequestRedirect, Response};
 
 use crate::glue::now;
 
@@ -70,7 +68,7 @@ impl Origin {
     ) -> Result<(Response, ResponseTiming), OriginError> {
         let mut init = RequestInit::new();
         init.with_method(worker::Method::from(method.as_str().to_owned()))
-            .with_headers(Headers::from(headers))
+            .with_headers(crate::glue::headers(headers))
             .with_redirect(RequestRedirect::Manual);
         if body.is_some() {
             init.with_body(body);

@@ -10,13 +10,14 @@ use std::time::{Duration, SystemTime};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 use timelapser_core::cache_control::{
-    self, may_serve_stale_if_error, shared_freshness_lifetime, shared_reuse, CacheControl,
-    ResponseTiming, Reuse, Storability,
+    self, may_serve_stale_if_error, may_serve_stale_while_revalidate, shared_freshness_lifetime,
+    shared_reuse, CacheControl, ResponseTiming, Reuse, SharedDirectives, Storability,
 };
 use timelapser_core::credentials;
 use timelapser_core::forwarding::{self, CacheStatus};
 use timelapser_core::paths;
 use timelapser_core::response::{Answer, Content, Selected};
+use timelapser_core::vary::Vary;
 use timelapser_core::Problem;
 
 /// How the edge treats a request.
@@ -26,9 +27,11 @@ pub enum Route {
     Media,
     /// `/api/events`: streamed through, never buffered or stored.
     Events,
-    /// Any other GET/HEAD: stored when storable, revalidated when stale.
+    /// Any other GET/HEAD (Authorization included): stored when a shared cache may store it
+    /// (RFC 9111), per its `Vary` secondary key, served while fresh, revalidated when stale.
     Cacheable,
-    /// Writes, other methods and requests with credentials: forwarded untouched.
+    /// Writes, other methods, media with credentials and requests with the console's session:
+    /// forwarded untouched (a successful unsafe request invalidates what is stored, §4.4).
     PassThrough,
     /// `/metrics`, `/api/cache/stats`: never served through the edge, never forwarded.
     Operational,
@@ -54,18 +57,28 @@ pub fn route(method: &Method, path: &str, headers: &HeaderMap) -> Route {
     if path == paths::EVENTS {
         return Route::Events;
     }
-    // RFC 9111 §3.5: a response to a request with Authorization is someone's; so is one to a
-    // request with the console's session. This cache never stores one nor answers one from
-    // storage. Other cookies (a site's analytics) do not make a public response anyone's.
-    if credentials::carries_credentials(headers) {
+    // The console's session makes a request someone's: straight through, never stored nor
+    // answered from storage. Other cookies (a site's analytics) do not make a public response
+    // anyone's.
+    if credentials::COOKIES
+        .iter()
+        .any(|name| credentials::cookie(headers, name).is_some())
+    {
         return Route::PassThrough;
     }
+    let authorized = headers.contains_key(header::AUTHORIZATION);
     if !paths::is_media_path(path) {
+        // RFC 9111 §3.5: with Authorization too; its answer is stored only when the response
+        // says it may be shared (public, s-maxage, must-revalidate).
         Route::Cacheable
-    } else if paths::MediaName::from_path(path).is_some() {
-        Route::Media
-    } else {
+    } else if paths::MediaName::from_path(path).is_none() {
         Route::NoSuchMedia
+    } else if authorized {
+        // A private camera's media is asked for with credentials: from the origin, which
+        // answers it `private`.
+        Route::PassThrough
+    } else {
+        Route::Media
     }
 }
 
@@ -92,7 +105,9 @@ const CLIENT_ONLY: [HeaderName; 6] = [
     header::IF_RANGE,
 ];
 
-/// The headers of the edge's request to the origin for a representation it may store.
+/// The headers of the edge's request to the origin for a representation it may store. They
+/// are also what a stored response's `Vary` is matched against (RFC 9111 §4.1), so the
+/// selecting fields the origin saw are the ones the entry is keyed by.
 pub fn fill_request_headers(client: &HeaderMap) -> HeaderMap {
     let mut headers = client.clone();
     forwarding::strip_hop_by_hop(&mut headers);
@@ -115,9 +130,15 @@ pub fn pass_through_request_headers(client: &HeaderMap) -> HeaderMap {
 
 /// Internal fields of stored entries (never sent to clients).
 const ORIGINAL_CACHE_CONTROL: &str = "x-timelapser-origin-cache-control";
+const ORIGINAL_AGE: &str = "x-timelapser-origin-age";
+const ORIGINAL_VARY: &str = "x-timelapser-origin-vary";
 const REQUEST_TIME: &str = "x-timelapser-request-time";
 const RESPONSE_TIME: &str = "x-timelapser-response-time";
 const HAD_CACHE_CONTROL: &str = "x-timelapser-had-cache-control";
+const STATUS: &str = "x-timelapser-status";
+const AUTHORIZED: &str = "x-timelapser-authorized";
+const VARY_FIELDS: &str = "x-timelapser-vary";
+const VARY_GENERATION: &str = "x-timelapser-vary-generation";
 
 /// How long the edge keeps an entry that must be revalidated anyway: the stored validator
 /// turns a full download into a 304.
@@ -149,40 +170,60 @@ fn from_millis(ms: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
 }
 
-/// The headers a response is stored with. The Cache API keeps an entry as long as its
-/// Cache-Control says; that is the edge's retention decision (how long the entry stays useful,
-/// fresh or for revalidation and stale-if-error), so the origin's Cache-Control is kept aside
-/// and restored on every read, and freshness is always decided by core from the original.
-pub fn storage_headers(response: &HeaderMap, timing: ResponseTiming) -> HeaderMap {
-    let mut stored = response.clone();
-    forwarding::strip_hop_by_hop(&mut stored);
-    stored.remove(header::SET_COOKIE);
-    let original = response.get(header::CACHE_CONTROL).cloned();
-    let cc = CacheControl::from_headers(response).unwrap_or_default();
-    let lifetime = shared_freshness_lifetime(response);
-    let retention = (lifetime + cc.stale_if_error.unwrap_or_default()).max(REVALIDATION_RETENTION);
-    stored.insert(
-        header::CACHE_CONTROL,
-        CacheControl::new()
-            .public()
-            .max_age(retention)
-            .to_header_value(),
-    );
-    match original {
-        Some(value) => {
-            stored.insert(HeaderName::from_static(ORIGINAL_CACHE_CONTROL), value);
-            stored.insert(
-                HeaderName::from_static(HAD_CACHE_CONTROL),
-                HeaderValue::from_static("1"),
-            );
-        }
-        None => {
-            stored.insert(
-                HeaderName::from_static(HAD_CACHE_CONTROL),
-                HeaderValue::from_static("0"),
-            );
-        }
+/// Moves every line of field `from` to field `to` (either may be an internal name).
+fn set_aside(map: &mut HeaderMap, from: &str, to: &'static str) {
+    let values: Vec<HeaderValue> = map.get_all(from).iter().cloned().collect();
+    map.remove(from);
+    map.remove(to);
+    let to = HeaderName::from_static(to);
+    for value in values {
+        map.append(to.clone(), value);
     }
+}
+
+fn retention(directives: &SharedDirectives, lifetime: Duration) -> HeaderValue {
+    let stale = directives
+        .cc
+        .stale_if_error
+        .unwrap_or_default()
+        .max(directives.cc.stale_while_revalidate.unwrap_or_default());
+    let keep = lifetime.saturating_add(stale).max(REVALIDATION_RETENTION);
+    CacheControl::new().public().max_age(keep).to_header_value()
+}
+
+/// The headers a response is stored with: the fields a shared cache keeps (core's
+/// `stored_fields`: no hop-by-hop fields, no Set-Cookie, none that `no-cache="…"` or
+/// `private="…"` name), Date added when missing (RFC 9110 §6.6.1), and the entry's own facts
+/// (status, timing, whether it answered a request with Authorization). The Cache API keeps an
+/// entry as long as its Cache-Control says, and may act on Age and Vary itself: the origin's
+/// Cache-Control, Age and Vary are kept aside and restored on every read, so core judges
+/// freshness and variants from the originals; the stored Cache-Control is the edge's retention
+/// (fresh, then revalidation and the stale windows).
+pub fn storage_headers(
+    status: StatusCode,
+    response: &HeaderMap,
+    timing: ResponseTiming,
+    authorized: bool,
+) -> HeaderMap {
+    let mut stored = cache_control::stored_fields(response);
+    if !stored.contains_key(header::DATE) {
+        stored.insert(
+            header::DATE,
+            timelapser_core::conditional::last_modified_value(timing.response_time),
+        );
+    }
+    let directives = SharedDirectives::of(&stored);
+    let lifetime = shared_freshness_lifetime(status, &stored);
+    let had = HeaderValue::from_static(if stored.contains_key(header::CACHE_CONTROL) {
+        "1"
+    } else {
+        "0"
+    });
+    set_aside(&mut stored, "cache-control", ORIGINAL_CACHE_CONTROL);
+    set_aside(&mut stored, "age", ORIGINAL_AGE);
+    set_aside(&mut stored, "vary", ORIGINAL_VARY);
+    stored.insert(header::CACHE_CONTROL, retention(&directives, lifetime));
+    stored.insert(HeaderName::from_static(HAD_CACHE_CONTROL), had);
     stored.insert(
         HeaderName::from_static(REQUEST_TIME),
         HeaderValue::from(millis(timing.request_time)),
@@ -191,48 +232,66 @@ pub fn storage_headers(response: &HeaderMap, timing: ResponseTiming) -> HeaderMa
         HeaderName::from_static(RESPONSE_TIME),
         HeaderValue::from(millis(timing.response_time)),
     );
-    if !stored.contains_key(header::DATE) {
-        // RFC 9110 §6.6.1: a recipient with a clock adds Date when it is missing.
+    stored.insert(
+        HeaderName::from_static(STATUS),
+        HeaderValue::from(status.as_u16()),
+    );
+    if authorized {
         stored.insert(
-            header::DATE,
-            timelapser_core::conditional::last_modified_value(timing.response_time),
+            HeaderName::from_static(AUTHORIZED),
+            HeaderValue::from_static("1"),
         );
     }
     stored
 }
 
-/// A stored entry read back: the origin's headers as they were, and when they were obtained.
+/// A stored entry read back: the origin's status and headers as they were, and when they were
+/// obtained.
 #[derive(Clone, Debug)]
 pub struct Stored {
-    /// The origin's response headers (with its own Cache-Control).
+    /// The origin's status.
+    pub status: StatusCode,
+    /// The origin's response headers (with its own Cache-Control and Age).
     pub headers: HeaderMap,
     /// When the edge asked and was answered.
     pub timing: ResponseTiming,
+    /// Whether it answers a request that carried Authorization (RFC 9111 §3.5: stored only
+    /// because the response allowed sharing).
+    pub authorized: bool,
 }
 
 impl Stored {
     /// Reads an entry's headers; `None` when they are not an entry this edge wrote.
     pub fn from_storage(stored: &HeaderMap) -> Option<Self> {
-        let time = |name: &str| {
+        let number = |name: &str| {
             stored
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok())
-                .map(from_millis)
         };
         let timing = ResponseTiming {
-            request_time: time(REQUEST_TIME)?,
-            response_time: time(RESPONSE_TIME)?,
+            request_time: from_millis(number(REQUEST_TIME)?),
+            response_time: from_millis(number(RESPONSE_TIME)?),
+        };
+        // Entries written before statuses were kept are 200s.
+        let status = match number(STATUS) {
+            Some(code) => StatusCode::from_u16(u16::try_from(code).ok()?).ok()?,
+            None => StatusCode::OK,
         };
         let mut headers = stored.clone();
-        headers.remove(header::CACHE_CONTROL);
-        if let Some(original) = headers.remove(ORIGINAL_CACHE_CONTROL) {
-            headers.insert(header::CACHE_CONTROL, original);
-        }
-        for name in [REQUEST_TIME, RESPONSE_TIME, HAD_CACHE_CONTROL] {
+        set_aside(&mut headers, ORIGINAL_CACHE_CONTROL, "cache-control");
+        set_aside(&mut headers, ORIGINAL_AGE, "age");
+        set_aside(&mut headers, ORIGINAL_VARY, "vary");
+        let authorized = headers.remove(AUTHORIZED).is_some();
+        for name in [REQUEST_TIME, RESPONSE_TIME, HAD_CACHE_CONTROL, STATUS] {
             headers.remove(name);
         }
-        Some(Self { headers, timing })
+        Some(Self {
+            status,
+            headers,
+            timing,
+            authorized,
+        })
     }
 
     /// Its current age (RFC 9111 §4.2.3).
@@ -242,52 +301,153 @@ impl Stored {
 
     /// Whether it may be served without asking the origin (RFC 9111 §4.2).
     pub fn is_fresh(&self, now: SystemTime) -> bool {
-        shared_reuse(&self.headers, self.age(now)) == Reuse::Fresh
+        shared_reuse(self.status, &self.headers, self.age(now)) == Reuse::Fresh
+    }
+
+    /// Whether it may be served stale while it is revalidated in the background (RFC 5861 §3).
+    pub fn may_serve_while_revalidating(&self, now: SystemTime) -> bool {
+        may_serve_stale_while_revalidate(self.status, &self.headers, self.age(now))
     }
 
     /// Whether it may be served while the origin fails (RFC 5861 §4).
     pub fn may_serve_on_error(&self, now: SystemTime) -> bool {
-        may_serve_stale_if_error(&self.headers, self.age(now))
+        may_serve_stale_if_error(self.status, &self.headers, self.age(now))
     }
 
-    /// The conditional request fields that validate it (RFC 9111 §4.3.1).
+    /// Whether it may answer this request: a request with Authorization only from a response
+    /// stored for one (which RFC 9111 §3.5 let the origin declare shareable); anything stored
+    /// for a request without it could be less than the credentials would be shown.
+    pub fn may_answer(&self, request_authorized: bool) -> bool {
+        self.authorized || !request_authorized
+    }
+
+    /// The conditional request fields that validate it (RFC 9111 §4.3.1): its entity tag and
+    /// its modification date, as stored (whatever their form: the origin wrote them).
     pub fn validation_headers(&self) -> HeaderMap {
         let mut h = HeaderMap::new();
         if let Some(etag) = self.headers.get(header::ETAG) {
             h.insert(header::IF_NONE_MATCH, etag.clone());
-        } else if let Some(lm) = self.headers.get(header::LAST_MODIFIED) {
+        }
+        if let Some(lm) = self.headers.get(header::LAST_MODIFIED) {
             h.insert(header::IF_MODIFIED_SINCE, lm.clone());
         }
         h
     }
 
-    /// The entry after a 304 (RFC 9111 §4.3.4): the 304's fields replace the stored ones,
-    /// except those describing the body, which the 304 does not have.
+    /// The entry after a 304 (RFC 9111 §4.3.4, §3.2, core's `freshened_fields`): the 304's
+    /// fields replace the stored ones, except those describing the body.
     pub fn refreshed(&self, not_modified: &HeaderMap, timing: ResponseTiming) -> Stored {
-        let mut headers = self.headers.clone();
-        let mut fresh = not_modified.clone();
-        forwarding::strip_hop_by_hop(&mut fresh);
-        for name in [
-            header::CONTENT_LENGTH,
-            header::CONTENT_TYPE,
-            header::CONTENT_ENCODING,
-            header::CONTENT_RANGE,
-        ] {
-            fresh.remove(name);
+        Stored {
+            status: self.status,
+            headers: cache_control::freshened_fields(
+                &self.headers,
+                not_modified,
+                timing.response_time,
+            ),
+            timing,
+            authorized: self.authorized,
         }
-        for name in fresh.keys() {
-            headers.remove(name);
-        }
-        for (name, value) in fresh.iter() {
-            headers.append(name.clone(), value.clone());
-        }
-        Stored { headers, timing }
     }
+}
+
+/// What the Cache API holds under a URL's primary key when the response varies (RFC 9111
+/// §4.1): the fields it varies on and the generation of its variants, each of which is stored
+/// under [`VaryIndex::variant_key`]. Deleting the index (invalidation, purge) makes every
+/// variant unreachable: a new index has a new generation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VaryIndex {
+    /// What the responses vary on.
+    pub vary: Vary,
+    /// Distinguishes these variants from those of an earlier, deleted index.
+    pub generation: String,
+}
+
+impl VaryIndex {
+    /// The headers of the index entry.
+    pub fn storage_headers(&self) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(fields) = self.vary.to_header_value() {
+            h.insert(HeaderName::from_static(VARY_FIELDS), fields);
+        }
+        if let Ok(generation) = HeaderValue::from_str(&self.generation) {
+            h.insert(HeaderName::from_static(VARY_GENERATION), generation);
+        }
+        h.insert(
+            header::CACHE_CONTROL,
+            CacheControl::new()
+                .public()
+                .max_age(REVALIDATION_RETENTION)
+                .to_header_value(),
+        );
+        h
+    }
+
+    /// Reads an index entry; `None` when the entry is a response.
+    pub fn from_storage(stored: &HeaderMap) -> Option<Self> {
+        let generation = stored.get(VARY_GENERATION)?.to_str().ok()?.to_owned();
+        let mut fields = HeaderMap::new();
+        if let Some(value) = stored.get(VARY_FIELDS) {
+            fields.insert(header::VARY, value.clone());
+        }
+        Some(Self {
+            vary: Vary::of(&fields),
+            generation,
+        })
+    }
+
+    /// The Cache API key of the variant of `primary` that a request with `fill` headers (see
+    /// [`fill_request_headers`]) selects; `None` when nothing can match (`Vary: *`).
+    pub fn variant_key(&self, primary: &str, fill: &HeaderMap) -> Option<String> {
+        let name = self.vary.variant_name(primary, &self.generation, fill)?;
+        Some(format!("{VARIANT_KEY_BASE}{name}"))
+    }
+}
+
+/// Where variants are keyed: a reserved name no client request's key can have (every
+/// request's key begins with the site the client named, and `.invalid` names no site).
+const VARIANT_KEY_BASE: &str = "https://variants.timelapser.invalid/";
+
+/// The Cache API keys a request invalidates once the origin answered it (RFC 9111 §4.4): for
+/// an unsafe method answered with a non-error status, its target URI and the URIs of its
+/// Location and Content-Location when they are on the same site (another site's entries are not
+/// this request's to drop). `request_url` is the client's URL; keys are named as
+/// [`target`] names them.
+pub fn invalidated_keys(
+    method: &Method,
+    status: StatusCode,
+    request_url: &url::Url,
+    response: &HeaderMap,
+) -> Vec<String> {
+    if !cache_control::invalidates(method, status) {
+        return Vec::new();
+    }
+    let mut urls = vec![request_url.clone()];
+    for name in [header::LOCATION, header::CONTENT_LOCATION] {
+        let Some(value) = response.get(&name).and_then(|v| v.to_str().ok()) else {
+            continue;
+        };
+        if let Ok(url) = request_url.join(value.trim()) {
+            if url.origin() == request_url.origin() {
+                urls.push(url);
+            }
+        }
+    }
+    let mut keys: Vec<String> = urls
+        .iter()
+        .map(|url| {
+            let site = url.origin().ascii_serialization();
+            let route = route(&Method::GET, url.path(), &HeaderMap::new());
+            format!("{site}{}", target(route, url.path(), url.query()))
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
 }
 
 /// The representation a stored entry (or the origin's 200) holds, for core's
 /// [`timelapser_core::response::answer`]: its fields and validators, and its length when
-/// Content-Length says, so that byte ranges are answered where it offers them.
+/// Content-Length says, so that byte ranges are answered from it.
 pub fn representation(fields: &HeaderMap) -> Selected<'static> {
     let length = fields
         .get(header::CONTENT_LENGTH)
@@ -296,21 +456,25 @@ pub fn representation(fields: &HeaderMap) -> Selected<'static> {
     Selected::from_fields(fields.clone(), length)
 }
 
-/// Finishes a response's headers for the client: no hop-by-hop fields, `Age` when served
-/// from storage (RFC 9111 §5.1), and the cache status.
+/// Whether an answer from a response with this status is core's to decide (preconditions,
+/// ranges): only a 200 is a representation (RFC 9110 §13.2.1: conditionals are ignored when
+/// the response would be anything but 2xx; §14.2: ranges apply to a 200). Every other stored
+/// status is answered as it was stored.
+pub fn answers_with_representation(status: StatusCode) -> bool {
+    status == StatusCode::OK
+}
+
+/// Finishes a response's headers for the client: no hop-by-hop fields, and the cache status.
+/// From storage, `Age` is the entry's current age (RFC 9111 §4.2.3, §5.1: the origin's Age plus
+/// the time it spent on the way and here); otherwise the origin's Age, if any, is passed on.
 pub fn client_headers(
     mut headers: HeaderMap,
     status: CacheStatus,
     age: Option<Duration>,
 ) -> HeaderMap {
     forwarding::strip_hop_by_hop(&mut headers);
-    match age {
-        Some(age) => {
-            headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
-        }
-        None => {
-            headers.remove(header::AGE);
-        }
+    if let Some(age) = age {
+        headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
     }
     status.apply(&mut headers);
     headers
@@ -320,10 +484,11 @@ pub fn client_headers(
 /// and `Age` when the fields are the stored response's (a 200, 206 or 304); a problem document
 /// (412, 416) is the edge's own and carries none.
 pub fn client_answer(mut answer: Answer, status: CacheStatus, age: Option<Duration>) -> Answer {
-    let age = match answer.content {
-        Content::Problem(_) => None,
-        Content::Empty | Content::Whole | Content::Part(_) => age,
-    };
+    if let Content::Problem(_) = answer.content {
+        answer.fields.remove(header::AGE);
+        answer.fields = client_headers(answer.fields, status, None);
+        return answer;
+    }
     answer.fields = client_headers(answer.fields, status, age);
     answer
 }
@@ -394,10 +559,12 @@ mod tests {
             route(&Method::PUT, "/api/settings", &none),
             Route::PassThrough
         );
+        // RFC 9111 §3.5: with Authorization, through the cache (stored only when shareable);
+        // media with credentials is a private camera's, straight through.
         let auth = headers(&[("authorization", "Bearer x")]);
         assert_eq!(
             route(&Method::GET, "/api/preferences", &auth),
-            Route::PassThrough
+            Route::Cacheable
         );
         assert_eq!(route(&Method::GET, IMAGE, &auth), Route::PassThrough);
         // The console's session makes a request someone's; an analytics cookie does not.
@@ -479,7 +646,7 @@ mod tests {
             request_time: at(0),
             response_time: at(1),
         };
-        let stored = storage_headers(&origin, timing);
+        let stored = storage_headers(StatusCode::OK, &origin, timing, false);
         assert_eq!(stored["cache-control"], "public, max-age=86400");
         let back = Stored::from_storage(&stored).unwrap();
         assert_eq!(back.headers, origin);
@@ -489,7 +656,7 @@ mod tests {
             "cache-control",
             "public, max-age=31536000, immutable, stale-if-error=86400",
         )]);
-        let stored = storage_headers(&media, timing);
+        let stored = storage_headers(StatusCode::OK, &media, timing, false);
         assert_eq!(stored["cache-control"], "public, max-age=31622400");
         assert!(Stored::from_storage(&headers(&[("etag", "\"x\"")])).is_none());
     }
@@ -501,7 +668,8 @@ mod tests {
             request_time: at(0),
             response_time: at(0),
         };
-        let back = Stored::from_storage(&storage_headers(&origin, timing)).unwrap();
+        let back =
+            Stored::from_storage(&storage_headers(StatusCode::OK, &origin, timing, false)).unwrap();
         assert!(back.headers.get("cache-control").is_none());
         assert!(back.headers.get("date").is_some(), "Date added on receipt");
     }
@@ -513,19 +681,23 @@ mod tests {
             response_time: at(0),
         };
         let page = Stored::from_storage(&storage_headers(
+            StatusCode::OK,
             &headers(&[
                 ("cache-control", "max-age=0, stale-if-error=86400"),
                 ("etag", "\"p\""),
             ]),
             timing,
+            false,
         ))
         .unwrap();
         assert!(!page.is_fresh(at(1)));
         assert!(page.may_serve_on_error(at(3600)));
         assert!(!page.may_serve_on_error(at(86_401)));
         let json = Stored::from_storage(&storage_headers(
+            StatusCode::OK,
             &headers(&[("cache-control", "no-cache"), ("etag", "\"j\"")]),
             timing,
+            false,
         ))
         .unwrap();
         assert!(!json.is_fresh(at(0)));
@@ -534,8 +706,10 @@ mod tests {
             "no-cache forbids stale (RFC 9111 §4.2.4)"
         );
         let media = Stored::from_storage(&storage_headers(
+            StatusCode::OK,
             &headers(&[("cache-control", "public, max-age=31536000, immutable")]),
             timing,
+            false,
         ))
         .unwrap();
         assert!(media.is_fresh(at(30 * 86_400)));
@@ -549,6 +723,7 @@ mod tests {
             response_time: at(0),
         };
         let stored = Stored::from_storage(&storage_headers(
+            StatusCode::OK,
             &headers(&[
                 ("cache-control", "no-cache"),
                 ("etag", "\"v1\""),
@@ -557,6 +732,7 @@ mod tests {
                 ("date", "Tue, 14 Nov 2023 22:13:20 GMT"),
             ]),
             timing,
+            false,
         ))
         .unwrap();
         assert_eq!(
@@ -584,8 +760,10 @@ mod tests {
         assert_eq!(refreshed.headers["content-type"], "application/json");
         assert_eq!(refreshed.timing, later);
         let by_date = Stored::from_storage(&storage_headers(
+            StatusCode::OK,
             &headers(&[("last-modified", "Tue, 14 Nov 2023 22:13:20 GMT")]),
             timing,
+            false,
         ))
         .unwrap();
         assert_eq!(
@@ -637,11 +815,17 @@ mod tests {
         let part = answer_from(Method::GET, &[("range", "bytes=-10")], &rep);
         assert_eq!(part.fields["content-range"], "bytes 90-99/100");
         assert_eq!(part.fields["content-length"], "10");
-        // Ranges only where the representation offers them.
+        // Ranges from any stored representation of known length (RFC 9110 §14.2).
         let json = headers(&[("etag", "\"j\""), ("content-length", "10")]);
         let got = answer_from(Method::GET, &[("range", "bytes=0-1")], &json);
-        assert_eq!((got.status, got.content), (StatusCode::OK, Content::Whole));
-        assert_eq!(got.fields["content-length"], "10");
+        assert_eq!(
+            (got.status, got.content),
+            (
+                StatusCode::PARTIAL_CONTENT,
+                Content::Part(ByteRange { first: 0, last: 1 })
+            )
+        );
+        assert_eq!(got.fields["content-range"], "bytes 0-1/10");
         let got = answer_from(Method::HEAD, &[("if-none-match", "\"j\"")], &json);
         assert_eq!(got.status, StatusCode::NOT_MODIFIED);
         let got = answer_from(Method::GET, &[("if-none-match", "garbage")], &json);
@@ -680,7 +864,8 @@ mod tests {
             ("content-length", "12"),
             ("date", "Tue, 14 Nov 2023 22:13:20 GMT"),
         ]);
-        let entry = Stored::from_storage(&storage_headers(&origin, timing)).unwrap();
+        let entry =
+            Stored::from_storage(&storage_headers(StatusCode::OK, &origin, timing, false)).unwrap();
         let whole = answer_from(Method::GET, &[], &entry.headers);
         assert_eq!(whole.fields["cache-control"], "no-cache");
         assert_eq!(whole.fields["content-length"], "12");
@@ -743,8 +928,9 @@ mod tests {
         assert_eq!(h["x-timelapser-cache"], "HIT");
         assert_eq!(h["age"], "5");
         assert!(h.get("connection").is_none());
+        // RFC 9111 §5.1: the origin's (an upstream cache's) Age is passed on.
         let h = client_headers(headers(&[("age", "3")]), CacheStatus::Miss, None);
-        assert!(h.get("age").is_none());
+        assert_eq!(h["age"], "3");
     }
 
     #[test]
@@ -785,5 +971,338 @@ mod tests {
         assert_eq!(v["status"], 502);
         assert_eq!(v["title"], "Bad Gateway");
         assert_eq!(answer.status, StatusCode::BAD_GATEWAY);
+    }
+    fn stored(status: u16, pairs: &[(&str, &str)], authorized: bool) -> Stored {
+        let timing = ResponseTiming {
+            request_time: at(0),
+            response_time: at(0),
+        };
+        let status = StatusCode::from_u16(status).unwrap();
+        Stored::from_storage(&storage_headers(
+            status,
+            &headers(pairs),
+            timing,
+            authorized,
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn rfc9111_3_every_status_is_stored_with_its_status() {
+        for status in [200, 203, 204, 301, 404, 410, 500, 503] {
+            let entry = stored(status, &[("cache-control", "max-age=60")], false);
+            assert_eq!(entry.status.as_u16(), status);
+            assert!(entry.is_fresh(at(59)), "{status}");
+            assert!(!entry.is_fresh(at(60)), "{status}");
+            assert_eq!(
+                answers_with_representation(entry.status),
+                status == 200,
+                "{status}"
+            );
+        }
+        // Entries from before statuses were kept read back as 200s.
+        let mut old = storage_headers(
+            StatusCode::OK,
+            &headers(&[("etag", "\"x\"")]),
+            ResponseTiming {
+                request_time: at(0),
+                response_time: at(0),
+            },
+            false,
+        );
+        old.remove(STATUS);
+        assert_eq!(Stored::from_storage(&old).unwrap().status, StatusCode::OK);
+    }
+
+    #[test]
+    fn rfc9111_4_2_2_heuristic_freshness_of_a_stored_response() {
+        // Modified 10,000 s before it was sent: fresh for 1,000 s.
+        let entry = stored(
+            404,
+            &[
+                ("date", "Tue, 14 Nov 2023 22:13:20 GMT"),
+                ("last-modified", "Tue, 14 Nov 2023 19:26:40 GMT"),
+            ],
+            false,
+        );
+        assert!(entry.is_fresh(at(999)));
+        assert!(!entry.is_fresh(at(1000)));
+        // Kept for revalidation at least a day.
+        let h = storage_headers(
+            StatusCode::OK,
+            &headers(&[("last-modified", "Tue, 14 Nov 2023 19:26:40 GMT")]),
+            ResponseTiming {
+                request_time: at(0),
+                response_time: at(0),
+            },
+            false,
+        );
+        assert_eq!(h["cache-control"], "public, max-age=86400");
+        assert_eq!(
+            h["date"], "Tue, 14 Nov 2023 22:13:20 GMT",
+            "Date added on receipt"
+        );
+    }
+
+    #[test]
+    fn rfc9111_4_2_3_the_origin_age_is_kept_and_counts() {
+        let entry = stored(
+            200,
+            &[("cache-control", "max-age=100"), ("age", "40")],
+            false,
+        );
+        assert_eq!(entry.headers["age"], "40");
+        assert_eq!(entry.age(at(10)), Duration::from_secs(50));
+        assert!(entry.is_fresh(at(59)));
+        assert!(!entry.is_fresh(at(60)));
+        // An Age the Cache API might add to its copy is not the origin's.
+        let mut h = storage_headers(
+            StatusCode::OK,
+            &headers(&[("cache-control", "max-age=100")]),
+            ResponseTiming {
+                request_time: at(0),
+                response_time: at(0),
+            },
+            false,
+        );
+        h.insert(header::AGE, HeaderValue::from_static("77"));
+        assert!(Stored::from_storage(&h)
+            .unwrap()
+            .headers
+            .get("age")
+            .is_none());
+        let stale = stored(
+            200,
+            &[("cache-control", "max-age=10"), ("age", "15")],
+            false,
+        );
+        assert!(!stale.is_fresh(at(0)), "older than its lifetime on arrival");
+    }
+
+    #[test]
+    fn rfc9213_cdn_cache_control_decides_for_the_edge() {
+        let entry = stored(
+            200,
+            &[
+                ("cache-control", "no-cache"),
+                ("cdn-cache-control", "max-age=600"),
+            ],
+            false,
+        );
+        assert!(entry.is_fresh(at(599)));
+        // The client is told what the origin told it.
+        assert_eq!(entry.headers["cache-control"], "no-cache");
+        assert_eq!(
+            storability(
+                &Method::GET,
+                &HeaderMap::new(),
+                StatusCode::OK,
+                &headers(&[
+                    ("cache-control", "public, max-age=600"),
+                    ("cdn-cache-control", "private")
+                ])
+            ),
+            Storability::Private
+        );
+    }
+
+    #[test]
+    fn rfc5861_3_stale_while_revalidate_window() {
+        let entry = stored(
+            200,
+            &[("cache-control", "max-age=10, stale-while-revalidate=20")],
+            false,
+        );
+        assert!(!entry.is_fresh(at(10)));
+        assert!(entry.may_serve_while_revalidating(at(30)));
+        assert!(!entry.may_serve_while_revalidating(at(31)));
+        let h = storage_headers(
+            StatusCode::OK,
+            &headers(&[("cache-control", "max-age=86400, stale-while-revalidate=600")]),
+            ResponseTiming {
+                request_time: at(0),
+                response_time: at(0),
+            },
+            false,
+        );
+        assert_eq!(
+            h["cache-control"], "public, max-age=87000",
+            "kept for the window"
+        );
+    }
+
+    #[test]
+    fn rfc9111_3_5_authorized_entries_answer_authorized_requests_only_from_their_own() {
+        let shared = stored(200, &[("cache-control", "public, max-age=60")], true);
+        assert!(shared.authorized);
+        assert!(shared.may_answer(true) && shared.may_answer(false));
+        let anonymous = stored(200, &[("cache-control", "public, max-age=60")], false);
+        assert!(!anonymous.authorized);
+        assert!(anonymous.may_answer(false) && !anonymous.may_answer(true));
+        assert!(!anonymous.headers.contains_key(AUTHORIZED));
+        let auth = headers(&[("authorization", "Bearer t")]);
+        for (cc, expected) in [
+            ("max-age=60", Storability::Authorization),
+            ("public, max-age=60", Storability::Storable),
+            ("s-maxage=60", Storability::Storable),
+            ("must-revalidate, max-age=60", Storability::Storable),
+        ] {
+            assert_eq!(
+                storability(
+                    &Method::GET,
+                    &auth,
+                    StatusCode::OK,
+                    &headers(&[("cache-control", cc)])
+                ),
+                expected,
+                "{cc}"
+            );
+        }
+    }
+
+    #[test]
+    fn rfc9111_3_2_a_304_refreshes_and_dates_the_entry() {
+        let entry = stored(
+            200,
+            &[
+                ("cache-control", "max-age=10"),
+                ("etag", "\"v\""),
+                ("last-modified", "Tue, 14 Nov 2023 22:13:20 GMT"),
+                ("content-length", "4"),
+                ("age", "5"),
+            ],
+            false,
+        );
+        assert_eq!(
+            entry.validation_headers(),
+            headers(&[
+                ("if-none-match", "\"v\""),
+                ("if-modified-since", "Tue, 14 Nov 2023 22:13:20 GMT")
+            ])
+        );
+        let later = ResponseTiming {
+            request_time: at(100),
+            response_time: at(100),
+        };
+        let refreshed = entry.refreshed(
+            &headers(&[("cache-control", "max-age=30"), ("content-length", "0")]),
+            later,
+        );
+        assert_eq!(refreshed.headers["content-length"], "4");
+        assert_eq!(refreshed.headers["cache-control"], "max-age=30");
+        assert!(refreshed.headers.get("age").is_none());
+        assert!(refreshed.is_fresh(at(129)), "dated on receipt: fresh again");
+        assert!(!refreshed.is_fresh(at(130)));
+    }
+
+    #[test]
+    fn rfc9111_4_1_variants_are_found_through_the_index() {
+        let index = VaryIndex {
+            vary: Vary::of(&headers(&[("vary", "Accept-Language")])),
+            generation: "1-2".into(),
+        };
+        let back = VaryIndex::from_storage(&index.storage_headers()).unwrap();
+        assert_eq!(back, index);
+        assert!(VaryIndex::from_storage(&storage_headers(
+            StatusCode::OK,
+            &headers(&[("vary", "accept")]),
+            ResponseTiming {
+                request_time: at(0),
+                response_time: at(0),
+            },
+            false
+        ))
+        .is_none());
+        let primary = "https://edge/api/x";
+        let fr = index
+            .variant_key(primary, &headers(&[("accept-language", "fr")]))
+            .unwrap();
+        assert!(fr.starts_with(VARIANT_KEY_BASE));
+        assert_eq!(
+            Some(fr.clone()),
+            index.variant_key(
+                primary,
+                &headers(&[("accept-language", "fr"), ("accept", "x")])
+            )
+        );
+        assert_ne!(
+            Some(fr.clone()),
+            index.variant_key(primary, &headers(&[("accept-language", "de")]))
+        );
+        let renewed = VaryIndex {
+            generation: "3-4".into(),
+            ..index.clone()
+        };
+        assert_ne!(
+            Some(fr),
+            renewed.variant_key(primary, &headers(&[("accept-language", "fr")]))
+        );
+        // The origin's Vary is kept aside in the entry and restored for the client.
+        let entry = stored(
+            200,
+            &[("vary", "Accept-Language"), ("cache-control", "max-age=5")],
+            false,
+        );
+        assert_eq!(entry.headers["vary"], "Accept-Language");
+        // The fills the entries are keyed by carry the selecting fields, not the cookies.
+        let fill = fill_request_headers(&headers(&[
+            ("accept-language", "fr"),
+            ("cookie", "a=b"),
+            ("authorization", "Bearer t"),
+        ]));
+        assert!(fill.contains_key("accept-language") && fill.contains_key("authorization"));
+        assert!(!fill.contains_key("cookie"));
+    }
+
+    #[test]
+    fn rfc9111_4_4_unsafe_requests_invalidate_the_target_and_its_locations() {
+        let url = url::Url::parse("https://edge.example/api/things/1?x=1").unwrap();
+        let keys = |method: &str, status: u16, pairs: &[(&str, &str)]| {
+            invalidated_keys(
+                &Method::from_bytes(method.as_bytes()).unwrap(),
+                StatusCode::from_u16(status).unwrap(),
+                &url,
+                &headers(pairs),
+            )
+        };
+        assert_eq!(
+            keys("POST", 200, &[]),
+            ["https://edge.example/api/things/1?x=1"]
+        );
+        assert_eq!(
+            keys(
+                "PUT",
+                201,
+                &[
+                    ("location", "/api/things/2"),
+                    ("content-location", "https://edge.example/api/things/3"),
+                ]
+            ),
+            [
+                "https://edge.example/api/things/1?x=1",
+                "https://edge.example/api/things/2",
+                "https://edge.example/api/things/3",
+            ]
+        );
+        // Relative references resolve against the request's URL.
+        assert!(keys("DELETE", 204, &[("location", "../list")])
+            .contains(&"https://edge.example/api/list".to_owned()));
+        // Another site's entries are not this request's to drop.
+        assert_eq!(
+            keys("POST", 303, &[("location", "https://elsewhere.example/x")]),
+            ["https://edge.example/api/things/1?x=1"]
+        );
+        // Media are keyed by path alone.
+        let media = format!("https://edge.example{IMAGE}?v=1");
+        assert!(keys("PATCH", 200, &[("content-location", media.as_str())])
+            .contains(&format!("https://edge.example{IMAGE}")));
+        assert!(
+            keys("FROB", 200, &[]).len() == 1,
+            "unknown methods are unsafe"
+        );
+        assert!(keys("POST", 404, &[]).is_empty());
+        assert!(keys("POST", 500, &[]).is_empty());
+        assert!(keys("GET", 200, &[]).is_empty());
+        assert!(keys("OPTIONS", 200, &[]).is_empty());
     }
 }

@@ -13,6 +13,7 @@ use worker::{Cache, Env, Request, Response};
 
 use crate::error::AppError;
 use crate::glue::Incoming;
+use crate::storage;
 
 /// The most bytes a purge body may have.
 const MAX_BODY: usize = 512 * 1024;
@@ -50,9 +51,9 @@ pub async fn serve(mut req: Request, incoming: &Incoming, env: &Env) -> Result<R
     let mut report = PurgeReport::default();
     for path in &request.paths {
         let key = format!("{}{path}", incoming.site);
-        match cache.delete(key.as_str(), false).await {
-            Ok(worker::CacheDeletionOutcome::Success) => report.purged += 1,
-            Ok(_) => {}
+        match storage::delete(&cache, &key).await {
+            Ok(true) => report.purged += 1,
+            Ok(false) => {}
             Err(e) => {
                 return Err(AppError::Storage(format!(
                     "deleting the stored {path} failed: {e}"

@@ -5,6 +5,8 @@
 //! and wrangler installed under target/tools; the stack fails with that advice otherwise.
 //! Each origin counts into its own metrics, so tests that read them run concurrently.
 
+pub mod scripted;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

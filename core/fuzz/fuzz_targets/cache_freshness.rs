@@ -24,7 +24,7 @@ use libfuzzer_sys::fuzz_target;
 use timelapser_core::cache_control::{
     age_value, current_age, may_serve_stale_if_error, may_serve_stale_while_revalidate,
     shared_freshness_lifetime, shared_reuse, shared_storability, ResponseTiming, Reuse,
-    Storability, DELTA_SECONDS_MAX,
+    SharedDirectives, Storability, DELTA_SECONDS_MAX,
 };
 use timelapser_core::CacheControl;
 
@@ -104,7 +104,9 @@ fuzz_target!(|input: Input<'_>| {
     let request = headers(&input.request);
     let response = headers(&input.response);
     let request_cc = CacheControl::from_headers(&request).unwrap_or_default();
-    let cc = CacheControl::from_headers(&response).unwrap_or_default();
+    // The directives in force: CDN-Cache-Control's when valid (RFC 9213), else Cache-Control's.
+    let directives = SharedDirectives::of(&response);
+    let cc = directives.cc.clone();
 
     let verdict = shared_storability(&method, &request, status, &response);
     if method != Method::GET {
@@ -115,12 +117,12 @@ fuzz_target!(|input: Input<'_>| {
             !request_cc.no_store && !cc.no_store,
             "{verdict:?} with no-store"
         );
-        assert!(!cc.is_private(), "{verdict:?} with private");
+        assert!(!directives.private(), "{verdict:?} with private");
         assert!(!response.contains_key(header::SET_COOKIE));
         assert!(status != StatusCode::PARTIAL_CONTENT && status != StatusCode::NOT_MODIFIED);
     }
 
-    let lifetime = shared_freshness_lifetime(&response);
+    let lifetime = shared_freshness_lifetime(status, &response);
     if let Some(explicit) = cc.s_maxage.or(cc.max_age) {
         assert_eq!(lifetime, explicit);
         assert!(lifetime.as_secs() <= DELTA_SECONDS_MAX);
@@ -150,13 +152,15 @@ fuzz_target!(|input: Input<'_>| {
         Duration::from_secs(u64::from(input.age)),
         Duration::ZERO,
     ] {
-        if shared_reuse(&response, age) == Reuse::Fresh {
-            assert!(!cc.is_no_cache() && age < lifetime);
+        if shared_reuse(status, &response, age) == Reuse::Fresh {
+            assert!(!directives.no_cache() && age < lifetime);
         }
-        let forbidden =
-            cc.is_no_cache() || cc.must_revalidate || cc.proxy_revalidate || cc.s_maxage.is_some();
-        let swr = may_serve_stale_while_revalidate(&response, age);
-        let sie = may_serve_stale_if_error(&response, age);
+        let forbidden = directives.no_cache()
+            || cc.must_revalidate
+            || cc.proxy_revalidate
+            || cc.s_maxage.is_some();
+        let swr = may_serve_stale_while_revalidate(status, &response, age);
+        let sie = may_serve_stale_if_error(status, &response, age);
         if forbidden {
             assert!(!swr && !sie);
         }
