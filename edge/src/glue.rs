@@ -18,48 +18,48 @@ pub fn now() -> SystemTime {
 
 /// A Worker's header list as an `http` map.
 ///
-/// Field values are byte strings: the runtime hands each byte as one character (U+0000 to
-/// U+00FF), so obs-text (RFC 9110 §5.5, say an entity tag with a byte above 0x7F) comes back as
-/// the same bytes. workers-rs's own conversion panics on such a value (a 500); a field this
-/// cannot represent is left out instead.
+/// The runtime hands field values over as text: bytes that are valid UTF-8 as those characters
+/// (so obs-text such as `"café"` in UTF-8 survives, RFC 9110 §5.5), other bytes as U+FFFD
+/// (workerd decodes them before any Worker runs). Each value is kept as its UTF-8 bytes;
+/// workers-rs's own conversion would panic on such a value when writing it back (a 500).
 pub fn header_map(headers: &Headers) -> HeaderMap {
     let mut map = HeaderMap::new();
     for (name, value) in headers.entries() {
-        let (Ok(name), Some(bytes)) = (
+        if let (Ok(name), Ok(value)) = (
             http::header::HeaderName::from_bytes(name.as_bytes()),
-            latin1_bytes(&value),
-        ) else {
-            continue;
-        };
-        if let Ok(value) = http::HeaderValue::from_bytes(&bytes) {
+            http::HeaderValue::from_bytes(value.as_bytes()),
+        ) {
             map.append(name, value);
         }
     }
     map
 }
 
-/// A JS byte string's bytes; `None` if a character is beyond U+00FF.
-fn latin1_bytes(value: &str) -> Option<Vec<u8>> {
-    value
-        .chars()
-        .map(|c| u8::try_from(u32::from(c)).ok())
-        .collect()
-}
-
-/// An `http` map as a Worker's header list, each byte of a value one character (the inverse of
-/// [`header_map`]), so obs-text reaches the client as the origin sent it.
+/// An `http` map as a Worker's header list: the inverse of [`header_map`] (values that are
+/// not UTF-8, which only this edge could have made, are written with U+FFFD as the runtime
+/// would).
 pub fn headers(map: &HeaderMap) -> Headers {
     let headers = Headers::new();
     for (name, value) in map {
-        let text: String = value.as_bytes().iter().map(|&b| char::from(b)).collect();
+        let text = String::from_utf8_lossy(value.as_bytes());
         // The name and value are valid by construction; the runtime refuses nothing here.
         let _ = headers.append(name.as_str(), &text);
     }
     headers
 }
 
-/// A response from `http` parts.
+/// A response from `http` parts. The runtime only makes responses with a status of 200 to 599;
+/// anything else (an interim status) is answered as the origin's failure, never a panic.
 pub fn response(status: StatusCode, headers: &HeaderMap, body: ResponseBody) -> Response {
+    if !(200..=599).contains(&status.as_u16()) {
+        let problem = timelapser_core::Problem::new(
+            StatusCode::BAD_GATEWAY,
+            format!("the origin answered with status {}", status.as_u16()),
+        );
+        let answer = crate::plan::problem_answer(problem);
+        let body = problem_body(&answer);
+        return response(answer.status, &answer.fields, body);
+    }
     Response::builder()
         .with_status(status.as_u16())
         .with_headers(self::headers(headers))
@@ -118,5 +118,14 @@ impl Incoming {
     /// Whether it carries Authorization (RFC 9111 §3.5).
     pub fn is_authorized(&self) -> bool {
         self.headers.contains_key(http::header::AUTHORIZATION)
+    }
+}
+
+fn problem_body(answer: &timelapser_core::response::Answer) -> ResponseBody {
+    match &answer.content {
+        timelapser_core::response::Content::Problem(problem) => {
+            ResponseBody::Body(problem.to_json())
+        }
+        _ => ResponseBody::Empty,
     }
 }

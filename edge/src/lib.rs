@@ -22,6 +22,7 @@
 //! `answer` (carrying out core's answer from a stored or full representation), `glue` (the
 //! Worker's types and `http`'s) and `error` (problem documents the edge answers itself).
 
+pub mod interim;
 pub mod plan;
 
 mod answer;

@@ -6,9 +6,10 @@ use std::time::Duration;
 use futures::FutureExt;
 use http::header::HeaderMap;
 use timelapser_core::cache_control::ResponseTiming;
-use worker::{AbortController, Delay, Env, Fetch, Request, RequestInit, RequestRedirect, Response};
+use worker::{web_sys, AbortController, Delay, Env, Fetch, Request, Response};
 
 use crate::glue::now;
+use crate::interim;
 
 /// Where the origin is when the `ORIGIN` variable is not set.
 const DEFAULT_ORIGIN: &str = "http://127.0.0.1:8000";
@@ -66,15 +67,18 @@ impl Origin {
         headers: &HeaderMap,
         body: Option<worker::wasm_bindgen::JsValue>,
     ) -> Result<(Response, ResponseTiming), OriginError> {
-        let mut init = RequestInit::new();
-        init.with_method(worker::Method::from(method.as_str().to_owned()))
-            .with_headers(crate::glue::headers(headers))
-            .with_redirect(RequestRedirect::Manual);
-        if body.is_some() {
-            init.with_body(body);
+        // Built with web_sys: workers-rs's `Method` turns any method it does not list (MKCOL,
+        // PROPPATCH, ...) into GET, and a write forwarded as a GET is a different request.
+        let init = web_sys::RequestInit::new();
+        init.set_method(method.as_str());
+        init.set_headers(crate::glue::headers(headers).as_ref());
+        init.set_redirect(web_sys::RequestRedirect::Manual);
+        if let Some(body) = &body {
+            init.set_body(body);
         }
-        let request = Request::new_with_init(url, &init)
-            .map_err(|e| OriginError::Unreachable(e.to_string()))?;
+        let request = web_sys::Request::new_with_str_and_init(url, &init)
+            .map(Request::from)
+            .map_err(|e| OriginError::Unreachable(format!("{e:?}")))?;
         let controller = AbortController::default();
         let signal = controller.signal();
         let request_time = now();
@@ -82,15 +86,53 @@ impl Origin {
         let send = fetch.send_with_signal(&signal).fuse();
         let timeout = Delay::from(self.timeout).fuse();
         futures::pin_mut!(send, timeout);
-        futures::select! {
+        let response = futures::select! {
             sent = send => match sent {
-                Ok(response) => Ok((response, ResponseTiming { request_time, response_time: now() })),
-                Err(e) => Err(OriginError::Unreachable(e.to_string())),
+                Ok(response) => response,
+                Err(e) => return Err(OriginError::Unreachable(e.to_string())),
             },
             _ = timeout => {
                 controller.abort();
-                Err(OriginError::Timeout)
+                return Err(OriginError::Timeout);
             }
-        }
+        };
+        let response = if response.status_code() < 200 {
+            let bounded = within(self.timeout, after_interim(response)).await;
+            bounded.ok_or(OriginError::Timeout)??
+        } else {
+            response
+        };
+        let timing = ResponseTiming {
+            request_time,
+            response_time: now(),
+        };
+        Ok((response, timing))
     }
+}
+
+/// Waits at most `limit` for `work`.
+async fn within<T>(limit: Duration, work: impl std::future::Future<Output = T>) -> Option<T> {
+    let work = work.fuse();
+    let timeout = Delay::from(limit).fuse();
+    futures::pin_mut!(work, timeout);
+    futures::select! {
+        done = work => Some(done),
+        _ = timeout => None,
+    }
+}
+
+/// The final response the runtime handed over as the body of an interim one.
+async fn after_interim(mut interim: Response) -> Result<Response, OriginError> {
+    let status = interim.status_code();
+    let bytes = interim.bytes().await.unwrap_or_default();
+    let Some(last) = interim::final_response(&bytes) else {
+        return Err(OriginError::Unreachable(format!(
+            "the origin sent an interim response ({status}) and no final response after it"
+        )));
+    };
+    Ok(crate::glue::response(
+        last.status,
+        &last.headers,
+        worker::ResponseBody::Body(last.body),
+    ))
 }

@@ -132,6 +132,8 @@ pub fn pass_through_request_headers(client: &HeaderMap) -> HeaderMap {
 const ORIGINAL_CACHE_CONTROL: &str = "x-timelapser-origin-cache-control";
 const ORIGINAL_AGE: &str = "x-timelapser-origin-age";
 const ORIGINAL_VARY: &str = "x-timelapser-origin-vary";
+const ORIGINAL_DATE: &str = "x-timelapser-origin-date";
+const ORIGINAL_WARNING: &str = "x-timelapser-origin-warning";
 const REQUEST_TIME: &str = "x-timelapser-request-time";
 const RESPONSE_TIME: &str = "x-timelapser-response-time";
 const HAD_CACHE_CONTROL: &str = "x-timelapser-had-cache-control";
@@ -195,10 +197,11 @@ fn retention(directives: &SharedDirectives, lifetime: Duration) -> HeaderValue {
 /// `stored_fields`: no hop-by-hop fields, no Set-Cookie, none that `no-cache="…"` or
 /// `private="…"` name), Date added when missing (RFC 9110 §6.6.1), and the entry's own facts
 /// (status, timing, whether it answered a request with Authorization). The Cache API keeps an
-/// entry as long as its Cache-Control says, and may act on Age and Vary itself: the origin's
-/// Cache-Control, Age and Vary are kept aside and restored on every read, so core judges
-/// freshness and variants from the originals; the stored Cache-Control is the edge's retention
-/// (fresh, then revalidation and the stale windows).
+/// entry as long as its Cache-Control says, and rewrites Age, Date and Warning on every read
+/// (miniflare's does; it may act on Vary too): the origin's Cache-Control, Age, Date, Warning
+/// and Vary are kept aside and restored on every read, so core judges freshness and variants
+/// from the originals; the stored Cache-Control is the edge's retention (fresh, then
+/// revalidation and the stale windows).
 pub fn storage_headers(
     status: StatusCode,
     response: &HeaderMap,
@@ -222,6 +225,8 @@ pub fn storage_headers(
     set_aside(&mut stored, "cache-control", ORIGINAL_CACHE_CONTROL);
     set_aside(&mut stored, "age", ORIGINAL_AGE);
     set_aside(&mut stored, "vary", ORIGINAL_VARY);
+    set_aside(&mut stored, "date", ORIGINAL_DATE);
+    set_aside(&mut stored, "warning", ORIGINAL_WARNING);
     stored.insert(header::CACHE_CONTROL, retention(&directives, lifetime));
     stored.insert(HeaderName::from_static(HAD_CACHE_CONTROL), had);
     stored.insert(
@@ -282,6 +287,8 @@ impl Stored {
         set_aside(&mut headers, ORIGINAL_CACHE_CONTROL, "cache-control");
         set_aside(&mut headers, ORIGINAL_AGE, "age");
         set_aside(&mut headers, ORIGINAL_VARY, "vary");
+        set_aside(&mut headers, ORIGINAL_DATE, "date");
+        set_aside(&mut headers, ORIGINAL_WARNING, "warning");
         let authorized = headers.remove(AUTHORIZED).is_some();
         for name in [REQUEST_TIME, RESPONSE_TIME, HAD_CACHE_CONTROL, STATUS] {
             headers.remove(name);
@@ -1039,7 +1046,8 @@ mod tests {
         );
         assert_eq!(h["cache-control"], "public, max-age=86400");
         assert_eq!(
-            h["date"], "Tue, 14 Nov 2023 22:13:20 GMT",
+            Stored::from_storage(&h).unwrap().headers["date"],
+            "Tue, 14 Nov 2023 22:13:20 GMT",
             "Date added on receipt"
         );
     }

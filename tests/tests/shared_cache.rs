@@ -402,8 +402,10 @@ async fn rfc9111_4_4_unsafe_requests_invalidate(stack: &Stack) {
     stack.origin.script(target, [stored()]);
     stack.get(target, &[]).await;
     assert_eq!(stack.get(target, &[]).await.cache(), "HIT");
-    // A POST to it, answered 200: the next read is the origin's.
-    for method in ["POST", "PUT", "DELETE", "FROB"] {
+    // A POST to it, answered 200: the next read is the origin's. So for methods this cache
+    // does not know (MKCOL, PROPPATCH); workerd itself answers 501 to methods it does not know
+    // at all, before any Worker runs.
+    for method in ["POST", "PUT", "DELETE", "MKCOL", "PROPPATCH"] {
         stack
             .origin
             .script(target, [Reply::new(200, "written"), stored()]);
@@ -607,7 +609,7 @@ async fn robustness_odd_responses_never_make_a_500(stack: &Stack) {
     assert_eq!((seen.status.as_u16(), seen.text().as_str()), (200, "final"));
     // obs-text in an entity tag, and odd validators, stored and revalidated.
     for (path, etag) in [
-        ("/robust/obs-text", &b"\"caf\xe9\""[..]),
+        ("/robust/obs-text", "\"café\"".as_bytes()),
         ("/robust/unquoted", b"abc"),
         ("/robust/weak-odd", b"W/\"\""),
         ("/robust/garbage", b"\"a\"b\","),
@@ -644,6 +646,26 @@ async fn robustness_odd_responses_never_make_a_500(stack: &Stack) {
             .await
             .unwrap();
         assert!(conditional.status().as_u16() < 500, "{path}");
+    }
+    // obs-text that is not UTF-8: workerd turns it into U+FFFD before the Worker sees it (its
+    // Headers API holds text), so it cannot reach the client as sent; the response still does.
+    let path = "/robust/obs-text-latin1";
+    stack.origin.script(
+        path,
+        [
+            Reply::new(200, "v")
+                .header("cache-control", "max-age=0")
+                .header("etag", b"\"caf\xe9\""),
+            Reply::new(304, "").header("etag", b"\"caf\xe9\""),
+        ],
+    );
+    for _ in 0..2 {
+        let seen = stack.get(path, &[]).await;
+        assert_eq!((seen.status.as_u16(), seen.text().as_str()), (200, "v"));
+        assert_eq!(
+            seen.headers.get("etag").map(|v| v.as_bytes()),
+            Some("\"caf\u{fffd}\"".as_bytes())
+        );
     }
     // An origin that never answers: a 504 problem within the edge's timeout.
     let path = "/robust/silent";
