@@ -447,9 +447,10 @@ pub fn shared_storability(
     if cc.must_understand && !is_heuristically_cacheable(status) {
         return Storability::MustUnderstand;
     }
-    // NOTE: §5.2.2.3 lets a cache that understands the status ignore no-store when
-    // must-understand is present; this cache never does, so no-store always wins.
-    if request_cc.no_store || cc.no_store {
+    // §5.2.2.3: with must-understand, a cache that implements the status's caching rules
+    // (those of RFC 9110 §15.1 it stores by default) should ignore the response's no-store.
+    let understood = cc.must_understand && is_heuristically_cacheable(status);
+    if request_cc.no_store || (cc.no_store && !understood) {
         return Storability::NoStore;
     }
     if directives.private() {
@@ -600,11 +601,14 @@ pub struct ResponseTiming {
     pub response_time: SystemTime,
 }
 
-/// The `Age` header value (RFC 9111 §5.1): delta-seconds; invalid values are ignored.
+/// The `Age` header value (RFC 9111 §5.1): delta-seconds. Of a list (`7200, 0`, or several
+/// lines), the first member counts and the rest are discarded, as §5.1 says; an invalid value
+/// (`abc`, `-1`, `1.5`) is ignored.
 pub fn age_value(headers: &HeaderMap) -> Duration {
     headers
         .get(header::AGE)
-        .and_then(|v| parse_digits_saturating(trim_ows(v.as_bytes())))
+        .and_then(|v| split_list(v.as_bytes()).first().copied())
+        .and_then(|first| parse_digits_saturating(trim_ows(first)))
         .map(|s| Duration::from_secs(s.min(DELTA_SECONDS_MAX)))
         .unwrap_or_default()
 }
@@ -1006,10 +1010,17 @@ mod tests {
                 &[("cache-control", "must-understand, no-store")],
                 MustUnderstand,
             ),
+            // §5.2.2.3: a status this cache implements, so no-store is ignored.
             (
                 &[],
                 200,
-                &[("cache-control", "must-understand, no-store")],
+                &[("cache-control", "max-age=60, must-understand, no-store")],
+                Storable,
+            ),
+            (
+                &[("cache-control", "no-store")],
+                200,
+                &[("cache-control", "max-age=60, must-understand, no-store")],
                 NoStore,
             ),
         ];
@@ -1318,6 +1329,15 @@ mod tests {
     fn age_value_parsing() {
         assert_eq!(age_value(&headers(&[("age", "15")])), SECS(15));
         assert_eq!(age_value(&headers(&[("age", "-1")])), SECS(0));
+        // RFC 9111 §5.1: of a list, the first member.
+        assert_eq!(age_value(&headers(&[("age", "7200, 0")])), SECS(7200));
+        assert_eq!(age_value(&headers(&[("age", "0, 7200")])), SECS(0));
+        assert_eq!(
+            age_value(&headers(&[("age", "7200"), ("age", "0")])),
+            SECS(7200)
+        );
+        assert_eq!(age_value(&headers(&[("age", "abc")])), SECS(0));
+        assert_eq!(age_value(&headers(&[("age", "7200.0")])), SECS(0));
         assert_eq!(age_value(&headers(&[])), SECS(0));
     }
 

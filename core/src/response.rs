@@ -78,8 +78,11 @@ impl<'a> Selected<'a> {
             .get(header::ETAG)
             .and_then(|v| EntityTag::parse(v.as_bytes()).ok())
             .map(Cow::Owned);
+        // RFC 9111 §4.3.2: without Last-Modified, If-Modified-Since is evaluated against the
+        // stored response's Date (it was current then); nothing is sent as Last-Modified.
         let last_modified = fields
             .get(header::LAST_MODIFIED)
+            .or_else(|| fields.get(header::DATE))
             .and_then(|v| crate::syntax::parse_http_date(v.as_bytes()));
         let coded = fields
             .get_all(header::CONTENT_ENCODING)
@@ -90,7 +93,7 @@ impl<'a> Selected<'a> {
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"none"));
         let ranges = length.is_some() && !coded && !refused;
         fields.remove(header::CONTENT_LENGTH);
-        fields.remove(header::CONTENT_RANGE);
+
         Selected {
             fields,
             etag,
@@ -505,6 +508,20 @@ mod tests {
         assert_eq!(
             part(&json, Some(10)),
             Content::Part(ByteRange { first: 0, last: 1 })
+        );
+        // RFC 9111 §4.3.2: without Last-Modified, If-Modified-Since is judged by Date.
+        let dated = |ims: &str| {
+            answer(
+                &Method::GET,
+                &request(&[("if-modified-since", ims)]),
+                Selected::from_fields(request(&[("date", LM)]), Some(10)),
+            )
+        };
+        assert_eq!(dated(LM).status, StatusCode::NOT_MODIFIED);
+        assert!(dated(LM).fields.get("last-modified").is_none());
+        assert_eq!(
+            dated("Sat, 01 Jan 2000 00:00:00 GMT").status,
+            StatusCode::OK
         );
         // ... but not one of unknown length, a content-coded one, or one the origin refuses.
         assert_eq!(part(&json, None), Content::Whole);

@@ -130,7 +130,27 @@ pub fn parse_http_date(value: &[u8]) -> Option<std::time::SystemTime> {
         }
     }
     let normalised = normalised.replace("Gmt", "GMT");
-    httpdate::parse_http_date(&normalised).ok()
+    if let Ok(t) = httpdate::parse_http_date(&normalised) {
+        return Some(t);
+    }
+    // The day name is redundant: a wrong one (`Thu Aug  8 02:01:18 2050`, a Monday) does not
+    // make the date unreadable.
+    let day_end = normalised.find(|c: char| !c.is_ascii_alphabetic())?;
+    let (day, rest) = normalised.split_at(day_end);
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const LONG: [&str; 7] = [
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+    ];
+    let names = if day.len() > 3 { LONG } else { DAYS };
+    names
+        .iter()
+        .find_map(|name| httpdate::parse_http_date(&format!("{name}{rest}")).ok())
 }
 
 #[cfg(test)]
@@ -148,6 +168,10 @@ mod tests {
             b"sun, 06 nov 1994 08:49:37 gmt",
             b"SUN, 06 NOV 1994 08:49:37 GMT",
             b"  Sun, 06 Nov 1994 08:49:37 GMT\t",
+            // A wrong day name is ignored.
+            b"Thu, 06 Nov 1994 08:49:37 GMT",
+            b"Thu Nov  6 08:49:37 1994",
+            b"Friday, 06-Nov-94 08:49:37 GMT",
         ] {
             assert_eq!(
                 parse_http_date(form),

@@ -209,7 +209,11 @@ pub fn storage_headers(
     authorized: bool,
 ) -> HeaderMap {
     let mut stored = cache_control::stored_fields(response);
-    if !stored.contains_key(header::DATE) {
+    let date = stored
+        .get(header::DATE)
+        .and_then(|v| timelapser_core::parse_http_date(v.as_bytes()));
+    if date.is_none() {
+        // RFC 9110 §6.6.1: a missing or invalid Date is replaced with the time of receipt.
         stored.insert(
             header::DATE,
             timelapser_core::conditional::last_modified_value(timing.response_time),
@@ -1050,6 +1054,22 @@ mod tests {
             "Tue, 14 Nov 2023 22:13:20 GMT",
             "Date added on receipt"
         );
+    }
+
+    #[test]
+    fn rfc9110_6_6_1_an_invalid_date_is_the_time_of_receipt() {
+        // With Date replaced, Expires counts from receipt: fresh for its 100 s.
+        let entry = stored(
+            200,
+            &[
+                ("date", "foo"),
+                ("expires", "Tue, 14 Nov 2023 22:15:00 GMT"),
+            ],
+            false,
+        );
+        assert_eq!(entry.headers["date"], "Tue, 14 Nov 2023 22:13:20 GMT");
+        assert!(entry.is_fresh(at(99)));
+        assert!(!entry.is_fresh(at(100)));
     }
 
     #[test]
