@@ -608,6 +608,8 @@ pub fn age_value(headers: &HeaderMap) -> Duration {
     headers
         .get(header::AGE)
         .and_then(|v| split_list(v.as_bytes()).first().copied())
+        // Age takes no parameters; `7200;foo=bar` is read as its number.
+        .and_then(|first| first.split(|&b| b == b';').next())
         .and_then(|first| parse_digits_saturating(trim_ows(first)))
         .map(|s| Duration::from_secs(s.min(DELTA_SECONDS_MAX)))
         .unwrap_or_default()
@@ -1338,6 +1340,7 @@ mod tests {
         );
         assert_eq!(age_value(&headers(&[("age", "abc")])), SECS(0));
         assert_eq!(age_value(&headers(&[("age", "7200.0")])), SECS(0));
+        assert_eq!(age_value(&headers(&[("age", "7200;foo=bar")])), SECS(7200));
         assert_eq!(age_value(&headers(&[])), SECS(0));
     }
 

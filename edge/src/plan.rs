@@ -294,6 +294,8 @@ impl Stored {
         set_aside(&mut headers, ORIGINAL_DATE, "date");
         set_aside(&mut headers, ORIGINAL_WARNING, "warning");
         let authorized = headers.remove(AUTHORIZED).is_some();
+        // The Cache API's own report of where the copy came from, not the origin's.
+        headers.remove("cf-cache-status");
         for name in [REQUEST_TIME, RESPONSE_TIME, HAD_CACHE_CONTROL, STATUS] {
             headers.remove(name);
         }
@@ -1094,11 +1096,22 @@ mod tests {
             false,
         );
         h.insert(header::AGE, HeaderValue::from_static("77"));
-        assert!(Stored::from_storage(&h)
-            .unwrap()
-            .headers
-            .get("age")
-            .is_none());
+        h.insert(
+            header::DATE,
+            HeaderValue::from_static("Wed, 15 Nov 2023 00:00:00 GMT"),
+        );
+        h.insert(
+            header::WARNING,
+            HeaderValue::from_static("113 - \"rfc7234 5.5.4\""),
+        );
+        h.insert("cf-cache-status", HeaderValue::from_static("HIT"));
+        let back = Stored::from_storage(&h).unwrap();
+        assert!(back.headers.get("age").is_none() && back.headers.get("warning").is_none());
+        assert!(back.headers.get("cf-cache-status").is_none());
+        assert_eq!(
+            back.headers["date"], "Tue, 14 Nov 2023 22:13:20 GMT",
+            "the origin's Date"
+        );
         let stale = stored(
             200,
             &[("cache-control", "max-age=10"), ("age", "15")],

@@ -246,7 +246,8 @@ async fn private_and_authorized_responses_are_never_served_from_the_edge() {
         origin.requests("/api/settings", "GET", 200).await.unwrap(),
         before + 3
     );
-    // The operator's preferences: with credentials, straight through, and not for anyone else.
+    // The operator's preferences: with credentials, from the origin (RFC 9111 §3.5: through
+    // the cache, whose stored copies never answer it), `private`, so stored for nobody else.
     let r = client
         .get(edge.url("/api/preferences"))
         .bearer_auth(ADMIN)
@@ -254,7 +255,8 @@ async fn private_and_authorized_responses_are_never_served_from_the_edge() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(header(&r, "x-timelapser-cache"), "BYPASS");
+    assert_eq!(header(&r, "x-timelapser-cache"), "MISS");
+    assert!(header(&r, "cache-control").starts_with("private"));
     let r = client
         .get(edge.url("/api/preferences"))
         .send()
