@@ -11,6 +11,18 @@ use crate::error::AppError;
 use crate::origin::Origin;
 use crate::plan::{self, Route};
 
+/// Waits at most `limit` for `work`: `None` when it took longer (it is then dropped).
+pub async fn within<T>(limit: Duration, work: impl std::future::Future<Output = T>) -> Option<T> {
+    use futures::FutureExt;
+    let work = work.fuse();
+    let timeout = worker::Delay::from(limit).fuse();
+    futures::pin_mut!(work, timeout);
+    futures::select! {
+        done = work => Some(done),
+        _ = timeout => None,
+    }
+}
+
 /// The time now, from the Worker's clock (which only advances across I/O).
 pub fn now() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_millis(Date::now().as_millis())

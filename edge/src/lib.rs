@@ -7,18 +7,23 @@
 //! - `media`: answered from the Cache API; a miss fills it with one origin fetch however many
 //!   requests are waiting for the same object (per isolate, which is what the platform
 //!   allows), then every waiter answers from the stored copy;
-//! - `cacheable` (other GET/HEAD): stored when core says a shared cache may store it, served
-//!   while fresh, revalidated with the stored validators when stale, served stale within
-//!   `stale-if-error` when the origin fails;
-//! - `pass_through`: `/api/events` streamed as the origin writes it; writes, other methods and
-//!   requests with credentials forwarded untouched, body and all;
+//! - `cacheable` (other GET/HEAD, with Authorization too): an RFC 9111 shared cache in front of
+//!   any origin: any status core says a shared cache may store, per `Vary` variant, with
+//!   `CDN-Cache-Control` for this cache; served while fresh, served stale while revalidated in
+//!   the background within `stale-while-revalidate`, revalidated with the stored validators
+//!   when stale, served stale within `stale-if-error` when the origin fails;
+//! - `pass_through`: `/api/events` streamed as the origin writes it; writes, other methods,
+//!   media with credentials and requests with the console's session forwarded untouched, body
+//!   and all; a successful unsafe request forgets what is stored for its URI and its Location
+//!   and Content-Location (RFC 9111 §4.4);
 //! - operational endpoints (`/metrics`, `/api/cache/stats`): a 404 problem from the edge itself,
 //!   whatever the credentials; they are never forwarded;
 //! - `/media/` paths that name no media file: a 404 problem from the edge itself;
 //! - the origin's purge (`core::purge`): stored responses forgotten, when the origin's token
 //!   says so (a camera turned private).
 //!
-//! Around them: `origin` (the fetch with a deadline), `storage` (what the Cache API holds),
+//! Around them: `origin` (the fetch with a deadline; [`interim`] reads the final response the
+//! runtime hands over after a 1xx), `storage` (what the Cache API holds, every call bounded),
 //! `answer` (carrying out core's answer from a stored or full representation), `glue` (the
 //! Worker's types and `http`'s) and `error` (problem documents the edge answers itself).
 

@@ -97,7 +97,7 @@ impl Origin {
             }
         };
         let response = if response.status_code() < 200 {
-            let bounded = within(self.timeout, after_interim(response)).await;
+            let bounded = crate::glue::within(self.timeout, after_interim(response)).await;
             bounded.ok_or(OriginError::Timeout)??
         } else {
             response
@@ -107,17 +107,6 @@ impl Origin {
             response_time: now(),
         };
         Ok((response, timing))
-    }
-}
-
-/// Waits at most `limit` for `work`.
-async fn within<T>(limit: Duration, work: impl std::future::Future<Output = T>) -> Option<T> {
-    let work = work.fuse();
-    let timeout = Delay::from(limit).fuse();
-    futures::pin_mut!(work, timeout);
-    futures::select! {
-        done = work => Some(done),
-        _ = timeout => None,
     }
 }
 

@@ -9,12 +9,11 @@
 use std::future::Future;
 use std::time::Duration;
 
-use futures::FutureExt;
 use http::header::HeaderMap;
 use http::StatusCode;
 use timelapser_core::cache_control::ResponseTiming;
 use timelapser_core::vary::Vary;
-use worker::{Cache, Date, Delay, Response, ResponseBody};
+use worker::{Cache, Date, Response, ResponseBody};
 
 use crate::glue::{self, header_map};
 use crate::plan::{self, Stored, VaryIndex};
@@ -25,16 +24,12 @@ pub const CACHE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs a Cache API call with [`CACHE_TIMEOUT`].
 async fn bounded<T>(call: impl Future<Output = worker::Result<T>>) -> worker::Result<T> {
-    let call = call.fuse();
-    let timeout = Delay::from(CACHE_TIMEOUT).fuse();
-    futures::pin_mut!(call, timeout);
-    futures::select! {
-        done = call => done,
-        _ = timeout => Err(worker::Error::RustError(format!(
+    glue::within(CACHE_TIMEOUT, call).await.unwrap_or_else(|| {
+        Err(worker::Error::RustError(format!(
             "the Cache API did not answer within {} s",
             CACHE_TIMEOUT.as_secs()
-        ))),
-    }
+        )))
+    })
 }
 
 /// The entry under `key`, if any (a failed or slow read is no entry).
