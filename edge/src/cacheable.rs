@@ -55,9 +55,10 @@ pub async fn serve(
         .filter(|found| found.entry.may_answer(request.is_authorized()));
     let Some(mut found) = found else {
         // Miss: the whole representation, stored if allowed, then the client's own
-        // preconditions answered from it.
+        // preconditions answered from it (with credentials, the origin answers those itself).
+        let ask = plan::miss_request_headers(&fill, &request.headers);
         let (answer, timing) = origin
-            .fetch(&http::Method::GET, &request.upstream, &fill, None)
+            .fetch(&http::Method::GET, &request.upstream, &ask, None)
             .await?;
         return from_origin(&cache, request, answer, timing, &fill, ctx).await;
     };

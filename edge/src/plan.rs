@@ -120,6 +120,22 @@ pub fn fill_request_headers(client: &HeaderMap) -> HeaderMap {
     headers
 }
 
+/// The headers of the edge's request to the origin on a miss: the fill's, and for a request
+/// with Authorization also the client's validators. Such an answer is almost never stored (only
+/// when the origin declares it shareable, RFC 9111 §3.5), so the origin's 304 spares sending a
+/// body the edge would only pass on.
+pub fn miss_request_headers(fill: &HeaderMap, client: &HeaderMap) -> HeaderMap {
+    let mut headers = fill.clone();
+    if client.contains_key(header::AUTHORIZATION) {
+        for name in [header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE] {
+            for value in client.get_all(&name) {
+                headers.append(name.clone(), value.clone());
+            }
+        }
+    }
+    headers
+}
+
 /// The headers of a request forwarded as is (writes, events, credentials).
 pub fn pass_through_request_headers(client: &HeaderMap) -> HeaderMap {
     let mut headers = client.clone();
@@ -1199,6 +1215,24 @@ mod tests {
                 "{cc}"
             );
         }
+    }
+
+    #[test]
+    fn rfc9111_3_5_a_miss_with_credentials_carries_the_clients_validators() {
+        let client = headers(&[
+            ("authorization", "Bearer t"),
+            ("if-none-match", "\"s1\""),
+            ("range", "bytes=0-1"),
+        ]);
+        let ask = miss_request_headers(&fill_request_headers(&client), &client);
+        assert_eq!(ask["if-none-match"], "\"s1\"");
+        assert!(!ask.contains_key("range"));
+        let anonymous = headers(&[("if-none-match", "\"s1\"")]);
+        let ask = miss_request_headers(&fill_request_headers(&anonymous), &anonymous);
+        assert!(
+            !ask.contains_key("if-none-match"),
+            "a fill asks for what it stores"
+        );
     }
 
     #[test]

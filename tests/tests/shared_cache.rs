@@ -572,6 +572,25 @@ async fn rfc9111_3_5_authorization_and_cookies(stack: &Stack) {
     assert_eq!(stack.get(path, &[]).await.cache(), "HIT");
     assert_eq!(stack.get(path, &bearer).await.cache(), "MISS");
     assert_eq!(stack.get(path, &[]).await.cache(), "HIT", "and it stays");
+    // With credentials and a validator, the origin judges the validator (its 304 is passed on).
+    let path = "/auth/conditional";
+    stack.origin.script(
+        path,
+        [
+            Reply::new(200, "mine")
+                .header("cache-control", "private")
+                .header("etag", "\"m1\""),
+            Reply::new(304, "").header("etag", "\"m1\""),
+        ],
+    );
+    stack.get(path, &bearer).await;
+    let conditional = [("authorization", "Bearer one"), ("if-none-match", "\"m1\"")];
+    let seen = stack.get(path, &conditional).await;
+    assert_eq!(seen.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(
+        stack.origin.received(path)[1].header("if-none-match"),
+        Some("\"m1\"")
+    );
     // A cookie alone does not stop reuse of a public response.
     let path = "/auth/cookie";
     stack.origin.script(
