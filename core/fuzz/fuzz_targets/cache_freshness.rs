@@ -28,8 +28,9 @@ use timelapser_core::cache_control::{
 };
 use timelapser_core::CacheControl;
 
-const NAMES: [HeaderName; 10] = [
+static NAMES: [HeaderName; 11] = [
     header::CACHE_CONTROL,
+    HeaderName::from_static("cdn-cache-control"),
     header::AUTHORIZATION,
     header::SET_COOKIE,
     header::VARY,
