@@ -492,18 +492,68 @@ pub const HEURISTIC_FRESHNESS_MAX: Duration = Duration::from_secs(86_400);
 /// [`HEURISTIC_FRESHNESS_MAX`], for heuristically cacheable statuses and `public` responses;
 /// zero otherwise.
 pub fn heuristic_freshness(status: StatusCode, response_headers: &HeaderMap) -> Duration {
-    let directives = SharedDirectives::of(response_headers);
-    if !(is_heuristically_cacheable(status) || directives.cc.public) {
-        return Duration::ZERO;
-    }
-    match (
-        http_date(response_headers, header::LAST_MODIFIED),
-        http_date(response_headers, header::DATE),
-    ) {
-        (Some(modified), Some(date)) => {
-            (date.duration_since(modified).unwrap_or_default() / 10).min(HEURISTIC_FRESHNESS_MAX)
+    SharedDirectives::of(response_headers).heuristic_freshness(status, response_headers)
+}
+
+impl SharedDirectives {
+    /// [`heuristic_freshness`] with these directives (read once by the caller).
+    fn heuristic_freshness(&self, status: StatusCode, response_headers: &HeaderMap) -> Duration {
+        if !(is_heuristically_cacheable(status) || self.cc.public) {
+            return Duration::ZERO;
         }
-        _ => Duration::ZERO,
+        match (
+            http_date(response_headers, header::LAST_MODIFIED),
+            http_date(response_headers, header::DATE),
+        ) {
+            (Some(modified), Some(date)) => (date.duration_since(modified).unwrap_or_default()
+                / 10)
+                .min(HEURISTIC_FRESHNESS_MAX),
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// [`shared_freshness_lifetime`] with these directives (read once by the caller).
+    pub fn freshness_lifetime(&self, status: StatusCode, response_headers: &HeaderMap) -> Duration {
+        if let Some(age) = self.cc.s_maxage.or(self.cc.max_age) {
+            return age;
+        }
+        if !self.targeted {
+            let mut expires = response_headers.get_all(header::EXPIRES).iter();
+            if let Some(first) = expires.next() {
+                // Several Expires lines are no valid date either.
+                let at = crate::syntax::parse_http_date(first.as_bytes())
+                    .filter(|_| expires.next().is_none());
+                return match (at, http_date(response_headers, header::DATE)) {
+                    (Some(at), Some(date)) => at.duration_since(date).unwrap_or_default(),
+                    _ => Duration::ZERO,
+                };
+            }
+        }
+        self.heuristic_freshness(status, response_headers)
+    }
+
+    /// Whether serving stale is forbidden in a shared cache (RFC 9111 §4.2.4): `no-cache`,
+    /// `must-revalidate`, `proxy-revalidate`, or `s-maxage` (which implies proxy-revalidate).
+    fn stale_forbidden(&self) -> bool {
+        let cc = &self.cc;
+        self.no_cache() || cc.must_revalidate || cc.proxy_revalidate || cc.s_maxage.is_some()
+    }
+
+    /// Whether a stale response with these directives may be served within `window` (RFC
+    /// 5861): its staleness at `age` is within it, and nothing forbids serving stale.
+    fn within_stale_window(
+        &self,
+        window: Option<Duration>,
+        status: StatusCode,
+        response_headers: &HeaderMap,
+        age: Duration,
+    ) -> bool {
+        match window {
+            Some(window) if !self.stale_forbidden() => {
+                age.saturating_sub(self.freshness_lifetime(status, response_headers)) <= window
+            }
+            _ => false,
+        }
     }
 }
 
@@ -513,23 +563,7 @@ pub fn heuristic_freshness(status: StatusCode, response_headers: &HeaderMap) -> 
 /// `Date`, means already expired (§5.3). A missing Date counts as expired too: the cache adds
 /// Date on receipt (RFC 9110 §6.6.1) before it judges a stored response.
 pub fn shared_freshness_lifetime(status: StatusCode, response_headers: &HeaderMap) -> Duration {
-    let directives = SharedDirectives::of(response_headers);
-    if let Some(age) = directives.cc.s_maxage.or(directives.cc.max_age) {
-        return age;
-    }
-    if !directives.targeted {
-        let mut expires = response_headers.get_all(header::EXPIRES).iter();
-        if let Some(first) = expires.next() {
-            // Several Expires lines are no valid date either.
-            let at = crate::syntax::parse_http_date(first.as_bytes())
-                .filter(|_| expires.next().is_none());
-            return match (at, http_date(response_headers, header::DATE)) {
-                (Some(at), Some(date)) => at.duration_since(date).unwrap_or_default(),
-                _ => Duration::ZERO,
-            };
-        }
-    }
-    heuristic_freshness(status, response_headers)
+    SharedDirectives::of(response_headers).freshness_lifetime(status, response_headers)
 }
 
 /// The fields a shared cache stores of a response (RFC 9111 §3.1): all but the hop-by-hop
@@ -658,23 +692,11 @@ pub enum Reuse {
 /// A response whose `Age` already exceeds its lifetime is stale from the start.
 pub fn shared_reuse(status: StatusCode, response_headers: &HeaderMap, age: Duration) -> Reuse {
     let directives = SharedDirectives::of(response_headers);
-    if directives.no_cache() || age >= shared_freshness_lifetime(status, response_headers) {
+    if directives.no_cache() || age >= directives.freshness_lifetime(status, response_headers) {
         Reuse::MustRevalidate
     } else {
         Reuse::Fresh
     }
-}
-
-/// Whether serving stale is forbidden in a shared cache (RFC 9111 §4.2.4): `no-cache`,
-/// `must-revalidate`, `proxy-revalidate`, or `s-maxage` (which implies proxy-revalidate).
-fn stale_forbidden(directives: &SharedDirectives) -> bool {
-    let cc = &directives.cc;
-    directives.no_cache() || cc.must_revalidate || cc.proxy_revalidate || cc.s_maxage.is_some()
-}
-
-/// How far past its freshness lifetime the response is at `age` (zero while fresh).
-fn staleness(status: StatusCode, response_headers: &HeaderMap, age: Duration) -> Duration {
-    age.saturating_sub(shared_freshness_lifetime(status, response_headers))
 }
 
 /// RFC 5861 §3: a stale response may be served while it is revalidated in the background when
@@ -685,12 +707,12 @@ pub fn may_serve_stale_while_revalidate(
     age: Duration,
 ) -> bool {
     let directives = SharedDirectives::of(response_headers);
-    match directives.cc.stale_while_revalidate {
-        Some(window) if !stale_forbidden(&directives) => {
-            staleness(status, response_headers, age) <= window
-        }
-        _ => false,
-    }
+    directives.within_stale_window(
+        directives.cc.stale_while_revalidate,
+        status,
+        response_headers,
+        age,
+    )
 }
 
 /// RFC 5861 §4: when the origin errs (5xx) or cannot be reached, a stale response may be
@@ -701,12 +723,7 @@ pub fn may_serve_stale_if_error(
     age: Duration,
 ) -> bool {
     let directives = SharedDirectives::of(response_headers);
-    match directives.cc.stale_if_error {
-        Some(window) if !stale_forbidden(&directives) => {
-            staleness(status, response_headers, age) <= window
-        }
-        _ => false,
-    }
+    directives.within_stale_window(directives.cc.stale_if_error, status, response_headers, age)
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 use timelapser_core::cache_control::{
-    self, may_serve_stale_if_error, may_serve_stale_while_revalidate, shared_freshness_lifetime,
-    shared_reuse, CacheControl, ResponseTiming, Reuse, SharedDirectives, Storability,
+    self, may_serve_stale_if_error, may_serve_stale_while_revalidate, shared_reuse, CacheControl,
+    ResponseTiming, Reuse, SharedDirectives, Storability,
 };
 use timelapser_core::credentials;
 use timelapser_core::forwarding::{self, CacheStatus};
@@ -236,7 +236,7 @@ pub fn storage_headers(
         );
     }
     let directives = SharedDirectives::of(&stored);
-    let lifetime = shared_freshness_lifetime(status, &stored);
+    let lifetime = directives.freshness_lifetime(status, &stored);
     let had = HeaderValue::from_static(if stored.contains_key(header::CACHE_CONTROL) {
         "1"
     } else {
