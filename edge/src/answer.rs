@@ -10,7 +10,7 @@ use http::StatusCode;
 use timelapser_core::forwarding::CacheStatus;
 use timelapser_core::range::ByteRange;
 use timelapser_core::response::{self, Content};
-use worker::{Cache, Request, RequestInit, Response, ResponseBody};
+use worker::{Cache, Headers, Request, RequestInit, Response, ResponseBody};
 
 use crate::error::AppError;
 use crate::glue::{self, now, Incoming};
@@ -119,13 +119,9 @@ async fn stored_part(
     part: ByteRange,
 ) -> worker::Result<Option<ResponseBody>> {
     let mut init = RequestInit::new();
-    let mut fields = HeaderMap::new();
-    fields.insert(
-        http::header::RANGE,
-        http::HeaderValue::from_str(&format!("bytes={}-{}", part.first, part.last))
-            .map_err(|e| worker::Error::RustError(e.to_string()))?,
-    );
-    init.with_headers(glue::headers(&fields));
+    let headers = Headers::new();
+    headers.set("range", &format!("bytes={}-{}", part.first, part.last))?;
+    init.with_headers(headers);
     let ranged = Request::new_with_init(key, &init)?;
     Ok(storage::get_range(cache, ranged)
         .await

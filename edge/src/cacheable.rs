@@ -26,11 +26,7 @@ const STORE_BEFORE_ANSWERING: u64 = 1 << 20;
 
 /// Whether a response's body is small enough to be stored before answering.
 fn small(headers: &HeaderMap) -> bool {
-    headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .is_some_and(|length| length <= STORE_BEFORE_ANSWERING)
+    plan::content_length(headers).is_some_and(|length| length <= STORE_BEFORE_ANSWERING)
 }
 
 /// Does cache work now, or after the answer is sent.
@@ -127,7 +123,7 @@ async fn validate(
         .await
 }
 
-/// Stores an entry a 304 refreshed, with the stored body.
+/// Stores an entry a 304 refreshed, with the stored body: before answering when it is small.
 async fn keep(
     ctx: &Context,
     request: &Incoming,
@@ -136,28 +132,30 @@ async fn keep(
     body: ResponseBody,
 ) {
     let now = small(&entry.headers);
-    let (primary, fill, entry, authorized) = (
-        request.key.clone(),
-        fill.clone(),
-        entry.clone(),
-        request.is_authorized(),
-    );
+    let (primary, fill, entry) = (request.key.clone(), fill.clone(), entry.clone());
     settle(ctx, now, async move {
-        let _ = storage::store(
-            &Cache::default(),
-            &primary,
-            &fill,
-            Entry {
-                status: entry.status,
-                headers: &entry.headers,
-                timing: entry.timing,
-                authorized: authorized || entry.authorized,
-            },
-            body,
-        )
-        .await;
+        let _ = store_refreshed(&Cache::default(), &primary, &fill, &entry, body).await;
     })
     .await;
+}
+
+/// Stores an entry a 304 refreshed under the request's primary key, with the stored body.
+/// (A request with Authorization only ever reaches an entry stored for one, so the entry's own
+/// `authorized` is the request's.)
+async fn store_refreshed(
+    cache: &Cache,
+    primary: &str,
+    fill: &HeaderMap,
+    entry: &Stored,
+    body: ResponseBody,
+) -> worker::Result<()> {
+    let stored = Entry {
+        status: entry.status,
+        headers: &entry.headers,
+        timing: entry.timing,
+        authorized: entry.authorized,
+    };
+    storage::store(cache, primary, fill, stored, body).await
 }
 
 /// Revalidates a stale entry in the background (stale-while-revalidate): a 304 refreshes it,
@@ -177,23 +175,18 @@ async fn refresh(
     let headers = header_map(answer.headers());
     if status == StatusCode::NOT_MODIFIED {
         let refreshed = entry.refreshed(&headers, timing);
-        let _ = storage::store(
-            &cache,
-            &request.key,
-            fill,
-            Entry {
-                status: refreshed.status,
-                headers: &refreshed.headers,
-                timing,
-                authorized: refreshed.authorized,
-            },
-            stored_body,
-        )
-        .await;
+        let _ = store_refreshed(&cache, &request.key, fill, &refreshed, stored_body).await;
         return;
     }
+    let disposition = disposition(request, fill, status, &headers);
     let (_, body) = answer.into_parts();
-    let _ = replace(&cache, request, fill, status, &headers, timing, body).await;
+    let entry = Entry {
+        status,
+        headers: &headers,
+        timing,
+        authorized: request.is_authorized(),
+    };
+    let _ = replace(&cache, &request.key, fill, disposition, entry, body).await;
 }
 
 /// What becomes of what is stored for a request once the origin sent a full response.
@@ -223,32 +216,21 @@ fn disposition(
     }
 }
 
-/// Carries out a [`Disposition`].
+/// Carries out a [`Disposition`] for the origin's full response to the request whose primary
+/// key is `primary`.
 async fn replace(
     cache: &Cache,
-    request: &Incoming,
+    primary: &str,
     fill: &HeaderMap,
-    status: StatusCode,
-    headers: &HeaderMap,
-    timing: ResponseTiming,
+    disposition: Disposition,
+    entry: Entry<'_>,
     body: ResponseBody,
 ) -> worker::Result<()> {
-    match disposition(request, fill, status, headers) {
-        Disposition::Store => {
-            let entry = Entry {
-                status,
-                headers,
-                timing,
-                authorized: request.is_authorized(),
-            };
-            storage::store(cache, &request.key, fill, entry, body).await?;
-        }
-        Disposition::Forget => {
-            storage::delete(cache, &request.key).await?;
-        }
-        Disposition::Keep => {}
+    match disposition {
+        Disposition::Store => storage::store(cache, primary, fill, entry, body).await,
+        Disposition::Forget => storage::delete(cache, primary).await.map(|_| ()),
+        Disposition::Keep => Ok(()),
     }
-    Ok(())
 }
 
 /// Answers from a full origin response, storing it (after the answer is sent) when a shared
@@ -264,7 +246,8 @@ async fn from_origin(
     let status = StatusCode::from_u16(answer.status_code()).unwrap_or(StatusCode::BAD_GATEWAY);
     let headers = header_map(answer.headers());
     // Only a body that is stored is copied (a copy nobody reads would be held in memory).
-    let (copy, now) = match disposition(request, fill, status, &headers) {
+    let disposition = disposition(request, fill, status, &headers);
+    let (copy, now) = match disposition {
         Disposition::Store => (
             answer.cloned().ok().map(|copy| copy.into_parts().1),
             small(&headers),
@@ -273,18 +256,16 @@ async fn from_origin(
         Disposition::Keep => (None, false),
     };
     if let Some(copy) = copy {
-        let (request, fill, headers) = (request.clone(), fill.clone(), headers.clone());
+        let (primary, fill, headers) = (request.key.clone(), fill.clone(), headers.clone());
+        let authorized = request.is_authorized();
         settle(ctx, now, async move {
-            let _ = replace(
-                &Cache::default(),
-                &request,
-                &fill,
+            let entry = Entry {
                 status,
-                &headers,
+                headers: &headers,
                 timing,
-                copy,
-            )
-            .await;
+                authorized,
+            };
+            let _ = replace(&Cache::default(), &primary, &fill, disposition, entry, copy).await;
         })
         .await;
     }

@@ -64,13 +64,11 @@ pub fn headers(map: &HeaderMap) -> Headers {
 /// anything else (an interim status) is answered as the origin's failure, never a panic.
 pub fn response(status: StatusCode, headers: &HeaderMap, body: ResponseBody) -> Response {
     if !(200..=599).contains(&status.as_u16()) {
-        let problem = timelapser_core::Problem::new(
-            StatusCode::BAD_GATEWAY,
-            format!("the origin answered with status {}", status.as_u16()),
-        );
-        let answer = crate::plan::problem_answer(problem);
-        let body = problem_body(&answer);
-        return response(answer.status, &answer.fields, body);
+        return AppError::Origin(crate::origin::OriginError::Unreachable(format!(
+            "it answered with status {}, which cannot be sent on",
+            status.as_u16()
+        )))
+        .into();
     }
     Response::builder()
         .with_status(status.as_u16())
@@ -130,14 +128,5 @@ impl Incoming {
     /// Whether it carries Authorization (RFC 9111 §3.5).
     pub fn is_authorized(&self) -> bool {
         self.headers.contains_key(http::header::AUTHORIZATION)
-    }
-}
-
-fn problem_body(answer: &timelapser_core::response::Answer) -> ResponseBody {
-    match &answer.content {
-        timelapser_core::response::Content::Problem(problem) => {
-            ResponseBody::Body(problem.to_json())
-        }
-        _ => ResponseBody::Empty,
     }
 }

@@ -112,7 +112,7 @@ async fn fill(origin: &Origin, request: &Incoming) -> Fill {
         authorized: false,
     };
     match storage::store(&Cache::default(), &request.key, &headers, entry, body).await {
-        Ok(_) => Fill::Stored,
+        Ok(()) => Fill::Stored,
         Err(e) => Fill::Failed(AppError::Storage(format!(
             "storing the origin's answer failed: {e}"
         ))),

@@ -478,11 +478,15 @@ pub fn invalidated_keys(
 /// [`timelapser_core::response::answer`]: its fields and validators, and its length when
 /// Content-Length says, so that byte ranges are answered from it.
 pub fn representation(fields: &HeaderMap) -> Selected<'static> {
-    let length = fields
+    Selected::from_fields(fields.clone(), content_length(fields))
+}
+
+/// The body length a response's Content-Length says, if it says one.
+pub fn content_length(fields: &HeaderMap) -> Option<u64> {
+    fields
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    Selected::from_fields(fields.clone(), length)
+        .and_then(|v| v.parse::<u64>().ok())
 }
 
 /// Whether an answer from a response with this status is core's to decide (preconditions,

@@ -111,19 +111,18 @@ pub struct Entry<'a> {
 }
 
 /// Stores a response for the request whose primary key is `primary` and whose origin request
-/// carried `fill`; returns the key it is stored under.
+/// carried `fill`.
 pub async fn store(
     cache: &Cache,
     primary: &str,
     fill: &HeaderMap,
     entry: Entry<'_>,
     body: ResponseBody,
-) -> worker::Result<String> {
+) -> worker::Result<()> {
     let stored = plan::storage_headers(entry.status, entry.headers, entry.timing, entry.authorized);
     let vary = Vary::of(entry.headers);
     if vary == Vary::Nothing {
-        put(cache, primary, &stored, body).await?;
-        return Ok(primary.to_owned());
+        return put(cache, primary, &stored, body).await;
     }
     // Keep the index (and so the other variants) while the URL varies on the same fields.
     let existing = match get(cache, primary).await {
@@ -150,6 +149,5 @@ pub async fn store(
     let key = index.variant_key(primary, fill).ok_or_else(|| {
         worker::Error::RustError("a response with Vary: * is never stored".into())
     })?;
-    put(cache, &key, &stored, body).await?;
-    Ok(key)
+    put(cache, &key, &stored, body).await
 }
