@@ -1,8 +1,10 @@
 //! What makes a request someone's: `Authorization`, or one of the system's own cookies (the
-//! console's session, the sign-in form's). A shared cache never stores an answer to such a
-//! request nor answers one from storage. Any other cookie (a site's analytics, another app on
-//! the same domain) says nothing about who may see a public response, so it neither bypasses
-//! the cache nor reaches the origin on a request whose answer may be stored.
+//! console's session, the sign-in form's). The edge never stores an answer to a request with
+//! the system's cookies nor answers one from storage; one with Authorization is stored only when
+//! the response allows it (RFC 9111 §3.5, `cache_control::shared_storability`). Any other
+//! cookie (a site's analytics, another app on the same domain) says nothing about who may see a
+//! public response, so it neither bypasses the cache nor reaches the origin on a request whose
+//! answer may be stored.
 
 use http::{header, HeaderMap};
 
@@ -36,10 +38,10 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// Whether the request carries credentials: `Authorization`, or one of [`COOKIES`].
-pub fn carries_credentials(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::AUTHORIZATION)
-        || COOKIES.iter().any(|name| cookie(headers, name).is_some())
+/// Whether the request carries one of the system's own cookies ([`COOKIES`]): a signed-in
+/// person's session or sign-in form.
+pub fn carries_session(headers: &HeaderMap) -> bool {
+    COOKIES.iter().any(|name| cookie(headers, name).is_some())
 }
 
 #[cfg(test)]
@@ -83,7 +85,7 @@ mod tests {
     }
 
     #[test]
-    fn only_authorization_and_the_systems_cookies_are_credentials() {
+    fn only_the_systems_cookies_are_a_session() {
         let cases: [(&[&str], bool); 6] = [
             (&[], false),
             (&["_ga=GA1.1.1234; theme=dark"], false),
@@ -94,13 +96,13 @@ mod tests {
         ];
         for (cookies, expected) in cases {
             assert_eq!(
-                carries_credentials(&with_cookies(cookies)),
+                carries_session(&with_cookies(cookies)),
                 expected,
                 "{cookies:?}"
             );
         }
         let mut bearer = HeaderMap::new();
         bearer.insert(header::AUTHORIZATION, "Bearer x".parse().unwrap());
-        assert!(carries_credentials(&bearer));
+        assert!(!carries_session(&bearer), "Authorization is no session");
     }
 }

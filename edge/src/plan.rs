@@ -60,10 +60,7 @@ pub fn route(method: &Method, path: &str, headers: &HeaderMap) -> Route {
     // The console's session makes a request someone's: straight through, never stored nor
     // answered from storage. Other cookies (a site's analytics) do not make a public response
     // anyone's.
-    if credentials::COOKIES
-        .iter()
-        .any(|name| credentials::cookie(headers, name).is_some())
-    {
+    if credentials::carries_session(headers) {
         return Route::PassThrough;
     }
     let authorized = headers.contains_key(header::AUTHORIZATION);
@@ -152,6 +149,8 @@ const ORIGINAL_DATE: &str = "x-timelapser-origin-date";
 const ORIGINAL_WARNING: &str = "x-timelapser-origin-warning";
 const REQUEST_TIME: &str = "x-timelapser-request-time";
 const RESPONSE_TIME: &str = "x-timelapser-response-time";
+/// Written by earlier versions (whether the origin sent Cache-Control, which the stored fields
+/// already say); dropped on read so that it never reaches a client.
 const HAD_CACHE_CONTROL: &str = "x-timelapser-had-cache-control";
 const STATUS: &str = "x-timelapser-status";
 const AUTHORIZED: &str = "x-timelapser-authorized";
@@ -237,18 +236,12 @@ pub fn storage_headers(
     }
     let directives = SharedDirectives::of(&stored);
     let lifetime = directives.freshness_lifetime(status, &stored);
-    let had = HeaderValue::from_static(if stored.contains_key(header::CACHE_CONTROL) {
-        "1"
-    } else {
-        "0"
-    });
     set_aside(&mut stored, "cache-control", ORIGINAL_CACHE_CONTROL);
     set_aside(&mut stored, "age", ORIGINAL_AGE);
     set_aside(&mut stored, "vary", ORIGINAL_VARY);
     set_aside(&mut stored, "date", ORIGINAL_DATE);
     set_aside(&mut stored, "warning", ORIGINAL_WARNING);
     stored.insert(header::CACHE_CONTROL, retention(&directives, lifetime));
-    stored.insert(HeaderName::from_static(HAD_CACHE_CONTROL), had);
     stored.insert(
         HeaderName::from_static(REQUEST_TIME),
         HeaderValue::from(millis(timing.request_time)),
