@@ -92,7 +92,7 @@ impl Vary {
             }
             digest.update(b"\0");
         }
-        Some(hex(digest))
+        Some(format!("{:x}", digest.finalize()))
     }
 
     /// A name for the variant of the response stored for `primary` (its URL's cache key) that
@@ -110,16 +110,8 @@ impl Vary {
             digest.update(part.as_bytes());
             digest.update(b"\0");
         }
-        Some(hex(digest))
+        Some(format!("{:x}", digest.finalize()))
     }
-}
-
-fn hex(digest: Sha256) -> String {
-    digest
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 #[cfg(test)]
