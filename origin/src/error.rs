@@ -106,8 +106,21 @@ impl Error {
     }
 
     /// This error as a 507 when what failed was a write to a full disk (the file system's
-    /// ENOSPC, SQLite's SQLITE_FULL, PostgreSQL's disk_full); otherwise itself.
+    /// ENOSPC, SQLite's SQLITE_FULL, PostgreSQL's disk_full), as a 503 when the media's object
+    /// store failed (try again later); otherwise itself.
     pub fn or_insufficient_storage(self) -> Self {
+        if let Error::Internal(e) = &self {
+            if let Some(store) = e
+                .chain()
+                .find_map(|cause| cause.downcast_ref::<crate::media::StoreUnavailable>())
+            {
+                tracing::warn!(error = %store, "the media store failed a write");
+                return Error::Unavailable(
+                    "the media store does not answer; the capture was not stored (try again)"
+                        .to_owned(),
+                );
+            }
+        }
         let full = match &self {
             Error::Internal(e) => e.chain().any(|cause| {
                 cause

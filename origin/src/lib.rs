@@ -52,6 +52,8 @@ pub struct Options {
     pub listen: SocketAddr,
     /// The data directory.
     pub data_dir: PathBuf,
+    /// Where media lives (`--media-url`); `None`: `media/` in the data directory.
+    pub media: Option<media::MediaLocation>,
     /// `sqlite:...` or `postgres:...`; default: `timelapser.db` in the data directory.
     pub database_url: Option<String>,
     /// The admin token; generated and stored (hashed) on first start when absent.
@@ -75,6 +77,8 @@ pub struct Options {
     pub prune_interval: Duration,
     /// Renders run at once (one suits a small machine: ffmpeg uses every core).
     pub render_workers: usize,
+    /// How long a render's lease lasts without renewal ([`render`]).
+    pub render_lease: Duration,
     /// The ffmpeg binary; `ffmpeg` on PATH when not set.
     pub ffmpeg: Option<PathBuf>,
     /// Where to serve `/metrics`, `/api/cache/stats` and `/healthz` without a token (never
@@ -119,6 +123,7 @@ impl Options {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
             data_dir,
+            media: None,
             database_url: None,
             admin_token: None,
             max_capture_bytes: 20 * 1024 * 1024,
@@ -130,6 +135,7 @@ impl Options {
             sse_heartbeat: Duration::from_secs(15),
             prune_interval: Duration::from_secs(60),
             render_workers: 1,
+            render_lease: Duration::from_secs(30),
             ffmpeg: None,
             ops_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9000))),
             capture_window: CaptureWindow::default(),
@@ -172,7 +178,8 @@ pub async fn build_state(
     options: &Options,
 ) -> anyhow::Result<(AppState, Option<String>, render::Queue)> {
     let db = open_database(options).await?;
-    let media = MediaStore::open(&options.data_dir)?;
+    let media = MediaStore::open(&options.data_dir, options.media.as_ref()).await?;
+    tracing::info!(media = %media.describe(), "media store");
     let (admin, generated) =
         AdminToken::load_or_generate(options.admin_token.as_deref(), &options.data_dir)?;
     let metrics = crate::metrics::Metrics::new();
@@ -191,6 +198,7 @@ pub async fn build_state(
         media.clone(),
         media_cache.clone(),
         events.clone(),
+        options.render_lease,
     );
     let state = AppState::new(Shared {
         config: Arc::new(Config {
@@ -241,6 +249,9 @@ impl Server {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
         self.task.await.context("server task panicked")??;
+        // Renders were cancelled with the rest; they give their leases back before the
+        // database closes, so another replica (or the next start) takes them at once.
+        self.state.renderer.stopped(RENDER_STOP_GRACE).await;
         self.state.db.close().await;
         Ok(())
     }
@@ -253,10 +264,14 @@ impl Server {
     /// Waits until the server stops.
     pub async fn wait(self) -> anyhow::Result<()> {
         self.task.await.context("server task panicked")??;
+        self.state.renderer.stopped(RENDER_STOP_GRACE).await;
         self.state.db.close().await;
         Ok(())
     }
 }
+
+/// How long shutdown waits for cancelled renders to give their leases back.
+const RENDER_STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// Starts the origin: binds, spawns the background tasks and serves until shut down.
 pub async fn start(options: Options) -> anyhow::Result<Server> {
@@ -348,17 +363,21 @@ fn spawn_background(state: &AppState, options: &Options, shutdown: CancellationT
                 _ = shutdown.cancelled() => break,
                 _ = ticker.tick() => {}
             }
-            let result = async {
-                let after =
-                    services::settings::integer(&sweep_state, "offline_after_seconds").await?;
-                services::cameras::sweep_offline(&sweep_state, after, db::now()).await
-            }
-            .await;
+            // Once across replicas: one of them marks a camera offline and logs it.
+            let result = sweep_state
+                .db
+                .run_once(db::JobKey::OfflineSweep, async {
+                    let after =
+                        services::settings::integer(&sweep_state, "offline_after_seconds").await?;
+                    services::cameras::sweep_offline(&sweep_state, after, db::now()).await
+                })
+                .await;
             match result {
-                Ok(changed) if !changed.is_empty() => {
+                Ok(Some(Ok(changed))) if !changed.is_empty() => {
                     tracing::info!(?changed, "cameras went offline")
                 }
-                Ok(_) => {}
+                Ok(None | Some(Ok(_))) => {}
+                Ok(Some(Err(e))) => tracing::warn!(error = %e, "offline sweep failed"),
                 Err(e) => tracing::warn!(error = %e, "offline sweep failed"),
             }
         }
@@ -376,13 +395,21 @@ fn spawn_media_sweeper(state: AppState, options: &Options, shutdown: Cancellatio
         loop {
             // Writers check their files under the writer lock, so even the start-up sweep's
             // zero grace cannot take a file from an upload that is about to commit.
-            let result = media_sweep::sweep_orphans(
-                MediaFiles::of(&state),
-                if first { Duration::ZERO } else { grace },
-            )
-            .await;
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "the media sweep failed");
+            // Once across replicas sharing the media.
+            let result = state
+                .db
+                .run_once(
+                    db::JobKey::MediaSweep,
+                    media_sweep::sweep_orphans(
+                        MediaFiles::of(&state),
+                        if first { Duration::ZERO } else { grace },
+                    ),
+                )
+                .await;
+            match result {
+                Ok(None | Some(Ok(_))) => {}
+                Ok(Some(Err(e))) => tracing::warn!(error = %e, "the media sweep failed"),
+                Err(e) => tracing::warn!(error = %e, "the media sweep failed"),
             }
             first = false;
             tokio::select! {

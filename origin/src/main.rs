@@ -64,6 +64,12 @@ struct ServeArgs {
     /// Database URL (`sqlite://...` or `postgres://...`); default: SQLite in the data directory.
     #[arg(long, env = "DATABASE_URL")]
     database_url: Option<String>,
+    /// Where media lives: `file:///path`, or `s3://bucket/prefix` in S3, R2, MinIO or any
+    /// S3-compatible store, configured by the usual `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION` and `AWS_ENDPOINT_URL` (default: `media/` in the
+    /// data directory). Replicas share media by naming the same bucket.
+    #[arg(long, env = "TIMELAPSER_MEDIA_URL")]
+    media_url: Option<String>,
     /// Admin token; generated on first start (and printed once) when not given.
     #[arg(long, env = "TIMELAPSER_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
@@ -82,6 +88,10 @@ struct ServeArgs {
     /// Renders run at once.
     #[arg(long, env = "TIMELAPSER_RENDER_WORKERS", default_value_t = 1)]
     render_workers: usize,
+    /// Seconds a render's lease lasts without renewal: how long a video whose origin died
+    /// mid-render waits before another replica takes it over (renewed every third of it).
+    #[arg(long, env = "TIMELAPSER_RENDER_LEASE", default_value_t = 30)]
+    render_lease_seconds: u64,
     /// The ffmpeg binary (default: `ffmpeg` on PATH).
     #[arg(long, env = "TIMELAPSER_FFMPEG")]
     ffmpeg: Option<PathBuf>,
@@ -188,10 +198,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut options = Options::new(args.data_dir);
     options.listen = args.listen;
     options.database_url = args.database_url.filter(|u| !u.is_empty());
+    options.media = args
+        .media_url
+        .filter(|u| !u.is_empty())
+        .map(|u| timelapser_origin::media::MediaLocation::parse(&u))
+        .transpose()?;
     options.admin_token = args.admin_token.filter(|t| !t.is_empty());
     options.max_capture_bytes = args.max_capture_bytes;
     options.demo = args.demo;
     options.render_workers = args.render_workers.max(1);
+    options.render_lease = Duration::from_secs(args.render_lease_seconds.max(1));
     options.ffmpeg = args.ffmpeg;
     options.demo_interval = Duration::from_secs(args.demo_interval_seconds.max(1));
     options.ops_listen = match args.ops_listen.as_str() {

@@ -60,22 +60,17 @@ impl MediaCache {
         if let Some(file) = self.inner.get(name).await {
             return Ok(Some(file));
         }
-        let path = store.path(name);
-        let metadata = match tokio::fs::metadata(&path).await {
-            Ok(m) if m.is_file() => m,
-            Ok(_) => return Ok(None),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
+        let Some((len, modified)) = store.stat(name).await? else {
+            return Ok(None);
         };
-        let bytes = if metadata.len() <= MAX_IN_MEMORY_FILE {
-            Some(Bytes::from(tokio::fs::read(&path).await?))
+        let bytes = if len <= MAX_IN_MEMORY_FILE {
+            Some(store.read(name).await?)
         } else {
             None
         };
         let etag = EntityTag::strong(name.sha256()).expect("hex is etagc");
-        let modified = metadata.modified()?;
         let file = Arc::new(MediaFile {
-            len: bytes.as_ref().map_or(metadata.len(), |b| b.len() as u64),
+            len: bytes.as_ref().map_or(len, |b| b.len() as u64),
             modified,
             etag_header: etag.to_header_value(),
             last_modified_header: last_modified_value(modified),

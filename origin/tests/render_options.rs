@@ -409,7 +409,7 @@ with_counting_ffmpeg!(
         };
         let (_, plain) = render(origin, t, one(json!([]))).await;
         let (_, timed) = render(origin, t, one(json!(["time"]))).await;
-        assert_eq!(timed["options"]["timezone"], "America/New_York");
+        assert_eq!(timed["options"]["timezone"], "America/New_York", "{timed}");
         let (_, plain) = ready(origin, plain["id"].as_i64().unwrap()).await;
         let (_, timed) = ready(origin, timed["id"].as_i64().unwrap()).await;
         let (plain, timed) = (first_frame_grey(&plain), first_frame_grey(&timed));

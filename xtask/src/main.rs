@@ -109,6 +109,8 @@ fn test(root: &Path) -> Result<()> {
     tools::ensure_rtsp_server()?;
     tools::ensure_wasm_target()?;
     let wasm_bindgen = tools::ensure_wasm_bindgen_cli(root)?;
+    // The object-storage suites store media in a real S3-protocol server on loopback.
+    tools::ensure_s3_server(root)?;
 
     step("formatting (cargo fmt --check)");
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;

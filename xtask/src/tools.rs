@@ -30,6 +30,17 @@ pub fn locked_version(root: &Path, package: &str) -> Result<String> {
 /// `cargo install <krate> --version <version>` into its own folder under target/tools, unless
 /// already there. Returns the folder holding its binaries.
 pub fn cargo_install(root: &Path, krate: &str, version: &str, binary: &str) -> Result<PathBuf> {
+    cargo_install_with(root, krate, version, binary, &[])
+}
+
+/// [`cargo_install`] with more arguments (`--features`, `--locked`).
+pub fn cargo_install_with(
+    root: &Path,
+    krate: &str,
+    version: &str,
+    binary: &str,
+    extra: &[&str],
+) -> Result<PathBuf> {
     let prefix = tools_dir(root).join(format!("{krate}-{version}"));
     let bin = prefix.join("bin");
     if bin.join(binary).is_file() {
@@ -41,10 +52,25 @@ pub fn cargo_install(root: &Path, krate: &str, version: &str, binary: &str) -> R
     ));
     run(
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["install", krate, "--version", version, "--root"])
+            .args(["install", krate, "--version", version])
+            .args(extra)
+            .arg("--root")
             .arg(&prefix),
     )?;
     Ok(bin)
+}
+
+/// The S3-protocol server the object-storage tests and benchmarks run against (s3s-fs, from
+/// crates.io, pinned; its server binary is behind the `binary` feature).
+pub fn ensure_s3_server(root: &Path) -> Result<PathBuf> {
+    let bin = cargo_install_with(
+        root,
+        "s3s-fs",
+        timelapser_support::s3::VERSION,
+        "s3s-fs",
+        &["--features", "binary", "--locked"],
+    )?;
+    Ok(bin.join("s3s-fs"))
 }
 
 /// The wasm32 target of the one toolchain, added with rustup when missing.

@@ -92,6 +92,12 @@ pub enum JobKey {
     CameraDeletion = 0x544C_4344,
     /// Dispatching logged events to webhooks ("TLWH").
     Webhooks = 0x544C_5748,
+    /// Marking silent cameras offline ("TLOF").
+    OfflineSweep = 0x544C_4F46,
+    /// Pruning the event log ("TLEP").
+    EventPruning = 0x544C_4550,
+    /// Removing media files no row refers to ("TLMS").
+    MediaSweep = 0x544C_4D53,
 }
 
 /// A held job lock ([`Db::try_job_lock`]).
@@ -237,6 +243,21 @@ impl Db {
             conn: Some(conn),
             key: job as i64,
         }))
+    }
+
+    /// Runs `job` if no other process is running it (see [`Db::try_job_lock`]); `None` when
+    /// another replica holds its lock, and this round is theirs.
+    pub async fn run_once<T>(
+        &self,
+        key: JobKey,
+        job: impl std::future::Future<Output = T>,
+    ) -> Result<Option<T>, sqlx::Error> {
+        let Some(lock) = self.try_job_lock(key).await? else {
+            return Ok(None);
+        };
+        let done = job.await;
+        lock.release().await;
+        Ok(Some(done))
     }
 
     /// Whether the database answers (for /healthz).

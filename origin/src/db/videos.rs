@@ -246,63 +246,160 @@ pub async fn find_by_render_key(
     .await
 }
 
-/// Moves a video to `rendering`/`queued` with a progress; `None` when it is no longer in
-/// flight (cancelled).
+/// Moves a video to `rendering` with a progress, for the render holding its lease; `None`
+/// when it is no longer in flight (cancelled) or the lease is no longer `owner`'s.
 pub async fn set_progress(
     conn: &mut AnyConnection,
     id: i64,
-    status: VideoStatus,
+    owner: &str,
     progress: f64,
     now: i64,
 ) -> Result<Option<VideoRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "UPDATE videos SET status = $1, progress = $2, updated_at = $3 \
-         WHERE id = $4 AND status IN ('queued', 'rendering') RETURNING {COLUMNS}"
+        "UPDATE videos SET status = 'rendering', progress = $1, updated_at = $2 \
+         WHERE id = $3 AND status IN ('queued', 'rendering') AND lease_owner = $4 \
+         RETURNING {COLUMNS}"
     ))
-    .bind(status.as_str())
     .bind(progress)
     .bind(now)
     .bind(id)
+    .bind(owner)
     .fetch_optional(conn)
     .await
 }
 
-/// Marks a render done.
+/// Marks a render done, for the render holding its lease (which it gives back).
 pub async fn set_ready(
     conn: &mut AnyConnection,
     id: i64,
+    owner: &str,
     bytes: i64,
     sha256: &str,
     now: i64,
 ) -> Result<Option<VideoRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "UPDATE videos SET status = 'ready', progress = 1, bytes = $1, sha256 = $2, error = NULL, updated_at = $3 \
-         WHERE id = $4 AND status IN ('queued', 'rendering') RETURNING {COLUMNS}"
+        "UPDATE videos SET status = 'ready', progress = 1, bytes = $1, sha256 = $2, error = NULL, \
+         updated_at = $3, lease_owner = NULL, lease_expires_at = NULL \
+         WHERE id = $4 AND status IN ('queued', 'rendering') AND lease_owner = $5 \
+         RETURNING {COLUMNS}"
     ))
     .bind(bytes)
     .bind(sha256)
     .bind(now)
     .bind(id)
+    .bind(owner)
     .fetch_optional(conn)
     .await
 }
 
-/// Marks a render failed, with the reason.
+/// Whose failure it is: the render holding the lease, or anyone (a cancellation).
+#[derive(Clone, Copy, Debug)]
+pub enum FailedBy<'a> {
+    /// The render holding the lease (nothing changes if it lost it).
+    Lease(&'a str),
+    /// A deletion or cancellation, whoever renders.
+    Anyone,
+}
+
+/// Marks a render failed, with the reason (its lease, if any, goes).
 pub async fn set_failed(
     conn: &mut AnyConnection,
     id: i64,
+    by: FailedBy<'_>,
     error: &str,
     now: i64,
 ) -> Result<Option<VideoRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "UPDATE videos SET status = 'failed', error = $1, updated_at = $2 \
-         WHERE id = $3 AND status IN ('queued', 'rendering') RETURNING {COLUMNS}"
-    ))
-    .bind(error)
-    .bind(now)
-    .bind(id)
+    let lease = match by {
+        FailedBy::Lease(_) => "AND lease_owner = $4",
+        FailedBy::Anyone => "",
+    };
+    let query = format!(
+        "UPDATE videos SET status = 'failed', error = $1, updated_at = $2, lease_owner = NULL, \
+         lease_expires_at = NULL WHERE id = $3 AND status IN ('queued', 'rendering') {lease} \
+         RETURNING {COLUMNS}"
+    );
+    let query = sqlx::query_as(&query).bind(error).bind(now).bind(id);
+    match by {
+        FailedBy::Lease(owner) => query.bind(owner),
+        FailedBy::Anyone => query,
+    }
     .fetch_optional(conn)
     .await
+}
+
+/// Takes the render lease of a video in flight for `owner` until `expires_at` (micros), if
+/// nobody holds it or its holder's lease ran out before `now`: one conditional UPDATE, so of
+/// two replicas claiming at once exactly one gets it (PostgreSQL re-checks the condition on
+/// the row it waited for; SQLite has one writer). Whether `owner` has it now.
+pub async fn claim_lease(
+    conn: &mut AnyConnection,
+    id: i64,
+    owner: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE videos SET lease_owner = $1, lease_expires_at = $2 \
+         WHERE id = $3 AND status IN ('queued', 'rendering') \
+         AND (lease_owner IS NULL OR lease_expires_at < $4)",
+    )
+    .bind(owner)
+    .bind(expires_at)
+    .bind(id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Extends `owner`'s lease to `expires_at`; false when it is no longer `owner`'s (expired and
+/// taken, or the video is no longer in flight).
+pub async fn renew_lease(
+    conn: &mut AnyConnection,
+    id: i64,
+    owner: &str,
+    expires_at: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE videos SET lease_expires_at = $1 \
+         WHERE id = $2 AND lease_owner = $3 AND status IN ('queued', 'rendering')",
+    )
+    .bind(expires_at)
+    .bind(id)
+    .bind(owner)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Gives `owner`'s lease back (a render stopped by shutdown), so another replica, or this
+/// one's next start, takes the video at once.
+pub async fn release_lease(
+    conn: &mut AnyConnection,
+    id: i64,
+    owner: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE videos SET lease_owner = NULL, lease_expires_at = NULL \
+         WHERE id = $1 AND lease_owner = $2",
+    )
+    .bind(id)
+    .bind(owner)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Videos in flight that nobody renders: no lease, or one that ran out before `now`.
+pub async fn claimable(conn: &mut AnyConnection, now: i64) -> Result<Vec<i64>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id FROM videos WHERE status IN ('queued', 'rendering') \
+         AND (lease_owner IS NULL OR lease_expires_at < $1) ORDER BY id",
+    )
+    .bind(now)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(|r| r.try_get("id")).collect()
 }
 
 /// Deletes a video row.
@@ -326,21 +423,6 @@ pub async fn sha256s_of_camera(
     .fetch_all(conn)
     .await?;
     rows.iter().map(|r| r.try_get("sha256")).collect()
-}
-
-/// Renders interrupted by a stop go back to the queue; returns every queued id, oldest first.
-pub async fn requeue_interrupted(
-    conn: &mut AnyConnection,
-    now: i64,
-) -> Result<Vec<i64>, sqlx::Error> {
-    sqlx::query("UPDATE videos SET status = 'queued', progress = 0, updated_at = $1 WHERE status = 'rendering'")
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-    let rows = sqlx::query("SELECT id FROM videos WHERE status = 'queued' ORDER BY id")
-        .fetch_all(conn)
-        .await?;
-    rows.iter().map(|r| r.try_get("id")).collect()
 }
 
 /// Ready videos of a camera made before `cutoff` (micros) whose timelapse is not protected:

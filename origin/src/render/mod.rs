@@ -1,14 +1,21 @@
 //! Rendering timelapses into H.264 MP4 videos with Debian's ffmpeg, as a child process.
 //!
 //! A render reads its frames from a concat list file (paths of the stored originals, in capture
-//! order; no frame is copied), writes a temp file, reports progress from ffmpeg's `-progress`
-//! output (published as `video_progress`, at most [`PROGRESS_INTERVAL`] apart), then hashes the
-//! file and renames it to `media/videos/<sha256>.mp4`: a finished video is just another
-//! immutable, content-addressed file. A re-render is a new video with a new URL.
+//! order: the media files themselves on disk, copies fetched into `tmp/` from an object
+//! store), writes a temp file, reports progress from ffmpeg's `-progress` output (published as
+//! `video_progress`, at most [`PROGRESS_INTERVAL`] apart), then hashes the file and stores it
+//! as `videos/<sha256>.mp4`: a finished video is just another immutable, content-addressed
+//! file. A re-render is a new video with a new URL.
 //!
-//! Jobs survive restarts: the queue is the `videos` table; renders interrupted by a stop are
-//! queued again at start (their temp files are removed with the rest of `tmp/`). A bounded
-//! pool (one render at a time by default) runs them; cancelling one kills its ffmpeg.
+//! Jobs survive restarts and are shared by replicas: the queue is the `videos` table, and a
+//! render runs under a lease on its row (`lease_owner`, `lease_expires_at`). A worker claims
+//! the lease with one conditional UPDATE before it starts ffmpeg, renews it every third of
+//! its length while ffmpeg runs, and kills ffmpeg at once if a renewal fails (the lease was
+//! taken, or the database cannot say): so two ffmpeg runs of one video never overlap, on one
+//! origin or on several. A graceful stop gives the lease back; a replica that dies keeps it
+//! until it expires, and then any replica takes the video over. Every replica looks for
+//! videos nobody renders at start and then periodically ([`Renderer::spawn_workers`]). A
+//! bounded pool (one render at a time by default) runs them; cancelling one kills its ffmpeg.
 //!
 //! - [`ffmpeg`]: the command line, the concat list (pure);
 //! - [`progress`]: reading `-progress` output (pure);
@@ -17,22 +24,24 @@
 pub mod ffmpeg;
 pub mod progress;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono_tz::Tz;
+use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use timelapser_core::events::Event;
 use timelapser_core::render::{render_key, Overlay, OverlayText, RenderOptions, RenderRequest};
-use timelapser_core::resources::{Video, VideoStatus};
+use timelapser_core::resources::Video;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::LoggedEvent;
+use crate::db::videos::FailedBy;
 use crate::db::{self, to_micros, Db, WriteTx};
 use crate::error::{Error, Result};
 use crate::event_log::{log_event, EventLog};
@@ -44,6 +53,9 @@ use progress::ProgressLine;
 /// Progress events per video are at least this far apart (the last one always goes out).
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 
+/// Frames fetched at once from an object store for a render.
+const FRAME_FETCHES: usize = 8;
+
 /// Why a render failed: what the video's `error` says.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -54,7 +66,7 @@ pub enum RenderError {
     #[error("the timelapse has no frames")]
     NoFrames,
     /// A frame's file is gone.
-    #[error("frame {sha256} (image {image}) is missing from the media directory")]
+    #[error("frame {sha256} (image {image}) is missing from the media store")]
     FrameMissing {
         /// The image id.
         image: i64,
@@ -120,6 +132,12 @@ struct Inner {
     events: EventLog,
     queue: mpsc::UnboundedSender<i64>,
     jobs: Mutex<HashMap<i64, Job>>,
+    /// Ids queued here or rendering here, so the periodic scan queues nothing twice.
+    pending: Mutex<HashSet<i64>>,
+    /// This process's name in `lease_owner`: unique per run.
+    owner: String,
+    /// How long a lease lasts without renewal.
+    lease: Duration,
 }
 
 /// The receiving end of the queue, for [`Renderer::spawn_workers`].
@@ -271,15 +289,22 @@ pub async fn queue_in(
 }
 
 impl Renderer {
-    /// A renderer using `ffmpeg`, and its queue.
+    /// A renderer using `ffmpeg`, and its queue; its renders hold leases of `lease`.
     pub fn new(
         ffmpeg: Option<PathBuf>,
         db: Db,
         media: MediaStore,
         media_cache: MediaCache,
         events: EventLog,
+        lease: Duration,
     ) -> (Self, Queue) {
         let (queue, receiver) = mpsc::unbounded_channel();
+        let owner = format!(
+            "{}-{}-{:016x}",
+            rustix::system::uname().nodename().to_string_lossy(),
+            std::process::id(),
+            rand::random::<u64>()
+        );
         let inner = Inner {
             ffmpeg,
             db,
@@ -288,6 +313,9 @@ impl Renderer {
             events,
             queue,
             jobs: Mutex::default(),
+            pending: Mutex::default(),
+            owner,
+            lease: lease.max(Duration::from_millis(300)),
         };
         (Self(Arc::new(inner)), Queue(receiver))
     }
@@ -354,9 +382,23 @@ impl Renderer {
         }
     }
 
-    /// Starts a video queued by [`queue_in`] once its transaction has committed.
+    /// Starts a video queued by [`queue_in`] once its transaction has committed (unless it
+    /// is queued or rendering here already).
     pub fn start(&self, video_id: i64) {
-        let _ = self.0.queue.send(video_id);
+        if self
+            .0
+            .pending
+            .lock()
+            .expect("pending lock")
+            .insert(video_id)
+        {
+            let _ = self.0.queue.send(video_id);
+        }
+    }
+
+    /// This process's name in the leases it holds.
+    pub fn lease_owner(&self) -> &str {
+        &self.0.owner
     }
 
     /// Deletes a video (`DELETE /api/videos/{id}`): a queued or rendering one is cancelled (its
@@ -369,7 +411,9 @@ impl Renderer {
             .await?
             .ok_or_else(|| Error::not_found("video", id))?;
         let mut logged = Vec::new();
-        if let Some(failed) = db::videos::set_failed(&mut tx, id, "cancelled", now).await? {
+        if let Some(failed) =
+            db::videos::set_failed(&mut tx, id, FailedBy::Anyone, "cancelled", now).await?
+        {
             logged.push(
                 log_event(
                     &mut tx,
@@ -405,6 +449,22 @@ impl Renderer {
         Ok(())
     }
 
+    /// Waits (for at most `within`) until the jobs running now have stopped: their ffmpeg
+    /// gone, their temp files removed, their lease given back. Shutdown calls it after
+    /// cancelling them, before the database closes.
+    pub async fn stopped(&self, within: Duration) {
+        let running: Vec<Job> = self
+            .0
+            .jobs
+            .lock()
+            .expect("jobs lock")
+            .values()
+            .cloned()
+            .collect();
+        let all = futures::future::join_all(running.iter().map(|job| job.done.cancelled()));
+        let _ = tokio::time::timeout(within, all).await;
+    }
+
     /// Cancels a running job and waits (a few seconds at most) until its ffmpeg is gone.
     async fn cancel(&self, id: i64) {
         let job = self.0.jobs.lock().expect("jobs lock").get(&id).cloned();
@@ -414,26 +474,32 @@ impl Renderer {
         }
     }
 
-    /// Starts `workers` render workers, and queues again whatever a previous run left queued
-    /// or rendering.
+    /// Starts `workers` render workers, and the scan that queues here every video in flight
+    /// that nobody renders (left by a previous run, queued by another replica, or given up
+    /// by a replica that died): at once, then every third of a lease.
     pub async fn spawn_workers(
         &self,
         queue: Queue,
         workers: usize,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        let pending = {
-            let mut tx = self.0.db.begin_write().await?;
-            let ids = db::videos::requeue_interrupted(&mut tx, to_micros(db::now())).await?;
-            tx.commit().await?;
-            ids
-        };
-        if !pending.is_empty() {
-            tracing::info!(?pending, "renders queued again after a restart");
-        }
-        for id in pending {
-            let _ = self.0.queue.send(id);
-        }
+        self.queue_claimable().await?;
+        let scanner = self.clone();
+        let scan_shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(scanner.0.lease / 3);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticker.tick().await;
+            loop {
+                tokio::select! {
+                    _ = scan_shutdown.cancelled() => return,
+                    _ = ticker.tick() => {}
+                }
+                if let Err(e) = scanner.queue_claimable().await {
+                    tracing::warn!(error = %e, "looking for renders to take over failed");
+                }
+            }
+        });
         let Queue(mut receiver) = queue;
         let permits = Arc::new(Semaphore::new(workers.max(1)));
         let renderer = self.clone();
@@ -458,7 +524,93 @@ impl Renderer {
         Ok(())
     }
 
+    /// Queues here the videos in flight whose lease is free or ran out.
+    async fn queue_claimable(&self) -> std::result::Result<(), sqlx::Error> {
+        let ids = {
+            let mut conn = self.0.db.pool().acquire().await?;
+            db::videos::claimable(&mut conn, to_micros(db::now())).await?
+        };
+        for id in ids {
+            self.start(id);
+        }
+        Ok(())
+    }
+
+    fn lease_end(&self) -> i64 {
+        to_micros(db::now() + self.0.lease)
+    }
+
+    /// Renews the lease of `id` every third of its length until `job` is done; a renewal
+    /// that fails cancels the job, well before the lease can run out and be taken.
+    async fn keep_lease(&self, id: i64, job: Job) {
+        let mut ticker = tokio::time::interval(self.0.lease / 3);
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                _ = job.done.cancelled() => return,
+                _ = job.cancel.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            let renewed = async {
+                let mut tx = self.0.db.begin_write().await?;
+                let renewed =
+                    db::videos::renew_lease(&mut tx, id, &self.0.owner, self.lease_end()).await?;
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(renewed)
+            };
+            match tokio::time::timeout(self.0.lease / 3, renewed).await {
+                Ok(Ok(true)) => {}
+                Ok(Ok(false)) => {
+                    tracing::warn!(video = id, "the render lease was lost: stopping ffmpeg");
+                    job.cancel.cancel();
+                    return;
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(video = id, error = %e, "the render lease could not be renewed: stopping ffmpeg");
+                    job.cancel.cancel();
+                    return;
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        video = id,
+                        "renewing the render lease timed out: stopping ffmpeg"
+                    );
+                    job.cancel.cancel();
+                    return;
+                }
+            }
+        }
+    }
+
     async fn run_job(&self, id: i64, shutdown: CancellationToken) {
+        // Through the writer queue, like every write (SQLite has one writer at a time).
+        let claimed = async {
+            let mut tx = self.0.db.begin_write().await?;
+            let claimed = db::videos::claim_lease(
+                &mut tx,
+                id,
+                &self.0.owner,
+                to_micros(db::now()),
+                self.lease_end(),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(claimed)
+        }
+        .await;
+        match claimed {
+            Ok(true) => {}
+            Ok(false) => {
+                // Rendered elsewhere, finished, or deleted.
+                self.0.pending.lock().expect("pending lock").remove(&id);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(video = id, error = %e, "could not claim a render; trying again later");
+                self.0.pending.lock().expect("pending lock").remove(&id);
+                return;
+            }
+        }
         let job = Job {
             cancel: shutdown.child_token(),
             done: CancellationToken::new(),
@@ -468,18 +620,41 @@ impl Renderer {
             .lock()
             .expect("jobs lock")
             .insert(id, job.clone());
+        let keeper = {
+            let renderer = self.clone();
+            let job = job.clone();
+            tokio::spawn(async move { renderer.keep_lease(id, job).await })
+        };
         let outcome = self.render(id, &job.cancel).await;
         let (list, output) = self.temp_paths(id);
         for path in [&list, &output, &self.name_path(id)] {
             let _ = tokio::fs::remove_file(path).await;
         }
+        let _ = tokio::fs::remove_dir_all(self.frames_dir(id)).await;
+        if matches!(outcome, Ok(Outcome::Interrupted)) {
+            // Shutdown or a lost lease: the video stays in flight; the lease (if still ours)
+            // is given back so the next start, or another replica, takes it at once.
+            let released = async {
+                let mut tx = self.0.db.begin_write().await?;
+                db::videos::release_lease(&mut tx, id, &self.0.owner).await?;
+                tx.commit().await
+            }
+            .await;
+            if let Err(e) = released {
+                tracing::warn!(video = id, error = %e, "could not give a render lease back; it expires on its own");
+            }
+        }
         self.0.jobs.lock().expect("jobs lock").remove(&id);
         job.done.cancel();
+        let _ = keeper.await;
+        self.0.pending.lock().expect("pending lock").remove(&id);
         match outcome {
             Ok(Outcome::Ready) | Ok(Outcome::Skipped) => {}
             Ok(Outcome::Interrupted) => {
-                // Shutdown: left `rendering`, queued again at the next start.
-                tracing::info!(video = id, "render interrupted by shutdown");
+                tracing::info!(
+                    video = id,
+                    "render interrupted (shutdown, cancellation or a lost lease)"
+                );
             }
             Err(reason) => {
                 let reason = reason.to_string();
@@ -502,14 +677,14 @@ impl Renderer {
                 if !self.0.media.exists(name).await {
                     return Err(RenderError::OutputVanished);
                 }
-                db::videos::set_ready(&mut tx, id, bytes as i64, name.sha256(), now)
+                db::videos::set_ready(&mut tx, id, &self.0.owner, bytes as i64, name.sha256(), now)
                     .await?
                     .map(|video| Event::VideoReady {
                         video: video.to_resource(),
                     })
             }
             End::Failed(reason) => {
-                db::videos::set_failed(&mut tx, id, reason, now)
+                db::videos::set_failed(&mut tx, id, FailedBy::Lease(&self.0.owner), reason, now)
                     .await?
                     .map(|video| Event::VideoFailed {
                         video: video.to_resource(),
@@ -532,6 +707,10 @@ impl Renderer {
         )
     }
 
+    fn frames_dir(&self, id: i64) -> PathBuf {
+        self.0.media.tmp_dir().join(format!("render-{id}-frames"))
+    }
+
     fn name_path(&self, id: i64) -> PathBuf {
         self.0.media.tmp_dir().join(format!("render-{id}-name.txt"))
     }
@@ -541,14 +720,9 @@ impl Renderer {
     async fn progress(&self, id: i64, value: f64) -> std::result::Result<bool, RenderError> {
         let now = to_micros(db::now());
         let mut tx = self.0.db.begin_write().await?;
-        let Some(video) = db::videos::set_progress(
-            &mut tx,
-            id,
-            VideoStatus::Rendering,
-            value.clamp(0.0, 1.0),
-            now,
-        )
-        .await?
+        let Some(video) =
+            db::videos::set_progress(&mut tx, id, &self.0.owner, value.clamp(0.0, 1.0), now)
+                .await?
         else {
             return Ok(false);
         };
@@ -589,29 +763,30 @@ impl Renderer {
         let (list, output) = self.temp_paths(id);
         let options = &video.options;
         let zone: Option<Tz> = options.timezone.as_deref().and_then(|z| z.parse().ok());
+        // Frames in an object store are fetched into a folder of this render's (a few at a
+        // time); on disk ffmpeg reads the media files themselves.
+        let scratch = self.frames_dir(id);
+        tokio::fs::create_dir_all(&scratch)
+            .await
+            .map_err(RenderError::io("creating the frames folder"))?;
+        let wanted: Vec<(i64, String)> = frames.iter().map(|f| (f.id, f.sha256.clone())).collect();
+        let fetched: Vec<std::result::Result<PathBuf, RenderError>> =
+            futures::stream::iter(wanted.into_iter().map(|(image, sha256)| {
+                let (media, scratch) = (self.0.media.clone(), scratch.clone());
+                async move { frame_file(&media, image, sha256, &scratch).await }
+            }))
+            .buffered(FRAME_FETCHES)
+            .collect()
+            .await;
         let mut entries = Vec::with_capacity(frames.len());
-        for frame in &frames {
-            let name = MediaName::new(MediaKind::Image, frame.sha256.clone()).ok_or_else(|| {
-                RenderError::FrameMissing {
-                    image: frame.id,
-                    sha256: frame.sha256.clone(),
-                }
-            })?;
-            // ffmpeg's concat demuxer skips a file it cannot open and carries on; a video
-            // with a frame silently missing is not what was asked for.
-            if !self.0.media.exists(&name).await {
-                return Err(RenderError::FrameMissing {
-                    image: frame.id,
-                    sha256: frame.sha256.clone(),
-                });
-            }
+        for (frame, path) in frames.iter().zip(fetched) {
             let time = zone.map(|zone| {
                 db::from_micros(frame.captured_at)
                     .with_timezone(&zone)
                     .format("%Y-%m-%d %H:%M:%S %Z")
                     .to_string()
             });
-            entries.push((self.0.media.path(&name), time));
+            entries.push((path?, time));
         }
         tokio::fs::write(
             &list,
@@ -717,14 +892,10 @@ impl Renderer {
             })?
             .map_err(RenderError::io("hashing the video"))?;
         let name = MediaName::new(MediaKind::Video, sha256).expect("a SHA-256 in hex");
-        let store = self.0.media.clone();
-        let (from, to) = (output, name.clone());
-        tokio::task::spawn_blocking(move || store.persist_file(&from, &to))
+        self.0
+            .media
+            .write_file(&output, &name)
             .await
-            .map_err(|e| RenderError::Io {
-                what: "storing the video",
-                source: std::io::Error::other(e),
-            })?
             .map_err(|e| RenderError::Io {
                 what: "storing the video",
                 source: std::io::Error::other(e),
@@ -732,6 +903,31 @@ impl Renderer {
         self.record_end(id, End::Ready { bytes, name: &name })
             .await?;
         Ok(Outcome::Ready)
+    }
+}
+
+/// A local file with a frame's bytes for ffmpeg (see [`MediaStore::local_file`]).
+///
+/// ffmpeg's concat demuxer skips a file it cannot open and carries on; a video with a frame
+/// silently missing is not what was asked for, so a missing frame fails the render here.
+async fn frame_file(
+    media: &MediaStore,
+    image: i64,
+    sha256: String,
+    scratch: &Path,
+) -> std::result::Result<PathBuf, RenderError> {
+    let Some(name) = MediaName::new(MediaKind::Image, sha256.clone()) else {
+        return Err(RenderError::FrameMissing { image, sha256 });
+    };
+    match media.local_file(&name, scratch).await {
+        Ok(path) => Ok(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(RenderError::FrameMissing { image, sha256 })
+        }
+        Err(source) => Err(RenderError::Io {
+            what: "reading a frame from the media store",
+            source,
+        }),
     }
 }
 
@@ -752,7 +948,7 @@ mod tests {
         };
         assert_eq!(
             missing.to_string(),
-            "frame ab (image 3) is missing from the media directory"
+            "frame ab (image 3) is missing from the media store"
         );
         assert_eq!(
             RenderError::FfmpegMissing.to_string(),

@@ -1,8 +1,6 @@
 //! `/media/{images,thumbnails,videos}/<sha256>.<ext>`: immutable media with strong
 //! content-hash tags, Last-Modified, 304, 412, 206 and 416, all decided by core.
 
-use std::io::SeekFrom;
-
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
@@ -12,7 +10,6 @@ use axum::Router;
 use timelapser_core::policy::ContentKind;
 use timelapser_core::range::ByteRange;
 use timelapser_core::response::{answer, Content, Selected};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::auth::Viewer;
 use super::respond;
@@ -79,7 +76,8 @@ async fn serve(
     Ok(respond::response(answer, body))
 }
 
-/// The bytes to send: from memory for small files, streamed from disk for large ones.
+/// The bytes to send: from memory for small files, streamed from the disk or the object
+/// store (a ranged GET) for large ones.
 async fn body(
     state: &AppState,
     name: &MediaName,
@@ -97,12 +95,10 @@ async fn body(
         let r = part.as_std_range();
         return Ok(Body::from(bytes.slice(r.start as usize..r.end as usize)));
     }
-    let mut file = tokio::fs::File::open(state.media.path(name))
+    let stream = state
+        .media
+        .read_range(name, part.first, part.len())
         .await
         .map_err(|e| Error::Internal(e.into()))?;
-    file.seek(SeekFrom::Start(part.first))
-        .await
-        .map_err(|e| Error::Internal(e.into()))?;
-    let stream = tokio_util::io::ReaderStream::with_capacity(file.take(part.len()), 64 * 1024);
     Ok(Body::from_stream(stream))
 }

@@ -196,6 +196,8 @@ pub fn spawn_health_monitor(state: AppState, interval: Duration, shutdown: Cance
                 )
             };
             let disk = match state.media.disk_space() {
+                // An object store's room is the provider's business.
+                Err(e) if e.kind() == std::io::ErrorKind::Unsupported => (HealthStatus::Ok, None),
                 Ok((free, total)) => {
                     if free < state.config.min_free.threshold(total) {
                         (
@@ -260,18 +262,22 @@ pub fn spawn_pruner(state: AppState, interval: Duration, shutdown: CancellationT
                 _ = shutdown.cancelled() => return,
                 _ = ticker.tick() => {}
             }
-            let result = async {
-                let keep = super::settings::integer(&state, "event_retention_count").await?;
-                let hours = super::settings::integer(&state, "event_retention_hours").await?;
-                state
-                    .events
-                    .prune(keep, Duration::from_secs(hours.max(1) as u64 * 3600))
-                    .await
-            }
-            .await;
+            // Once across replicas sharing the log.
+            let result = state
+                .db
+                .run_once(crate::db::JobKey::EventPruning, async {
+                    let keep = super::settings::integer(&state, "event_retention_count").await?;
+                    let hours = super::settings::integer(&state, "event_retention_hours").await?;
+                    state
+                        .events
+                        .prune(keep, Duration::from_secs(hours.max(1) as u64 * 3600))
+                        .await
+                })
+                .await;
             match result {
-                Ok(0) => {}
-                Ok(deleted) => tracing::info!(deleted, "pruned the event log"),
+                Ok(None | Some(Ok(0))) => {}
+                Ok(Some(Ok(deleted))) => tracing::info!(deleted, "pruned the event log"),
+                Ok(Some(Err(e))) => tracing::warn!(error = %e, "pruning the event log failed"),
                 Err(e) => tracing::warn!(error = %e, "pruning the event log failed"),
             }
         }

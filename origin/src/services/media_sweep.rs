@@ -120,10 +120,7 @@ pub async fn sweep_orphans(files: MediaFiles<'_>, grace: Duration) -> Result<usi
         .unwrap_or(SystemTime::UNIX_EPOCH);
     let mut removed = 0;
     for kind in MediaKind::ALL {
-        let store = files.store.clone();
-        let listed = tokio::task::spawn_blocking(move || store.list(kind))
-            .await
-            .map_err(|e| crate::error::Error::Internal(e.into()))??;
+        let listed = files.store.list(kind).await?;
         let old: Vec<MediaName> = listed
             .into_iter()
             .filter(|(_, modified)| *modified <= cutoff)

@@ -691,7 +691,12 @@ async fn announce_pressure(state: &AppState, event: Event) -> Result<()> {
 /// Makes sure the media disk keeps its free-space threshold after `needed` more bytes:
 /// prunes the site's oldest prunable frames (then running timelapses' frames) while it does
 /// not, with `storage_pressure`; 507 when nothing is left to prune.
+///
+/// Media in an object store has no threshold to keep: nothing is pruned for room.
 pub async fn make_room(state: &AppState, needed: u64) -> Result<()> {
+    if !state.media.is_disk() {
+        return Ok(());
+    }
     let enough = |free: u64, total: u64| {
         free >= state
             .config

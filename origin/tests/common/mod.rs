@@ -654,6 +654,11 @@ impl TestOrigin {
 
     /// A second origin process-equivalent on the same PostgreSQL database (a replica).
     pub async fn replica(&self) -> Server {
+        self.replica_with(|_| {}).await
+    }
+
+    /// [`TestOrigin::replica`], with options of the test's own.
+    pub async fn replica_with(&self, configure: impl FnOnce(&mut Options)) -> Server {
         assert_eq!(self.backend, Backend::Postgres);
         let admin = postgres_admin_url();
         let base = admin
@@ -667,6 +672,7 @@ impl TestOrigin {
         options.sweep_interval = std::time::Duration::from_secs(3600);
         options.ops_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
         options.database_url = Some(format!("{base}/{}", self.pg_database.as_ref().unwrap()));
+        configure(&mut options);
         timelapser_origin::start(options)
             .await
             .expect("replica starts")

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
+use timelapser_support::OriginCommand;
 
 use super::report::{verdict, Run};
 use super::{create_camera, frames, origin, percentile};
@@ -18,7 +19,7 @@ pub const HEADING: &str = "Capture throughput";
 const COUNT: usize = 300;
 
 /// Uploads in flight at once.
-const CONCURRENCY: usize = 8;
+pub const CONCURRENCY: usize = 8;
 
 /// Captures per second and their latencies.
 pub struct CaptureResults {
@@ -41,13 +42,36 @@ pub async fn measure(origin_bin: &Path, work: &Path) -> Result<CaptureResults> {
     })
     .await??;
     let average_bytes = frames.iter().map(Vec::len).sum::<usize>() / COUNT;
-    let origin = origin(origin_bin, &work.join("capture-data"))?
-        .start()
-        .await?;
+    let origin = origin(origin_bin, &work.join("capture-data"))?;
+    let t = upload(origin, frames).await?;
+    Ok(CaptureResults {
+        count: COUNT,
+        average_bytes,
+        per_second: t.per_second,
+        p50_ms: t.p50_ms,
+        p99_ms: t.p99_ms,
+    })
+}
+
+/// Captures per second and their latencies, for one origin.
+pub struct Throughput {
+    /// Captures per second.
+    pub per_second: f64,
+    /// Median latency.
+    pub p50_ms: f64,
+    /// 99th percentile latency.
+    pub p99_ms: f64,
+}
+
+/// Starts `origin`, creates a camera and uploads `frames` with [`CONCURRENCY`] in flight;
+/// every one must be a 201.
+pub async fn upload(origin: OriginCommand, frames: Vec<Vec<u8>>) -> Result<Throughput> {
+    let count = frames.len();
+    let origin = origin.start().await?;
     let base = origin.base();
     let (camera, token) = create_camera(&base).await?;
     step(&format!(
-        "captures: uploading {COUNT} with {CONCURRENCY} in flight"
+        "captures: uploading {count} with {CONCURRENCY} in flight"
     ));
     let client = reqwest::Client::new();
     let limit = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
@@ -85,10 +109,8 @@ pub async fn measure(origin_bin: &Path, work: &Path) -> Result<CaptureResults> {
     let elapsed = started.elapsed().as_secs_f64();
     drop(origin);
     latencies.sort_by(f64::total_cmp);
-    Ok(CaptureResults {
-        count: COUNT,
-        average_bytes,
-        per_second: COUNT as f64 / elapsed,
+    Ok(Throughput {
+        per_second: count as f64 / elapsed,
         p50_ms: percentile(&latencies, 0.5),
         p99_ms: percentile(&latencies, 0.99),
     })

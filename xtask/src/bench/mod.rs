@@ -7,6 +7,8 @@
 //!   (`etag on`), each pinned to core 1 with one worker, wrk pinned to core 0: req/s for 200
 //!   and 304.
 //! - [`captures`]: 1920x1080 JPEG uploads per second, thumbnails included.
+//! - [`objects`]: the same uploads with the media in an S3-protocol server, against the local
+//!   disk.
 //! - [`concurrent`]: 200 captures at once on SQLite and on PostgreSQL.
 //! - [`prune`]: 100,000 images pruned by retention while captures run: the prune rate, and
 //!   capture latency during the prune against the same captures without it.
@@ -24,6 +26,7 @@ mod concurrent;
 mod criterion;
 mod frames;
 mod media;
+mod objects;
 mod offload;
 mod prune;
 mod render;
@@ -49,6 +52,8 @@ pub enum Part {
     Media,
     /// capture uploads per second.
     Captures,
+    /// capture uploads with the media in object storage, against the local disk.
+    Objects,
     /// 200 captures at once, on SQLite and on PostgreSQL.
     Concurrent,
     /// 100,000 images pruned by retention while captures run.
@@ -69,6 +74,7 @@ pub fn bench(root: &Path, parts: &[Part]) -> Result<()> {
         Part::Core,
         Part::Media,
         Part::Captures,
+        Part::Objects,
         Part::Concurrent,
         Part::Prune,
         Part::Sse,
@@ -109,6 +115,11 @@ pub fn bench(root: &Path, parts: &[Part]) -> Result<()> {
     if parts.contains(&Part::Captures) {
         let c = runtime.block_on(captures::measure(&origin_bin, &work))?;
         write(captures::HEADING, captures::report(&c, &run_info))?;
+    }
+    if parts.contains(&Part::Objects) {
+        tools::ensure_s3_server(root)?;
+        let o = runtime.block_on(objects::measure(root, &origin_bin, &work))?;
+        write(objects::HEADING, objects::report(&o, &run_info))?;
     }
     if parts.contains(&Part::Concurrent) {
         tools::require_postgres()?;
