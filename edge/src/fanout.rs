@@ -72,9 +72,10 @@ const VIEWER_BUFFER: usize = 256;
 /// How long the upstream stays open after its last viewer left (a page reload comes back).
 pub const IDLE_GRACE: Duration = Duration::from_secs(10);
 
-/// The first and the longest wait before opening the upstream again.
+/// The first and the longest wait before opening the upstream again (the longest is the
+/// origin's `retry:`, what a browser would wait before reconnecting to it).
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// Serves `GET /api/events` (and anything else on that path): from the fan-out of its filter
 /// when it may be shared and the fan-out takes it, else from the origin as is.

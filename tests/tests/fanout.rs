@@ -255,13 +255,19 @@ async fn the_publics_event_streams_are_fanned_out_at_the_edge() -> Result<()> {
     for seed in 5..8 {
         images.push(capture(&origin, camera, &token, seed).await?);
     }
+    let reconnected_before = event_streams(&origin).await? > 0;
     let viewers = receive_all(viewers, 8, &images, Duration::from_secs(60))
         .await
         .context("after the restart")?;
     eprintln!(
-        "the restart's events reached {} viewers {:?} after it",
+        "the restart's events reached {} viewers {:?} after it (the fan-out reconnected {} them)",
         viewers.len(),
-        restarted.elapsed()
+        restarted.elapsed(),
+        if reconnected_before {
+            "before"
+        } else {
+            "after"
+        }
     );
     let streams = event_streams(&origin).await?;
     if streams > 2 {
