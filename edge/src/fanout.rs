@@ -1,7 +1,7 @@
-//! The public event stream, fanned out at the edge: one Durable Object per filter
-//! ([`EventFanout`], named by core's canonical form of the filter, so `camera_id=2,1` and
-//! `camera_id=1,2` share it) holds one stream from the origin while it has viewers and writes
-//! each event to every viewer's stream, in order, once.
+//! The public event stream, fanned out at the edge: one Durable Object per location and filter
+//! ([`EventFanout`], named by the data center and core's canonical form of the filter, so
+//! `camera_id=2,1` and `camera_id=1,2` share it) holds one stream from the origin while it has
+//! viewers and writes each event to every viewer's stream, in order, once.
 //!
 //! - Who shares it: a GET without credentials (`plan::shares_event_stream`) whose query core
 //!   puts in canonical form. Anyone else is forwarded as before: a camera's host or a signed-in
@@ -85,14 +85,23 @@ pub async fn serve(
     incoming: &Incoming,
     env: &Env,
 ) -> Result<Response, AppError> {
-    if let Some(answer) = from_fanout(incoming, env).await {
+    if let Some(answer) = from_fanout(incoming, location(&req), env).await {
         return Ok(answer);
     }
     pass_through::serve(origin, req, incoming).await
 }
 
-/// The fan-out's answer, or `None` when the request goes to the origin.
-async fn from_fanout(incoming: &Incoming, env: &Env) -> Option<Response> {
+/// The data center that received the request (`request.cf.colo`), when the runtime says.
+fn location(req: &Request) -> Option<String> {
+    use worker::js_sys::Reflect;
+    let cf = Reflect::get(req.inner(), &"cf".into()).ok()?;
+    Reflect::get(&cf, &"colo".into()).ok()?.as_string()
+}
+
+/// The fan-out's answer, or `None` when the request goes to the origin. Fan-outs are named by
+/// the location and the canonical filter: a Durable Object runs where it was first asked for,
+/// so each location's viewers share one near them, which holds one stream from the origin.
+async fn from_fanout(incoming: &Incoming, location: Option<String>, env: &Env) -> Option<Response> {
     if !plan::shares_event_stream(&incoming.method, &incoming.headers) {
         return None;
     }
@@ -110,7 +119,8 @@ async fn from_fanout(incoming: &Incoming, env: &Env) -> Option<Response> {
     };
     // Without the binding (an older configuration) the edge streams through as it used to.
     let namespace = env.durable_object(BINDING).ok()?;
-    let stub = namespace.id_from_name(&target).ok()?.get_stub().ok()?;
+    let name = format!("{} {target}", location.as_deref().unwrap_or("-"));
+    let stub = namespace.id_from_name(&name).ok()?.get_stub().ok()?;
     let headers = worker::Headers::new();
     if let Some(resume) = resume {
         headers.set(LAST_EVENT_ID, resume).ok()?;
