@@ -42,8 +42,12 @@ impl Viewer {
         if let Some(id) = last_event_id {
             request = request.header("last-event-id", id);
         }
+        Self::of(request).await
+    }
+
+    async fn of(request: reqwest::RequestBuilder) -> Result<Self> {
         let response = request.send().await?;
-        ensure!(response.status() == 200, "{url}: {}", response.status());
+        ensure!(response.status() == 200, "{}", response.status());
         for (name, value) in [
             ("content-type", "text/event-stream"),
             ("cache-control", "no-cache, no-transform"),
@@ -246,7 +250,20 @@ async fn the_publics_event_streams_are_fanned_out_at_the_edge() -> Result<()> {
         .await?;
     assert_eq!(replayed.images()?, images);
     assert_eq!(event_streams(&origin).await?, before + 1);
-    drop((replayed, resumed, by_query));
+
+    // With credentials (here the camera's own token, which also sees it when private), a stream
+    // of the origin's own, never the shared one.
+    let mut own = Viewer::of(
+        client
+            .get(edge.url(&spellings[0]))
+            .bearer_auth(&token)
+            .header("last-event-id", &ids[3]),
+    )
+    .await?;
+    own.read_until(deadline, |v| !v.events.is_empty()).await?;
+    assert_eq!(own.images()?, images[4..]);
+    assert_eq!(event_streams(&origin).await?, before + 2);
+    drop((replayed, resumed, by_query, own));
 
     // A rolling restart of the origin: the viewers stay connected and lose nothing, not even
     // what happened before the fan-out was back.

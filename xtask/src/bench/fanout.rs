@@ -37,6 +37,9 @@ pub struct Side {
     pub edge_rss_kib: Option<u64>,
     /// Their open file descriptors then.
     pub edge_fds: Option<usize>,
+    /// The first instance's processes in start order (node, then wrangler's proxy workerd,
+    /// then the Worker's workerd), with their RSS, KiB.
+    pub edge_processes: Vec<(String, u64)>,
     /// How long it took every client to have its stream open.
     pub connect: Duration,
     /// Broadcast latency p50 / p99 / max, ms.
@@ -95,6 +98,19 @@ fn group_members(group: u32) -> Vec<u32> {
                 .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.to_owned()))
                 .and_then(|rest| rest.split_whitespace().nth(2)?.parse::<u32>().ok())
                 == Some(group)
+        })
+        .collect()
+}
+
+/// The processes of a process group in start order, by name, with their RSS, KiB.
+fn group_processes(group: u32) -> Vec<(String, u64)> {
+    let mut members = group_members(group);
+    members.sort_unstable();
+    members
+        .into_iter()
+        .filter_map(|pid| {
+            let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+            Some((name.trim().to_owned(), sse::rss_kib(pid).ok()?))
         })
         .collect()
 }
@@ -173,6 +189,10 @@ async fn side(root: &Path, origin_bin: &Path, work: &Path, through_edge: bool) -
             .map(|e| group_usage(e.id()))
             .fold((0, 0), |(rss, fds), (r, f)| (rss + r, fds + f))
     });
+    let edge_processes = edges
+        .first()
+        .map(|e| group_processes(e.id()))
+        .unwrap_or_default();
     let origin_streams = event_streams(&origin).await? - before;
 
     let frame = frames::jpeg(64, 48, 7000, 20, 80)?;
@@ -210,6 +230,7 @@ async fn side(root: &Path, origin_bin: &Path, work: &Path, through_edge: bool) -
         rss_connected_kib,
         edge_rss_kib: edge_usage.map(|u| u.0),
         edge_fds: edge_usage.map(|u| u.1),
+        edge_processes,
         connect,
         latency_ms: (
             percentile(&latencies, 0.50),
@@ -260,6 +281,9 @@ pub fn report(f: &FanoutResults, run: &Run) -> String {
          | wrangler dev (node + workerd, all instances) RSS / open files, connected | | {wr} KiB / {wf} | |\n\
          | every client's stream open after | {dc:.1} s | {ec:.1} s | {rc:.2} |\n\
          | broadcast latency p50 / p99 / max | {dp50:.0} / {dp99:.0} / {dmax:.0} ms | {ep50:.0} / {ep99:.0} / {emax:.0} ms | {rp:.2} (p99) |\n\n\
+         One instance's processes with its {per} clients connected: {processes} (wrangler's node and proxy \
+         are dev machinery a deployment does not have; the last workerd runs the Worker and its Durable \
+         Objects).\n\n\
          Target: through the edge the origin holds one event stream per location whatever the viewers: \
          {verdict}.\n",
         today = run.date,
@@ -277,6 +301,13 @@ pub fn report(f: &FanoutResults, run: &Run) -> String {
         rr = ratio(edge.rss_connected_kib as f64, direct.rss_connected_kib as f64),
         wr = edge.edge_rss_kib.unwrap_or(0),
         wf = edge.edge_fds.unwrap_or(0),
+        per = f.clients / EDGES,
+        processes = edge
+            .edge_processes
+            .iter()
+            .map(|(name, rss)| format!("{name} {} MiB", rss / 1024))
+            .collect::<Vec<_>>()
+            .join(", "),
         dc = direct.connect.as_secs_f64(),
         ec = edge.connect.as_secs_f64(),
         rc = ratio(edge.connect.as_secs_f64(), direct.connect.as_secs_f64()),
