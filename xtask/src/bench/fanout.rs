@@ -1,5 +1,5 @@
 //! The public's event streams fanned out at the edge (issue 18): [`CLIENTS`] clients of
-//! `/api/events` through the edge (two `wrangler dev` instances, like two locations, each with
+//! `/api/events` through the edge (four `wrangler dev` instances, like four locations, each with
 //! one Durable Object per filter holding one upstream stream), against the same clients
 //! directly on the origin, the reference measured in the same run. Each side runs on a fresh release origin: the origin's event-stream
 //! connections (`http_requests_total` of `/api/events`) and its RSS with every client connected
@@ -75,13 +75,14 @@ async fn event_streams(origin: &OriginProcess) -> Result<u64> {
         .unwrap_or(0))
 }
 
-/// `wrangler dev` instances the edge side's clients are spread over, like viewers at two
+/// `wrangler dev` instances the edge side's clients are spread over, like viewers at several
 /// locations (each location's viewers share their own fan-out, so the origin holds one stream
 /// per location). One would not hold 5,000: wrangler dev puts a proxy (a workerd of its own) in
-/// front of the Worker's workerd, which holds 4 to 8 file descriptors per streaming client (the
-/// client's, its connection to the runtime, connections to wrangler's node process), and this
-/// machine's hard limit of 20,000 cannot be raised without CAP_SYS_RESOURCE.
-const EDGES: usize = 2;
+/// front of the Worker's workerd, which for every event-stream response also POSTs
+/// `sseResponseDetected` to wrangler's node process (wrangler's `ProxyWorker.ts`); it peaked at
+/// 8.4 file descriptors per streaming client, and this machine's hard limit of 20,000 open files
+/// cannot be raised without CAP_SYS_RESOURCE (2,500 clients per instance failed one run in two).
+const EDGES: usize = 4;
 
 /// The processes of a process group.
 fn group_members(group: u32) -> Vec<u32> {
@@ -272,8 +273,9 @@ pub fn report(f: &FanoutResults, run: &Run) -> String {
          origin's, idle with every client connected, minus before; then one capture, which every client must \
          receive (latency from the capture request to each receipt). Through the edge the clients are spread \
          over {edges} `wrangler dev` instances, like viewers at {edges} locations, each with its own fan-out: \
-         wrangler dev's proxy workerd holds 4 to 8 file descriptors per streaming client, and one instance \
-         cannot hold 5,000 under this machine's hard limit of 20,000.\n\n\
+         wrangler dev's proxy workerd also POSTs a message to wrangler's node process for every event-stream \
+         response and peaked at 8.4 file descriptors per streaming client, so one instance cannot hold 5,000 \
+         under this machine's hard limit of 20,000 open files.\n\n\
          | figure | direct (reference) | through the edge | edge / direct |\n|---|---:|---:|---:|\n\
          | origin event-stream connections | {ds} | **{es}** | {rs:.4} |\n\
          | origin RSS growth with every client connected | {dd} KiB | **{ed} KiB** | {rd:.3} |\n\
