@@ -317,6 +317,30 @@ pub fn encode_event(
     Ok(out)
 }
 
+/// The header fields of an event-stream response besides framing (API.md "Events"): the media
+/// type, `no-cache, no-transform` (no cache stores it, no proxy rewrites it) and
+/// `X-Accel-Buffering: no` (nginx and its kind pass each event on at once).
+pub fn stream_fields() -> http::HeaderMap {
+    let mut fields = http::HeaderMap::new();
+    fields.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/event-stream"),
+    );
+    fields.insert(
+        http::header::CACHE_CONTROL,
+        crate::ContentKind::EventStream.cache_control(),
+    );
+    fields.insert(
+        http::HeaderName::from_static("x-accel-buffering"),
+        http::HeaderValue::from_static("no"),
+    );
+    fields
+}
+
+/// The heartbeat: an empty comment, which clients ignore and which keeps idle connections (and
+/// the proxies on their way) open.
+pub const HEARTBEAT: &str = ":\n\n";
+
 /// `retry: <ms>`: the reconnection time the client should use.
 pub fn encode_retry(milliseconds: u64) -> String {
     format!("retry: {milliseconds}\n\n")
@@ -500,6 +524,18 @@ mod tests {
     use proptest::prelude::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn a_stream_is_announced_as_api_md_says_and_its_heartbeat_is_an_empty_comment() {
+        let fields = stream_fields();
+        assert_eq!(fields["content-type"], "text/event-stream");
+        assert_eq!(fields["cache-control"], "no-cache, no-transform");
+        assert_eq!(fields["x-accel-buffering"], "no");
+        assert_eq!(HEARTBEAT, encode_comment(""));
+        let mut parser = EventStreamParser::new();
+        assert!(parser.push(HEARTBEAT.as_bytes()).is_empty());
+        assert!(!parser.finish());
+    }
 
     fn parse_all(stream: &[u8]) -> Vec<MessageEvent> {
         let mut p = EventStreamParser::new();

@@ -21,6 +21,7 @@
 //! | [`render`] | render options, the content address of a render, automatic render rules | API.md |
 //! | [`keys`] | in-memory cache key naming | the v4 caching guide |
 //! | [`events`] | the SSE event catalogue and the event-stream wire format | API.md, HTML §9.2 |
+//! | [`stream_query`] | an event-stream request's filters in canonical form, its resume point | API.md, HTML §9.2.4 |
 //! | [`credentials`] | what makes a request someone's: Authorization, the system's cookies | RFC 9111 §3.5, RFC 6265 |
 //! | [`forwarding`] | hop-by-hop fields, the edge's cache status | RFC 9110 §7.6.1, RFC 9211 |
 //! | [`resources`] | the JSON representations of API.md | API.md |
@@ -45,6 +46,7 @@ pub mod render;
 pub mod resources;
 pub mod response;
 pub mod schedule;
+pub mod stream_query;
 pub mod targeted;
 pub mod vary;
 pub mod webhooks;

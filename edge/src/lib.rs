@@ -12,7 +12,9 @@
 //!   `CDN-Cache-Control` for this cache; served while fresh, served stale while revalidated in
 //!   the background within `stale-while-revalidate`, revalidated with the stored validators
 //!   when stale, served stale within `stale-if-error` when the origin fails;
-//! - `pass_through`: `/api/events` streamed as the origin writes it; writes, other methods,
+//! - `fanout`: the public's `/api/events`, one Durable Object per filter holding one stream from
+//!   the origin and writing each event to all its viewers, answering resumes from its ring;
+//! - `pass_through`: other `/api/events` streamed as the origin writes it; writes, other methods,
 //!   media with credentials and requests with the console's session forwarded untouched, body
 //!   and all; a successful unsafe request forgets what is stored for its URI and its Location
 //!   and Content-Location (RFC 9111 §4.4);
@@ -27,6 +29,7 @@
 //! `answer` (carrying out core's answer from a stored or full representation), `glue` (the
 //! Worker's types and `http`'s) and `error` (problem documents the edge answers itself).
 
+pub mod fanout;
 pub mod interim;
 pub mod plan;
 
@@ -52,9 +55,8 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     let origin = Origin::from_env(&env);
     let served = match Incoming::read(&req, &origin) {
         Ok(incoming) => match incoming.route {
-            Route::PassThrough | Route::Events => {
-                pass_through::serve(&origin, req, &incoming).await
-            }
+            Route::PassThrough => pass_through::serve(&origin, req, &incoming).await,
+            Route::Events => fanout::serve(&origin, req, &incoming, &env).await,
             Route::Media => media::serve(&origin, &incoming).await,
             Route::Cacheable => cacheable::serve(&origin, &incoming, &ctx).await,
             Route::Operational => Err(AppError::Operational(incoming.path)),

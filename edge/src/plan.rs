@@ -25,7 +25,8 @@ use timelapser_core::Problem;
 pub enum Route {
     /// `/media/**` GET/HEAD: immutable, stored, concurrent misses coalesced.
     Media,
-    /// `/api/events`: streamed through, never buffered or stored.
+    /// `/api/events`: never buffered or stored; the public's streams are fanned out at the edge
+    /// ([`shares_event_stream`]), the rest streamed through.
     Events,
     /// Any other GET/HEAD (Authorization included): stored when a shared cache may store it
     /// (RFC 9111), per its `Vary` secondary key, served while fresh, revalidated when stale.
@@ -77,6 +78,17 @@ pub fn route(method: &Method, path: &str, headers: &HeaderMap) -> Route {
     } else {
         Route::Media
     }
+}
+
+/// Whether an event-stream request may be served from the edge's shared stream of its filter: a
+/// GET without Authorization (an admin's or a camera's token) and without the system's session.
+/// Those see private cameras' events, which must never reach a stream shared with the public;
+/// the shared stream's own request to the origin carries no credentials, so the origin sends it
+/// public events only. Other cookies (a site's analytics) say nothing about who is listening.
+pub fn shares_event_stream(method: &Method, headers: &HeaderMap) -> bool {
+    method == Method::GET
+        && !headers.contains_key(header::AUTHORIZATION)
+        && !credentials::carries_session(headers)
 }
 
 /// The path and query the edge stores a request's answer under and asks the origin for.
@@ -612,6 +624,28 @@ mod tests {
             }
         }
         assert_eq!(route(&Method::GET, "/healthz", &none), Route::Cacheable);
+    }
+
+    #[test]
+    fn only_the_publics_event_streams_are_shared() {
+        let none = HeaderMap::new();
+        assert!(shares_event_stream(&Method::GET, &none));
+        assert!(shares_event_stream(
+            &Method::GET,
+            &headers(&[("cookie", "_ga=GA1.1.5; theme=dark")])
+        ));
+        assert!(!shares_event_stream(&Method::HEAD, &none));
+        for private in [
+            ("authorization", "Bearer camera-token"),
+            ("authorization", "Basic eDp5"),
+            ("cookie", "_ga=1; tl_session=abc"),
+            ("cookie", "tl_sign_in=xyz"),
+        ] {
+            assert!(
+                !shares_event_stream(&Method::GET, &headers(&[private])),
+                "{private:?}"
+            );
+        }
     }
 
     #[test]

@@ -36,6 +36,17 @@ pub fn quiet_env(root: &Path, config_home: &Path) -> Vec<(&'static str, OsString
     ]
 }
 
+/// The Durable Objects the Worker declares, as in the repository's wrangler.toml (a test below
+/// keeps the two alike): the fan-outs of the public's event streams.
+pub const DURABLE_OBJECTS: &str = r#"[[durable_objects.bindings]]
+name = "EVENT_FANOUT"
+class_name = "EventFanout"
+
+[[migrations]]
+tag = "v1"
+new_sqlite_classes = ["EventFanout"]
+"#;
+
 /// `wrangler dev` on the Worker as built, without a build command (tests and benchmarks
 /// build first and must not run cargo inside cargo), on 127.0.0.1:`port`, with `vars` as the
 /// Worker's variables. Its configuration file, Cache API state and wrangler's own
@@ -49,7 +60,7 @@ pub fn dev_prebuilt(
 ) -> std::io::Result<Command> {
     std::fs::create_dir_all(state)?;
     let mut config = format!(
-        "name = \"timelapser-edge\"\nmain = {main:?}\ncompatibility_date = \"2025-09-01\"\n\n[vars]\n",
+        "name = \"timelapser-edge\"\nmain = {main:?}\ncompatibility_date = \"2025-09-01\"\n\n{DURABLE_OBJECTS}\n[vars]\n",
         main = built_worker(root).display().to_string()
     );
     for (name, value) in vars {
@@ -71,4 +82,14 @@ pub fn dev_prebuilt(
         .stdin(Stdio::null())
         .stdout(Stdio::null());
     Ok(command)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_tests_declare_the_durable_objects_of_the_repositorys_configuration() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let config = std::fs::read_to_string(root.join("wrangler.toml")).unwrap();
+        assert!(config.contains(super::DURABLE_OBJECTS), "{config}");
+    }
 }

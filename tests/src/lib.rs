@@ -132,6 +132,19 @@ impl Origin {
         Ok(())
     }
 
+    /// Stops it, then starts it again on the same address and data directory: one origin's
+    /// step of a rolling restart (its clients see their connections end, then the same origin
+    /// back with everything it stored).
+    pub async fn restart(&mut self) -> Result<()> {
+        self.stop().await?;
+        let mut options = Options::new(self.dir.path().to_path_buf());
+        options.listen = self.addr;
+        options.admin_token = Some(ADMIN.to_owned());
+        options.ops_listen = None;
+        self.server = Some(timelapser_origin::start(options).await?);
+        Ok(())
+    }
+
     /// A URL on the origin.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)

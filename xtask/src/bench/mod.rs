@@ -15,6 +15,8 @@
 //! - [`sse`]: 10,000 SSE clients of one origin: memory per connection, broadcast latency,
 //!   deliveries per second, lost and duplicated events.
 //! - [`offload`]: what a gallery workload through the edge asks of the origin.
+//! - [`fanout`]: 5,000 clients of the event stream through the edge's Durable Objects against
+//!   the same directly on the origin: origin connections and RSS.
 //! - [`render`]: a timelapse rendered through the origin against ffmpeg by hand.
 //! - [`agent`]: `timelapser-agent` recording 16 RTSP cameras against reconnecting per frame.
 //!
@@ -24,6 +26,7 @@ mod agent;
 mod captures;
 mod concurrent;
 mod criterion;
+mod fanout;
 mod frames;
 mod media;
 mod objects;
@@ -62,6 +65,8 @@ pub enum Part {
     Sse,
     /// Origin offload of a gallery workload through the edge.
     Offload,
+    /// 5,000 event-stream clients through the edge vs directly: origin connections and RSS.
+    Fanout,
     /// Video rendering, against the same ffmpeg command typed by hand.
     Render,
     /// The capture agent on 16 RTSP cameras, against a new connection per frame.
@@ -79,6 +84,7 @@ pub fn bench(root: &Path, parts: &[Part]) -> Result<()> {
         Part::Prune,
         Part::Sse,
         Part::Offload,
+        Part::Fanout,
         Part::Render,
         Part::Agent,
     ];
@@ -139,6 +145,12 @@ pub fn bench(root: &Path, parts: &[Part]) -> Result<()> {
         crate::edge::build_edge(root)?;
         let o = runtime.block_on(offload::measure(root, &origin_bin, &work))?;
         write(offload::HEADING, offload::report(&o, &run_info))?;
+    }
+    if parts.contains(&Part::Fanout) {
+        crate::edge::build_edge(root)?;
+        crate::edge::ensure_wrangler(root)?;
+        let f = runtime.block_on(fanout::measure(root, &origin_bin, &work))?;
+        write(fanout::HEADING, fanout::report(&f, &run_info))?;
     }
     if parts.contains(&Part::Render) {
         tools::ensure_apt_packages(&[("ffmpeg", "ffmpeg")])?;

@@ -11,6 +11,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -45,15 +46,19 @@ const CONNECT_PAUSE: Duration = Duration::from_millis(20);
 /// How long every client has to open its stream.
 const CONNECT_WITHIN: Duration = Duration::from_secs(120);
 
-/// The request that opens a stream.
-const EVENTS_REQUEST: &[u8] = b"GET /api/events?types=image_captured HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n";
+/// The request that opens a stream, to `host`.
+pub(super) fn events_request(host: &str) -> Arc<[u8]> {
+    format!("GET /api/events?types=image_captured HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n")
+        .into_bytes()
+        .into()
+}
 
 /// The request a kept-alive client sends first on its connection.
 const HEALTH_REQUEST: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n";
 
 /// How a client opens its event stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Opening {
+pub(super) enum Opening {
     /// `GET /api/events` as the connection's first request.
     FirstRequest,
     /// `GET /healthz` first, its response read, then `GET /api/events` on the same (kept-alive)
@@ -99,7 +104,7 @@ pub struct SseResults {
 }
 
 /// Reads VmRSS of a process, in KiB.
-fn rss_kib(pid: u32) -> Result<u64> {
+pub(super) fn rss_kib(pid: u32) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status
         .lines()
@@ -110,10 +115,10 @@ fn rss_kib(pid: u32) -> Result<u64> {
 }
 
 /// One received event: the client, the event id, and when.
-struct Receipt {
-    client: usize,
-    id: u64,
-    at: Instant,
+pub(super) struct Receipt {
+    pub(super) client: usize,
+    pub(super) id: u64,
+    pub(super) at: Instant,
 }
 
 /// The end of a response head in `bytes`, if it has arrived.
@@ -171,6 +176,7 @@ async fn client(
     index: usize,
     addr: SocketAddr,
     opening: Opening,
+    request: Arc<[u8]>,
     open: mpsc::UnboundedSender<Result<(), String>>,
     receipts: mpsc::UnboundedSender<Receipt>,
 ) -> Result<()> {
@@ -179,7 +185,7 @@ async fn client(
     if opening == Opening::KeptAlive {
         request_health(&mut stream, &mut buf).await?;
     }
-    stream.write_all(EVENTS_REQUEST).await?;
+    stream.write_all(&request).await?;
     let mut pending: Vec<u8> = Vec::new();
     let mut headers_done = false;
     let mut signalled = false;
@@ -229,7 +235,7 @@ async fn client(
 }
 
 /// Clients with their streams open; dropping them closes their connections.
-struct Clients {
+pub(super) struct Clients {
     count: usize,
     tasks: Vec<JoinHandle<()>>,
     receipts: mpsc::UnboundedReceiver<Receipt>,
@@ -246,14 +252,20 @@ impl Drop for Clients {
 /// Connects `count` clients to `addr`, each opening its stream as `opening` says, and waits
 /// until every stream is open; fails with the first client's error, or with how many were
 /// open at the deadline.
-async fn connect(addr: SocketAddr, count: usize, opening: Opening) -> Result<Clients> {
+pub(super) async fn connect(
+    addr: SocketAddr,
+    count: usize,
+    opening: Opening,
+    request: Arc<[u8]>,
+) -> Result<Clients> {
     let (open_tx, mut open_rx) = mpsc::unbounded_channel();
     let (receipts_tx, receipts) = mpsc::unbounded_channel();
     let mut tasks = Vec::with_capacity(count);
     for index in 0..count {
         let (open, receipts) = (open_tx.clone(), receipts_tx.clone());
+        let request = request.clone();
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = client(index, addr, opening, open.clone(), receipts).await {
+            if let Err(e) = client(index, addr, opening, request, open.clone(), receipts).await {
                 let _ = open.send(Err(format!("client {index}: {e:#}")));
             }
         }));
@@ -286,7 +298,7 @@ async fn connect(addr: SocketAddr, count: usize, opening: Opening) -> Result<Cli
 async fn idle_clients(origin: &OriginProcess, opening: Opening) -> Result<(IdleMemory, Clients)> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_before_kib = rss_kib(origin.id())?;
-    let clients = connect(origin.addr, CLIENTS, opening).await?;
+    let clients = connect(origin.addr, CLIENTS, opening, events_request("bench")).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_connected_kib = rss_kib(origin.id())?;
     Ok((
@@ -299,7 +311,7 @@ async fn idle_clients(origin: &OriginProcess, opening: Opening) -> Result<(IdleM
 }
 
 /// Posts a capture of `camera` (one event for every client).
-async fn capture(
+pub(super) async fn capture(
     http: &reqwest::Client,
     origin: &OriginProcess,
     camera: i64,
@@ -320,7 +332,10 @@ async fn capture(
 }
 
 /// Receives one event on every client within `within`; returns each receipt.
-async fn receive_one_each(clients: &mut Clients, within: Duration) -> Result<Vec<Receipt>> {
+pub(super) async fn receive_one_each(
+    clients: &mut Clients,
+    within: Duration,
+) -> Result<Vec<Receipt>> {
     let deadline = tokio::time::Instant::now() + within;
     let mut got = Vec::with_capacity(clients.count);
     while got.len() < clients.count {
