@@ -627,7 +627,7 @@ async fn serve_event_stream(
     tracing::debug!(route = EVENTS, "event stream");
     let mut head = String::with_capacity(256);
     head.push_str("HTTP/1.1 200 OK\r\n");
-    for (name, value) in EventStream::response_fields() {
+    for (name, value) in &timelapser_core::events::stream_fields() {
         head.push_str(name.as_str());
         head.push_str(": ");
         head.push_str(value.to_str().unwrap_or_default());

@@ -40,6 +40,6 @@ async fn events(
     let mut response = Response::new(Body::from_stream(unfolded));
     response
         .headers_mut()
-        .extend(EventStream::response_fields());
+        .extend(timelapser_core::events::stream_fields());
     Ok(response)
 }

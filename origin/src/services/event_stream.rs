@@ -17,11 +17,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use axum::http::{header, HeaderName, HeaderValue};
 use bytes::{Bytes, BytesMut};
 use serde::Deserialize;
 use timelapser_core::events::{encode_comment, encode_retry, Event, EVENT_NAMES};
-use timelapser_core::policy::ContentKind;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
@@ -34,11 +32,8 @@ use crate::state::AppState;
 /// Events read from the log per step of a replay.
 const REPLAY_BATCH: i64 = 200;
 
-/// The most cameras a `camera_id` filter may name.
-pub const MAX_FILTER_CAMERAS: usize = 100;
-
-/// The longest `camera_id` or `types` list accepted, in bytes.
-pub const MAX_FILTER_BYTES: usize = 2048;
+/// The filters' limits are core's: the edge's fan-out reads queries by the same rules.
+pub use timelapser_core::stream_query::{MAX_FILTER_BYTES, MAX_FILTER_CAMERAS};
 
 /// What a client asks of `GET /api/events`: its query, and its Last-Event-ID (the header
 /// wins over `?last_event_id=`).
@@ -219,24 +214,6 @@ impl EventStream {
             heartbeat,
             state,
         })
-    }
-
-    /// The header fields of an event stream response, besides framing.
-    pub fn response_fields() -> [(HeaderName, HeaderValue); 3] {
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream"),
-            ),
-            (
-                header::CACHE_CONTROL,
-                ContentKind::EventStream.cache_control(),
-            ),
-            (
-                HeaderName::from_static("x-accel-buffering"),
-                HeaderValue::from_static("no"),
-            ),
-        ]
     }
 
     /// The next chunk of the body, or `None` to end the stream.

@@ -32,15 +32,7 @@ pub struct CaptureResults {
 
 /// Uploads [`COUNT`] distinct frames with [`CONCURRENCY`] in flight.
 pub async fn measure(origin_bin: &Path, work: &Path) -> Result<CaptureResults> {
-    step(&format!(
-        "captures: generating {COUNT} distinct 1920x1080 JPEGs"
-    ));
-    let frames: Vec<Vec<u8>> = tokio::task::spawn_blocking(|| {
-        (0..COUNT as u32)
-            .map(|seed| frames::jpeg(1920, 1080, seed, 12, 85))
-            .collect::<Result<Vec<_>>>()
-    })
-    .await??;
+    let frames = full_hd_frames("captures", COUNT).await?;
     let average_bytes = frames.iter().map(Vec::len).sum::<usize>() / COUNT;
     let origin = origin(origin_bin, &work.join("capture-data"))?;
     let t = upload(origin, frames).await?;
@@ -51,6 +43,19 @@ pub async fn measure(origin_bin: &Path, work: &Path) -> Result<CaptureResults> {
         p50_ms: t.p50_ms,
         p99_ms: t.p99_ms,
     })
+}
+
+/// `count` distinct 1920x1080 JPEGs, as cameras upload them.
+pub async fn full_hd_frames(part: &str, count: usize) -> Result<Vec<Vec<u8>>> {
+    step(&format!(
+        "{part}: generating {count} distinct 1920x1080 JPEGs"
+    ));
+    tokio::task::spawn_blocking(move || {
+        (0..count as u32)
+            .map(|seed| frames::jpeg(1920, 1080, seed, 12, 85))
+            .collect::<Result<Vec<_>>>()
+    })
+    .await?
 }
 
 /// Captures per second and their latencies, for one origin.

@@ -7,9 +7,9 @@ use std::path::Path;
 use anyhow::Result;
 use timelapser_support::s3::S3Server;
 
-use super::captures::{upload, Throughput, CONCURRENCY};
+use super::captures::{full_hd_frames, upload, Throughput, CONCURRENCY};
+use super::origin;
 use super::report::Run;
-use super::{frames, origin};
 use crate::step;
 
 /// The section of BENCHMARKS.md.
@@ -28,15 +28,7 @@ pub struct ObjectResults {
 /// Uploads the same [`COUNT`] distinct frames to an origin on the local disk, then to one
 /// whose media is in s3s-fs.
 pub async fn measure(root: &Path, origin_bin: &Path, work: &Path) -> Result<ObjectResults> {
-    step(&format!(
-        "objects: generating {COUNT} distinct 1920x1080 JPEGs"
-    ));
-    let frames: Vec<Vec<u8>> = tokio::task::spawn_blocking(|| {
-        (0..COUNT as u32)
-            .map(|seed| frames::jpeg(1920, 1080, seed, 12, 85))
-            .collect::<Result<Vec<_>>>()
-    })
-    .await??;
+    let frames = full_hd_frames("objects", COUNT).await?;
     let average_bytes = frames.iter().map(Vec::len).sum::<usize>() / COUNT;
     step("objects: the reference, media on the local disk");
     let disk = upload(
