@@ -238,10 +238,10 @@ on_both!(
             .await;
         // Its files go after the rows' transaction commits.
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-        while origin.media_files("images").len() > 1 {
+        while origin.media_files("images").len() > 1 || origin.media_files("thumbnails").len() > 1 {
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "A's own frame is still on disk after 20 s"
+                "A's own frame or thumbnail is still on disk after 20 s"
             );
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
