@@ -149,6 +149,22 @@ impl Objects {
         }
     }
 
+    /// A GET of `name`, whole or of `range`.
+    async fn get(
+        &self,
+        name: &MediaName,
+        range: Option<GetRange>,
+    ) -> std::io::Result<object_store::GetResult> {
+        let options = GetOptions {
+            range,
+            ..GetOptions::default()
+        };
+        self.store
+            .get_opts(&self.key(name), options)
+            .await
+            .map_err(io_error)
+    }
+
     fn folder(&self, kind: MediaKind) -> ObjectPath {
         if self.prefix.is_empty() {
             ObjectPath::from(kind.folder())
@@ -355,14 +371,12 @@ impl MediaStore {
             Backend::Disk(media) => tokio::fs::read(Self::disk_path(media, name))
                 .await
                 .map(Bytes::from),
-            Backend::Objects(objects) => {
-                let got = objects
-                    .store
-                    .get(&objects.key(name))
-                    .await
-                    .map_err(io_error)?;
-                got.bytes().await.map_err(io_error)
-            }
+            Backend::Objects(objects) => objects
+                .get(name, None)
+                .await?
+                .bytes()
+                .await
+                .map_err(io_error),
         }
     }
 
@@ -382,15 +396,9 @@ impl MediaStore {
                 Ok(tokio_util::io::ReaderStream::with_capacity(file.take(len), 64 * 1024).boxed())
             }
             Backend::Objects(objects) => {
-                let options = GetOptions {
-                    range: Some(GetRange::Bounded(first..first + len)),
-                    ..GetOptions::default()
-                };
                 let got = objects
-                    .store
-                    .get_opts(&objects.key(name), options)
-                    .await
-                    .map_err(io_error)?;
+                    .get(name, Some(GetRange::Bounded(first..first + len)))
+                    .await?;
                 Ok(got.into_stream().map_err(io_error).boxed())
             }
         }
@@ -487,7 +495,8 @@ impl MediaStore {
     }
 
     /// A local file with `name`'s bytes, for a program that reads files (ffmpeg): the media
-    /// file itself on disk, or a copy downloaded into `scratch` from an object store.
+    /// file itself on disk, or a copy downloaded into `scratch` (made when missing) from an
+    /// object store.
     pub async fn local_file(&self, name: &MediaName, scratch: &Path) -> std::io::Result<PathBuf> {
         match &self.backend {
             Backend::Disk(media) => {
@@ -498,35 +507,17 @@ impl MediaStore {
                     Err(std::io::ErrorKind::NotFound.into())
                 }
             }
-            Backend::Objects(_) => {
+            Backend::Objects(objects) => {
+                let mut stream = objects.get(name, None).await?.into_stream();
+                tokio::fs::create_dir_all(scratch).await?;
                 let path = scratch.join(name.file_name());
-                let mut stream = self.read_range_whole(name).await?;
                 let mut file = tokio::fs::File::create(&path).await?;
                 while let Some(chunk) = stream.next().await {
-                    tokio::io::AsyncWriteExt::write_all(&mut file, &chunk?).await?;
+                    tokio::io::AsyncWriteExt::write_all(&mut file, &chunk.map_err(io_error)?)
+                        .await?;
                 }
                 tokio::io::AsyncWriteExt::flush(&mut file).await?;
                 Ok(path)
-            }
-        }
-    }
-
-    async fn read_range_whole(
-        &self,
-        name: &MediaName,
-    ) -> std::io::Result<BoxStream<'static, std::io::Result<Bytes>>> {
-        match &self.backend {
-            Backend::Disk(media) => {
-                let file = tokio::fs::File::open(Self::disk_path(media, name)).await?;
-                Ok(tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024).boxed())
-            }
-            Backend::Objects(objects) => {
-                let got = objects
-                    .store
-                    .get(&objects.key(name))
-                    .await
-                    .map_err(io_error)?;
-                Ok(got.into_stream().map_err(io_error).boxed())
             }
         }
     }

@@ -23,3 +23,30 @@ pub async fn create_camera(base: &str, admin: &str, name: &str) -> Result<(i64, 
             .to_owned(),
     ))
 }
+
+/// Requests the origin at `base` has answered for `route` with `method` and `status`, read
+/// from its `/metrics` with the admin token (0 when it has answered none).
+pub async fn requests_answered(
+    base: &str,
+    admin: &str,
+    route: &str,
+    method: &str,
+    status: u16,
+) -> Result<u64> {
+    let text = reqwest::Client::new()
+        .get(format!("{base}/metrics"))
+        .bearer_auth(admin)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    let needle = format!(
+        "http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} "
+    );
+    Ok(text
+        .lines()
+        .find_map(|l| l.strip_prefix(&needle))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0))
+}

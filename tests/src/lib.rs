@@ -153,22 +153,7 @@ impl Origin {
     /// Requests the origin has answered for `route` with `method` and `status`, read from
     /// its `/metrics`.
     pub async fn requests(&self, route: &str, method: &str, status: u16) -> Result<u64> {
-        let text = reqwest::Client::new()
-            .get(self.url("/metrics"))
-            .bearer_auth(ADMIN)
-            .send()
-            .await?
-            .error_for_status()?
-            .text()
-            .await?;
-        let needle = format!(
-            "http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} "
-        );
-        Ok(text
-            .lines()
-            .find_map(|l| l.strip_prefix(&needle))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0))
+        timelapser_support::api::requests_answered(&self.base, ADMIN, route, method, status).await
     }
 
     /// Creates a camera; returns its id and token.

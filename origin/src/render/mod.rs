@@ -176,6 +176,17 @@ enum Outcome {
     Interrupted,
 }
 
+/// What [`Renderer::change_lease`] does to this process's lease of a video.
+#[derive(Clone, Copy, Debug)]
+enum LeaseChange {
+    /// Takes it, if free or expired.
+    Claim,
+    /// Extends it, if still held.
+    Renew,
+    /// Gives it back.
+    Release,
+}
+
 /// How a render ended, as recorded.
 enum End<'a> {
     Ready { bytes: u64, name: &'a MediaName },
@@ -540,6 +551,33 @@ impl Renderer {
         to_micros(db::now() + self.0.lease)
     }
 
+    /// Changes this process's lease of `id` in a write transaction of its own, through the
+    /// writer queue like every write (SQLite has one writer at a time). Whether it applied
+    /// (a release always does).
+    async fn change_lease(
+        &self,
+        id: i64,
+        change: LeaseChange,
+    ) -> std::result::Result<bool, sqlx::Error> {
+        let owner = &self.0.owner;
+        let mut tx = self.0.db.begin_write().await?;
+        let applied = match change {
+            LeaseChange::Claim => {
+                db::videos::claim_lease(&mut tx, id, owner, to_micros(db::now()), self.lease_end())
+                    .await?
+            }
+            LeaseChange::Renew => {
+                db::videos::renew_lease(&mut tx, id, owner, self.lease_end()).await?
+            }
+            LeaseChange::Release => {
+                db::videos::release_lease(&mut tx, id, owner).await?;
+                true
+            }
+        };
+        tx.commit().await?;
+        Ok(applied)
+    }
+
     /// Renews the lease of `id` every third of its length until `job` is done; a renewal
     /// that fails cancels the job, well before the lease can run out and be taken.
     async fn keep_lease(&self, id: i64, job: Job) {
@@ -551,62 +589,28 @@ impl Renderer {
                 _ = job.cancel.cancelled() => return,
                 _ = ticker.tick() => {}
             }
-            let renewed = async {
-                let mut tx = self.0.db.begin_write().await?;
-                let renewed =
-                    db::videos::renew_lease(&mut tx, id, &self.0.owner, self.lease_end()).await?;
-                tx.commit().await?;
-                Ok::<_, sqlx::Error>(renewed)
+            let renewed = self.change_lease(id, LeaseChange::Renew);
+            let failure = match tokio::time::timeout(self.0.lease / 3, renewed).await {
+                Ok(Ok(true)) => continue,
+                Ok(Ok(false)) => "the render lease was lost".to_owned(),
+                Ok(Err(e)) => format!("the render lease could not be renewed: {e}"),
+                Err(_) => "renewing the render lease timed out".to_owned(),
             };
-            match tokio::time::timeout(self.0.lease / 3, renewed).await {
-                Ok(Ok(true)) => {}
-                Ok(Ok(false)) => {
-                    tracing::warn!(video = id, "the render lease was lost: stopping ffmpeg");
-                    job.cancel.cancel();
-                    return;
-                }
-                Ok(Err(e)) => {
-                    tracing::warn!(video = id, error = %e, "the render lease could not be renewed: stopping ffmpeg");
-                    job.cancel.cancel();
-                    return;
-                }
-                Err(_) => {
-                    tracing::warn!(
-                        video = id,
-                        "renewing the render lease timed out: stopping ffmpeg"
-                    );
-                    job.cancel.cancel();
-                    return;
-                }
-            }
+            tracing::warn!(video = id, "{failure}: stopping ffmpeg");
+            job.cancel.cancel();
+            return;
         }
     }
 
     async fn run_job(&self, id: i64, shutdown: CancellationToken) {
-        // Through the writer queue, like every write (SQLite has one writer at a time).
-        let claimed = async {
-            let mut tx = self.0.db.begin_write().await?;
-            let claimed = db::videos::claim_lease(
-                &mut tx,
-                id,
-                &self.0.owner,
-                to_micros(db::now()),
-                self.lease_end(),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(claimed)
-        }
-        .await;
-        match claimed {
+        match self.change_lease(id, LeaseChange::Claim).await {
             Ok(true) => {}
-            Ok(false) => {
-                // Rendered elsewhere, finished, or deleted.
-                self.0.pending.lock().expect("pending lock").remove(&id);
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(video = id, error = %e, "could not claim a render; trying again later");
+            claimed => {
+                // Rendered elsewhere, finished or deleted; or the database failed, and the
+                // periodic scan offers it again.
+                if let Err(e) = claimed {
+                    tracing::warn!(video = id, error = %e, "could not claim a render; trying again later");
+                }
                 self.0.pending.lock().expect("pending lock").remove(&id);
                 return;
             }
@@ -634,13 +638,7 @@ impl Renderer {
         if matches!(outcome, Ok(Outcome::Interrupted)) {
             // Shutdown or a lost lease: the video stays in flight; the lease (if still ours)
             // is given back so the next start, or another replica, takes it at once.
-            let released = async {
-                let mut tx = self.0.db.begin_write().await?;
-                db::videos::release_lease(&mut tx, id, &self.0.owner).await?;
-                tx.commit().await
-            }
-            .await;
-            if let Err(e) = released {
+            if let Err(e) = self.change_lease(id, LeaseChange::Release).await {
                 tracing::warn!(video = id, error = %e, "could not give a render lease back; it expires on its own");
             }
         }
@@ -766,9 +764,6 @@ impl Renderer {
         // Frames in an object store are fetched into a folder of this render's (a few at a
         // time); on disk ffmpeg reads the media files themselves.
         let scratch = self.frames_dir(id);
-        tokio::fs::create_dir_all(&scratch)
-            .await
-            .map_err(RenderError::io("creating the frames folder"))?;
         let wanted: Vec<(i64, String)> = frames.iter().map(|f| (f.id, f.sha256.clone())).collect();
         let fetched: Vec<std::result::Result<PathBuf, RenderError>> =
             futures::stream::iter(wanted.into_iter().map(|(image, sha256)| {

@@ -59,20 +59,8 @@ pub struct FanoutResults {
 
 /// The origin's count of `GET /api/events` answered 200.
 async fn event_streams(origin: &OriginProcess) -> Result<u64> {
-    let text = reqwest::Client::new()
-        .get(origin.url("/metrics"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await?
-        .error_for_status()?
-        .text()
-        .await?;
-    let needle = "http_requests_total{route=\"/api/events\",method=\"GET\",status=\"200\"} ";
-    Ok(text
-        .lines()
-        .find_map(|l| l.strip_prefix(needle))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0))
+    timelapser_support::api::requests_answered(&origin.base(), ADMIN, "/api/events", "GET", 200)
+        .await
 }
 
 /// `wrangler dev` instances the edge side's clients are spread over, like viewers at several
