@@ -373,11 +373,10 @@ fn spawn_background(state: &AppState, options: &Options, shutdown: CancellationT
                 })
                 .await;
             match result {
-                Ok(Some(Ok(changed))) if !changed.is_empty() => {
+                Ok(Some(changed)) if !changed.is_empty() => {
                     tracing::info!(?changed, "cameras went offline")
                 }
-                Ok(None | Some(Ok(_))) => {}
-                Ok(Some(Err(e))) => tracing::warn!(error = %e, "offline sweep failed"),
+                Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "offline sweep failed"),
             }
         }
@@ -406,10 +405,8 @@ fn spawn_media_sweeper(state: AppState, options: &Options, shutdown: Cancellatio
                     ),
                 )
                 .await;
-            match result {
-                Ok(None | Some(Ok(_))) => {}
-                Ok(Some(Err(e))) => tracing::warn!(error = %e, "the media sweep failed"),
-                Err(e) => tracing::warn!(error = %e, "the media sweep failed"),
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "the media sweep failed");
             }
             first = false;
             tokio::select! {

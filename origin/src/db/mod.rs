@@ -245,19 +245,20 @@ impl Db {
         }))
     }
 
-    /// Runs `job` if no other process is running it (see [`Db::try_job_lock`]); `None` when
-    /// another replica holds its lock, and this round is theirs.
-    pub async fn run_once<T>(
+    /// Runs `job` if no other process is running it (see [`Db::try_job_lock`]); `Ok(None)`
+    /// when another replica holds its lock, and this round is theirs. Taking the lock fails
+    /// as the job would.
+    pub async fn run_once<T, E: From<sqlx::Error>>(
         &self,
         key: JobKey,
-        job: impl std::future::Future<Output = T>,
-    ) -> Result<Option<T>, sqlx::Error> {
+        job: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<Option<T>, E> {
         let Some(lock) = self.try_job_lock(key).await? else {
             return Ok(None);
         };
         let done = job.await;
         lock.release().await;
-        Ok(Some(done))
+        done.map(Some)
     }
 
     /// Whether the database answers (for /healthz).

@@ -275,9 +275,8 @@ pub fn spawn_pruner(state: AppState, interval: Duration, shutdown: CancellationT
                 })
                 .await;
             match result {
-                Ok(None | Some(Ok(0))) => {}
-                Ok(Some(Ok(deleted))) => tracing::info!(deleted, "pruned the event log"),
-                Ok(Some(Err(e))) => tracing::warn!(error = %e, "pruning the event log failed"),
+                Ok(None | Some(0)) => {}
+                Ok(Some(deleted)) => tracing::info!(deleted, "pruned the event log"),
                 Err(e) => tracing::warn!(error = %e, "pruning the event log failed"),
             }
         }
