@@ -590,7 +590,9 @@ impl Renderer {
                 _ = ticker.tick() => {}
             }
             let renewed = self.change_lease(id, LeaseChange::Renew);
-            let failure = match tokio::time::timeout(self.0.lease / 3, renewed).await {
+            // Half a lease to answer: a renewal begun a third of a lease after the last one
+            // ends, at the latest, with a sixth of the lease left, before anyone may take it.
+            let failure = match tokio::time::timeout(self.0.lease / 2, renewed).await {
                 Ok(Ok(true)) => continue,
                 Ok(Ok(false)) => "the render lease was lost".to_owned(),
                 Ok(Err(e)) => format!("the render lease could not be renewed: {e}"),
